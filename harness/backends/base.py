@@ -1,0 +1,179 @@
+"""The one interface every stack backend implements (local processes, Docker containers).
+
+The command bridge, the fault injectors and the runner only talk to a `Stack`, so a
+scenario gives the same verdict whichever backend runs it. Container semantics are
+Docker's: a service has at most one container, created with a fixed `ServiceConfig`;
+`restart` keeps that config; a process that dies by itself is restarted per the
+`restart:` policy, one stopped or killed through the engine stays down.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.compose import ComposeFile, ServiceConfig
+
+
+class Status(enum.StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    RESTARTING = "restarting"
+    EXITED = "exited"
+
+
+@dataclass
+class ContainerState:
+    """What `docker inspect` tells about one service's container."""
+
+    service: str
+    name: str
+    config: ServiceConfig  # the configuration it was created with
+    status: Status = Status.CREATED
+    exit_code: int | None = None
+    oom_killed: bool = False
+    restart_count: int = 0
+    pid: int | None = None
+    created_at: float = 0.0  # wall clock, for `docker ps` "Up 3 seconds"
+    started_at: float | None = None
+    finished_at: float | None = None
+    image_id: str = ""
+
+
+@dataclass(frozen=True)
+class ResourceUsage:
+    """One `docker stats --no-stream` sample."""
+
+    memory_bytes: int
+    memory_limit_bytes: int | None
+    cpu_percent: float
+    pids: int
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+
+
+@dataclass
+class StackInfo:
+    """Facts about a running stack that reports show (which backend, addresses, limits)."""
+
+    backend: str
+    project: str
+    workdir: Path  # the operator's working directory (.env, .env.example live here)
+    notes: list[str] = field(default_factory=list)
+
+
+class Stack(abc.ABC):
+    """A TestGen stack owned by one gameday. Use as a context manager: nothing outlives it."""
+
+    backend_name: str = "abstract"
+
+    def __init__(self, compose: ComposeFile) -> None:
+        self.compose = compose
+
+    # -- lifecycle -------------------------------------------------------------------
+    @abc.abstractmethod
+    def up(self, timeout: float = 60.0) -> None:
+        """Create and start the default services; return when every healthcheck passes."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Remove every container, process, network, volume and temp dir of the stack."""
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the engine's view -----------------------------------------------------------
+    @property
+    @abc.abstractmethod
+    def info(self) -> StackInfo: ...
+
+    @abc.abstractmethod
+    def containers(self) -> dict[str, ContainerState]:
+        """Existing containers by service name (removed ones are absent)."""
+
+    @abc.abstractmethod
+    def resolve_config(self, env_overrides: Mapping[str, str] | None = None) -> dict[str, ServiceConfig]:
+        """Resolve the compose file as `docker-compose` would now: operator shell + `.env`."""
+
+    @abc.abstractmethod
+    def create(self, service: str, config: ServiceConfig) -> None:
+        """Create (replacing any existing container) and start a service's container."""
+
+    @abc.abstractmethod
+    def start(self, service: str) -> None: ...
+
+    @abc.abstractmethod
+    def stop(self, service: str, timeout: float = 10.0) -> None:
+        """Stop through the engine: the restart policy does not bring it back."""
+
+    @abc.abstractmethod
+    def kill(self, service: str, sig: int = signal.SIGKILL) -> None:
+        """`docker kill`: through the engine, so it stays down."""
+
+    @abc.abstractmethod
+    def remove(self, service: str) -> None: ...
+
+    @abc.abstractmethod
+    def remove_volumes(self) -> list[str]:
+        """Delete the project's named volumes (`down -v`); returns their names."""
+
+    @abc.abstractmethod
+    def crash(self, service: str, sig: int = signal.SIGKILL) -> int:
+        """Signal the service's main process from outside the engine (as the kernel would):
+        the engine sees it die by itself and applies the restart policy. Returns the pid."""
+
+    def restart(self, service: str, timeout: float = 10.0) -> None:
+        """`docker restart`: stop then start the same container, same configuration."""
+        self.stop(service, timeout)
+        self.start(service)
+
+    @abc.abstractmethod
+    def logs(self, service: str) -> list[tuple[float, str]]:
+        """The container's output as (wall time, line), across its restarts."""
+
+    @abc.abstractmethod
+    def stats(self, service: str) -> ResourceUsage: ...
+
+    @abc.abstractmethod
+    def exec(self, service: str, argv: list[str], timeout: float = 30.0) -> ExecResult:
+        """Run argv in the service's context (its environment, its view of the network)."""
+
+    @abc.abstractmethod
+    def endpoint(self, service: str, container_port: int) -> tuple[str, int]:
+        """The host-side (loopback) address of a service's port."""
+
+    @abc.abstractmethod
+    def published(self, host_port: int) -> tuple[str, int] | None:
+        """Where production's `localhost:<host_port>` lands in this stack, if anywhere."""
+
+    @abc.abstractmethod
+    def host_path(self, production_path: str) -> Path | None:
+        """Where a production host path (e.g. /var/log/testgen) lives for this stack."""
+
+    @abc.abstractmethod
+    def image_env(self, image: str) -> dict[str, str] | None:
+        """The environment baked into an image (`docker run --rm IMAGE env`), if it exists."""
+
+    @abc.abstractmethod
+    def images(self) -> list[tuple[str, str, str]]:
+        """(repository, tag, id) of the images the stack's services use."""
+
+    @abc.abstractmethod
+    def wait_healthy(self, service: str, timeout: float) -> bool:
+        """Poll the service's healthcheck until it passes or the timeout expires."""
+
+    @abc.abstractmethod
+    def owns_pid(self, pid: int) -> bool:
+        """True if pid belongs to a process this stack started (blast-radius check)."""

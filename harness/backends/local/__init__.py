@@ -1,0 +1,5 @@
+"""The local backend: the TestGen stack as real processes on loopback (the default)."""
+
+from harness.backends.local.stack import LocalStack
+
+__all__ = ["LocalStack"]
