@@ -380,10 +380,14 @@ def split_shell_block(content: str, first_line: int, path: str) -> list[tuple[st
             if quote is None and not scan.backslash:
                 break
             if i >= len(lines):
-                what = f"unbalanced {quote} quote" if quote else "line continuation (trailing \\)"
+                what = (
+                    f"has an unbalanced {quote} quote"
+                    if quote
+                    else "ends in a line continuation (trailing \\)"
+                )
                 raise RunbookError(
                     path, first_line + start,
-                    f"shell command has an {what} at the end of its code block",
+                    f"shell command {what} at the end of its code block",
                 )  # fmt: skip
         command = "\n".join(lines[start:i]).strip()
         steps.append((command, current, first_line + start))
