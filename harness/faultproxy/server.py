@@ -1,0 +1,602 @@
+"""The fault proxy's data path: proxies, their connections, and the toxics in between.
+
+app (client)                                                        upstream
+e.g. testgen                                              postgres / redis / llm
+    |                                                                  ^
+    | connect <listen>                                connect <upstream> |
+    v                                                                  |
++---------+ accept +---------------------- Connection ----------------------------+
+|  Proxy  |------->|                                                              |
+| (listen)|        |  client Side --read--> Link "upstream"   --write--> upstream Side
++---------+        |  client Side <--write-- Link "downstream" <--read-- upstream Side
+     |             +--------------------------------------------------------------+
+     |  toxics = {"upstream": [...], "downstream": [...]}   <-- changed by the REST API
+     v
+Each Link, for every chunk read from its source socket:
+  no toxic on its stream, nothing queued  -> fast path: destination.write(chunk)
+  otherwise  -> queue -> one worker task -> toxic 1 -> toxic 2 -> ... -> destination
+             (the worker takes the stream's CURRENT toxic list for each chunk, so a
+              toxic added or removed takes effect on connections already open)
+A source's close takes the same road (`toxic.end`: slow_close waits there); then the
+Link closes its destination, the other Link sees that socket go and closes the other
+one. As in Toxiproxy there is no half-close: either side closing ends the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+import struct
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, cast
+
+from . import errors
+from .toxics import Chunk, Toxic, ToxicContext
+
+log = logging.getLogger("harness.faultproxy")
+
+STREAMS = ("upstream", "downstream")
+
+# asyncio reads up to 256 KiB at a time; letting a writer buffer a few reads before it
+# pauses its reader keeps both sockets busy on bulk copies.
+WRITE_HIGH_WATER = 1024 * 1024
+# Toxics that hold data (latency, bandwidth) queue what is read; past this, stop reading.
+QUEUE_HIGH_WATER = 1024 * 1024
+QUEUE_LOW_WATER = QUEUE_HIGH_WATER // 4
+CONNECT_TIMEOUT_SECONDS = 10.0
+LISTEN_BACKLOG = 1024
+# SO_LINGER on, 0 seconds: close() discards unsent data and sends RST instead of FIN.
+_LINGER_RESET = struct.pack("ii", 1, 0)
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """`host:port` (or `[v6]:port`) -> (host, port); ValueError when it is not one."""
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ValueError(f"{address!r} is not host:port")
+    port = int(port_text)
+    if port > 65535:
+        raise ValueError(f"{address!r}: port out of range")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, port
+
+
+def format_address(sockname: tuple[Any, ...]) -> str:
+    host, port = sockname[0], sockname[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def bind_listener(address: str) -> socket.socket:
+    """A listening socket on the first address `address` resolves to.
+
+    One address only (unlike `loop.create_server(host, ...)`, which binds every
+    resolved address, each to a different free port when the port is 0).
+    An empty host means loopback here, not every interface as in Go: the proxy
+    should expose nothing beyond what the stack owns.
+    """
+    host, port = split_address(address)
+    family, kind, proto, _, sockaddr = socket.getaddrinfo(
+        host or "127.0.0.1", port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(sockaddr)
+        sock.listen(LISTEN_BACKLOG)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+@dataclass(eq=False)
+class ToxicEntry:
+    """A toxic as configured on a proxy (Toxiproxy's ToxicWrapper)."""
+
+    name: str
+    type: str
+    stream: str
+    toxicity: float
+    toxic: Toxic
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "stream": self.stream,
+            "toxicity": self.toxicity,
+            "attributes": self.toxic.attributes(),
+        }
+
+
+def _applies(toxicity: float) -> bool:
+    """Toxiproxy's per-connection dice: does this toxic touch this connection?"""
+    return toxicity >= 1.0 or random.random() < toxicity
+
+
+@dataclass(eq=False)
+class _Run:
+    """One toxic applied (or, by the dice, not) to one Link."""
+
+    toxic: Toxic
+    toxicity: float
+    applies: bool
+    ctx: ToxicContext
+
+    def finish(self, removed: bool) -> None:
+        if self.applies:
+            self.toxic.stop(self.ctx, removed)
+        self.ctx.deactivate()
+
+
+class Side(asyncio.Protocol):
+    """One socket of a connection: the client's, or the one to the upstream."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.transport: asyncio.Transport | None = None
+        self.peer: Side = self
+        self.reads_into: Link | None = None  # the Link this socket's data feeds
+        self.written_by: Link | None = None  # the Link that writes to this socket
+        self.lost = False
+        self.write_paused = False
+        self._paused_for: set[str] = set()
+        self._drain_waiters: list[asyncio.Future[None]] = []
+
+    # -- asyncio.Protocol --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        if self._paused_for:
+            self.transport.pause_reading()
+        self.conn.side_made(self)
+
+    def data_received(self, data: bytes) -> None:
+        cast(Link, self.reads_into).feed(data)
+
+    def eof_received(self) -> bool:
+        cast(Link, self.reads_into).feed_end()
+        return True  # keep the socket: its Link decides when it closes
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self._wake_drain_waiters()
+        cast(Link, self.written_by).dst_lost()
+        cast(Link, self.reads_into).feed_end()
+        self.conn.side_lost()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self.peer.pause_reading("peer buffer full")
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self.peer.resume_reading("peer buffer full")
+        self._wake_drain_waiters()
+
+    # -- used by Links -----------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    async def drained(self) -> None:
+        """Return once this socket's write buffer is below its high-water mark."""
+        if self.write_paused and not self.lost:
+            waiter = asyncio.get_running_loop().create_future()
+            self._drain_waiters.append(waiter)
+            await waiter
+
+    def pause_reading(self, reason: str) -> None:
+        transport = self.transport
+        if not self._paused_for and transport is not None and not transport.is_closing():
+            transport.pause_reading()
+        self._paused_for.add(reason)
+
+    def resume_reading(self, reason: str) -> None:
+        if reason not in self._paused_for:
+            return
+        self._paused_for.discard(reason)
+        transport = self.transport
+        if not self._paused_for and transport is not None and not transport.is_closing():
+            transport.resume_reading()
+
+    def _wake_drain_waiters(self) -> None:
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._drain_waiters.clear()
+
+
+class Link:
+    """One stream of one connection: bytes read from `src` go to `dst` via the toxics."""
+
+    def __init__(self, conn: Connection, stream: str, src: Side, dst: Side) -> None:
+        self.conn = conn
+        self.stream = stream
+        self.src = src
+        self.dst = dst
+        # The proxy's own list, changed in place by the API: one truthiness test per
+        # chunk is all the fast path pays for toxics.
+        self.toxics: list[ToxicEntry] = conn.proxy.toxics[stream]
+        self.worker: asyncio.Task[None] | None = None
+        self._closed = False  # nothing more will be written to dst
+        self._ended = False  # the source has closed
+        self._loop = asyncio.get_running_loop()
+        self._queue: deque[tuple[bytes, float] | None] = deque()  # None: the source closed
+        self._queued_bytes = 0
+        self._runs: dict[ToxicEntry, _Run] = {}
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- data from the source ----------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        if self.worker is None and not self.toxics:
+            if not self._closed:
+                self.dst.write(data)
+            return
+        if self._closed:
+            return
+        self._queue.append((data, self._loop.time()))
+        self._queued_bytes += len(data)
+        if self._queued_bytes > QUEUE_HIGH_WATER:
+            self.src.pause_reading("toxic queue full")
+        self._ensure_worker()
+
+    def feed_end(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        if self._closed:
+            return
+        if self.worker is None and not self.toxics:
+            self.close()
+            return
+        self._queue.append(None)
+        self._ensure_worker()
+
+    def dst_lost(self) -> None:
+        self._stop_flow()
+
+    # -- what toxics may do (toxics.Link) ----------------------------------------------
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._stop_flow()
+        transport = self.dst.transport
+        if transport is not None:
+            transport.close()  # flushes what is already written, then FIN
+
+    def reset(self) -> None:
+        if self._closed:
+            return
+        self._stop_flow()
+        transport = self.dst.transport
+        if transport is not None:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+            transport.abort()
+
+    # -- toxics coming and going -------------------------------------------------------
+
+    def sync_toxics(self) -> None:
+        """Start and stop this Link's toxic runs to match its stream's current list."""
+        current = set(self.toxics)
+        for entry, run in list(self._runs.items()):
+            if entry in current and run.toxic is entry.toxic:
+                continue
+            del self._runs[entry]
+            removed = entry not in current
+            run.finish(removed)
+            if not removed:  # updated: same connection state, same dice unless re-weighted
+                same_odds = run.toxicity == entry.toxicity
+                self._start_run(
+                    entry, run.applies if same_odds else _applies(entry.toxicity), run.ctx.state
+                )
+        for entry in self.toxics:
+            if entry not in self._runs:
+                self._start_run(entry, _applies(entry.toxicity), entry.toxic.new_state())
+
+    def _start_run(self, entry: ToxicEntry, applies: bool, state: Any) -> None:
+        run = _Run(entry.toxic, entry.toxicity, applies, ToxicContext(self, state))
+        self._runs[entry] = run
+        if applies and not self._closed:
+            entry.toxic.start(run.ctx)
+
+    def shutdown(self) -> None:
+        """The connection is gone: stop timers and the worker."""
+        self._stop_flow()
+        for run in self._runs.values():
+            run.ctx.deactivate()
+        self._runs.clear()
+        worker = self.worker
+        if worker is not None and worker is not asyncio.current_task():
+            worker.cancel()
+
+    # -- the slow path -----------------------------------------------------------------
+
+    def _stop_flow(self) -> None:
+        self._closed = True
+        self._queue.clear()
+        self._queued_bytes = 0
+
+    def _ensure_worker(self) -> None:
+        if self.worker is None:
+            self.worker = self._loop.create_task(self._work())
+
+    def _chain(self) -> list[_Run]:
+        runs = self._runs
+        chain = []
+        for entry in self.toxics:
+            run = runs.get(entry)
+            if run is not None and run.applies:
+                chain.append(run)
+        return chain
+
+    async def _work(self) -> None:
+        try:
+            # Bounded by the queue: the worker exits as soon as it is empty, and the fast
+            # path resumes once the stream has no toxics.
+            while self._queue and not self._closed:
+                item = self._queue.popleft()
+                if item is None:
+                    for run in self._chain():
+                        if self._closed:
+                            break
+                        await run.toxic.end(run.ctx)
+                    self.close()
+                    break
+                data, arrival = item
+                self._queued_bytes -= len(data)
+                if self._queued_bytes <= QUEUE_LOW_WATER:
+                    self.src.resume_reading("toxic queue full")
+                await self._through(self._chain(), 0, Chunk(data, arrival))
+        except Exception:
+            # A toxic's bug must cost one connection, not the server.
+            log.exception("proxy %s: %s stream failed", self.conn.proxy.name, self.stream)
+            self.conn.abort()
+        finally:
+            self.worker = None
+
+    async def _through(self, chain: list[_Run], index: int, chunk: Chunk) -> None:
+        if self._closed:
+            return
+        if index == len(chain):
+            self.dst.write(chunk.data)
+            await self.dst.drained()
+            return
+        run = chain[index]
+
+        async def emit(data: bytes) -> None:
+            await self._through(chain, index + 1, Chunk(data, chunk.arrival))
+
+        await run.toxic.pipe(chunk, run.ctx, emit)
+
+
+class Connection:
+    """A client accepted by a proxy, and its connection to the upstream."""
+
+    def __init__(self, proxy: Proxy) -> None:
+        self.proxy = proxy
+        self.client = Side(self)
+        self.upstream = Side(self)
+        self.client.peer, self.upstream.peer = self.upstream, self.client
+        self.links = {
+            "upstream": Link(self, "upstream", self.client, self.upstream),
+            "downstream": Link(self, "downstream", self.upstream, self.client),
+        }
+        for link in self.links.values():
+            link.src.reads_into = link
+            link.dst.written_by = link
+        self._connecting: asyncio.Task[None] | None = None
+        self._connect_pending = False
+        self._finished = False
+
+    def side_made(self, side: Side) -> None:
+        if side is not self.client:
+            return
+        self.client.pause_reading("connecting upstream")
+        self.proxy.connections.add(self)
+        for link in self.links.values():
+            link.sync_toxics()
+        self._connect_pending = True
+        self._connecting = asyncio.get_running_loop().create_task(self._connect_upstream())
+
+    async def _connect_upstream(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            host, port = split_address(self.proxy.upstream)
+            await asyncio.wait_for(
+                loop.create_connection(lambda: self.upstream, host, port),
+                CONNECT_TIMEOUT_SECONDS,
+            )
+        except (OSError, ValueError, TimeoutError) as exc:
+            log.warning(
+                "proxy %s: upstream %s unreachable: %s", self.proxy.name, self.proxy.upstream, exc
+            )
+            self.abort()
+            return
+        finally:
+            self._connect_pending = False
+            self.side_lost()  # the client may have gone while we were connecting
+        if self.client.lost or self._finished:
+            self.abort()
+            return
+        self.client.resume_reading("connecting upstream")
+
+    def abort(self) -> None:
+        """Drop both sockets now (the proxy was disabled, deleted or shut down)."""
+        for side in (self.client, self.upstream):
+            if side.transport is not None:
+                side.transport.abort()
+        task = self._connecting
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+        if self.upstream.transport is None:
+            self.upstream.lost = True
+        self.side_lost()
+
+    def side_lost(self) -> None:
+        if self._connect_pending:
+            return  # the connect task settles the upstream side when it lands
+        if self.client.lost and (self.upstream.lost or self.upstream.transport is None):
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self.proxy.connections.discard(self)
+        for link in self.links.values():
+            link.shutdown()
+
+
+class Proxy:
+    """One listening address forwarding to one upstream, with its toxics."""
+
+    def __init__(self, name: str, listen: str, upstream: str) -> None:
+        self.name = name
+        self.listen = listen
+        self.upstream = upstream
+        self.enabled = False
+        self.toxics: dict[str, list[ToxicEntry]] = {stream: [] for stream in STREAMS}
+        self.connections: set[Connection] = set()
+        self._server: asyncio.AbstractServer | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "listen": self.listen,
+            "upstream": self.upstream,
+            "enabled": self.enabled,
+            "toxics": [entry.to_json() for entry in self.all_toxics()],
+        }
+
+    # -- listening ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen; the reported `listen` becomes the bound address (port 0 resolved)."""
+        if self.enabled:
+            return
+        try:
+            sock = bind_listener(self.listen)
+        except OSError as exc:
+            raise errors.ApiError(f"listen tcp {self.listen}: {exc.strerror or exc}", 500) from exc
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: Connection(self).client, sock=sock
+        )
+        self.listen = format_address(sock.getsockname())
+        self.enabled = True
+
+    def stop(self) -> None:
+        """Close the listener and drop every open connection."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self.enabled = False
+        for conn in list(self.connections):
+            conn.abort()
+
+    async def update(self, listen: str, upstream: str, enabled: bool) -> None:
+        if listen != self.listen or upstream != self.upstream:
+            self.stop()
+            self.listen, self.upstream = listen, upstream
+        if enabled and not self.enabled:
+            await self.start()
+        elif not enabled and self.enabled:
+            self.stop()
+
+    # -- toxics ------------------------------------------------------------------------
+
+    def all_toxics(self) -> list[ToxicEntry]:
+        return [entry for stream in STREAMS for entry in self.toxics[stream]]
+
+    def find_toxic(self, name: str) -> ToxicEntry | None:
+        return next((entry for entry in self.all_toxics() if entry.name == name), None)
+
+    def add_toxic(self, entry: ToxicEntry) -> None:
+        if self.find_toxic(entry.name) is not None:
+            raise errors.TOXIC_ALREADY_EXISTS
+        self.toxics[entry.stream].append(entry)
+        self._toxics_changed(entry.stream)
+
+    def update_toxic(self, entry: ToxicEntry, toxic: Toxic, toxicity: float) -> None:
+        entry.toxic, entry.toxicity = toxic, toxicity
+        self._toxics_changed(entry.stream)
+
+    def remove_toxic(self, name: str) -> None:
+        entry = self.find_toxic(name)
+        if entry is None:
+            raise errors.TOXIC_NOT_FOUND
+        self.toxics[entry.stream].remove(entry)
+        self._toxics_changed(entry.stream)
+
+    def reset_toxics(self) -> None:
+        for stream in STREAMS:
+            if self.toxics[stream]:
+                self.toxics[stream].clear()
+                self._toxics_changed(stream)
+
+    def _toxics_changed(self, stream: str) -> None:
+        for conn in list(self.connections):
+            conn.links[stream].sync_toxics()
+
+
+class ProxyCollection:
+    """Every proxy of one server, by name (Toxiproxy's ProxyCollection)."""
+
+    def __init__(self) -> None:
+        self.proxies: dict[str, Proxy] = {}
+
+    def get(self, name: str) -> Proxy:
+        proxy = self.proxies.get(name)
+        if proxy is None:
+            raise errors.PROXY_NOT_FOUND
+        return proxy
+
+    async def add(self, proxy: Proxy, start: bool) -> None:
+        if proxy.name in self.proxies:
+            raise errors.PROXY_ALREADY_EXISTS
+        if start:
+            await proxy.start()
+        self.proxies[proxy.name] = proxy
+
+    async def add_or_replace(self, proxy: Proxy, start: bool) -> Proxy:
+        existing = self.proxies.get(proxy.name)
+        if existing is not None:
+            if existing.listen == proxy.listen and existing.upstream == proxy.upstream:
+                return existing
+            existing.stop()
+            del self.proxies[proxy.name]
+        if start:
+            await proxy.start()
+        self.proxies[proxy.name] = proxy
+        return proxy
+
+    def remove(self, name: str) -> None:
+        self.get(name).stop()
+        del self.proxies[name]
+
+    async def reset(self) -> None:
+        """Re-enable every proxy and remove every toxic (`POST /reset`)."""
+        for proxy in list(self.proxies.values()):
+            await proxy.start()
+            proxy.reset_toxics()
+
+    def shutdown(self) -> None:
+        for proxy in self.proxies.values():
+            proxy.stop()
