@@ -1,0 +1,199 @@
+"""The TestGen API as a Starlette application: routes and the request flow.
+
+POST /v1/generate: validate → rate limit (Redis INCR per minute) → cache (Redis, by
+sha256 of language+source) → LLM (primary, then Ollama when LOCAL_LLM_ENABLED) → INSERT
+the job and COMMIT → 200. Redis failures degrade (no limit, no cache); LLM failures are
+502; database failures are 500. Each failure writes one ERROR line with its marker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import chaos
+from .cache import Cache, RedisUnavailable, content_key
+from .config import Config
+from .llm import LLM, LLMError
+from .log import kv
+from .metrics import Instrument, Metrics
+from .store import DatabaseError, JobStore
+
+READY_TIMEOUT = 0.9
+MAX_SOURCE_BYTES = 200_000
+
+
+def _error(code: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=code)
+
+
+class Service:
+    def __init__(self, config: Config, log: logging.Logger) -> None:
+        self.config, self.log = config, log
+        self.metrics = Metrics()
+        self.store = JobStore(config.database_url)
+        self.cache = Cache(config.redis_url)
+        self.llm = LLM(config, self.metrics, log)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await self.store.open()  # non-blocking: starts even while PostgreSQL is down
+        self.log.info("testgen ready to serve %s", kv(
+            primary_llm=self.config.primary_llm_provider,
+            local_llm=str(self.config.local_llm_enabled).lower(),
+            rate_limit=self.config.llm_rate_limit,
+            chaos_hooks="on" if self.config.chaos_hooks else "off",
+        ))
+        try:
+            yield
+        finally:
+            self.log.info("testgen shutting down")
+            await asyncio.gather(self.store.close(), self.cache.close(), self.llm.close(),
+                                 return_exceptions=True)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _redis_down(self, exc: RedisUnavailable, op: str) -> None:
+        self.log.error("redis unavailable: %s %s", exc, kv(op=op, action="degraded"))
+
+    def _db_down(self, exc: DatabaseError, op: str) -> JSONResponse:
+        self.log.error("database unavailable: %s %s", exc, kv(op=op))
+        return _error(500, "database unavailable")
+
+    # -- endpoints ---------------------------------------------------------------------------
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def generate(self, request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "body must be JSON")
+        if not isinstance(body, dict):
+            return _error(400, "body must be a JSON object")
+        language, source = body.get("language"), body.get("source")
+        if not isinstance(language, str) or not language.strip():
+            return _error(400, "language must be a non-empty string")
+        if not isinstance(source, str) or not source.strip():
+            return _error(400, "source must be a non-empty string")
+        if len(source.encode()) > MAX_SOURCE_BYTES:
+            return _error(413, f"source larger than {MAX_SOURCE_BYTES} bytes")
+
+        key = content_key(language, source)
+        redis_ok = True
+        limit = self.config.llm_rate_limit
+        if limit > 0:
+            try:
+                over, count = await self.cache.hit_rate_limit(limit)
+            except RedisUnavailable as exc:
+                self._redis_down(exc, "rate_limit")
+                redis_ok = False
+            else:
+                if over:
+                    self.log.info("rate limited %s", kv(count=count, limit=limit))
+                    return JSONResponse(
+                        {"error": "rate limit exceeded", "limit_per_minute": limit},
+                        status_code=429, headers={"Retry-After": "60"},
+                    )
+
+        cached = None
+        if redis_ok:
+            try:
+                cached = await self.cache.get(key)
+            except RedisUnavailable as exc:
+                self._redis_down(exc, "cache_get")
+                redis_ok = False
+
+        if cached is not None:
+            tests, provider = cached["tests"], cached["provider"]
+        else:
+            try:
+                tests, provider = await self.llm.generate(language, source)
+            except LLMError as exc:
+                return _error(502, "LLM provider unavailable", provider=exc.provider,
+                              provider_status=exc.status, reason=exc.reason)
+            if redis_ok:
+                try:
+                    await self.cache.put(key, tests, provider)
+                except RedisUnavailable as exc:
+                    self._redis_down(exc, "cache_put")
+
+        job_id = str(uuid.uuid4())
+        try:
+            await self.store.insert(job_id, language, key, tests, provider)
+        except DatabaseError as exc:
+            return self._db_down(exc, "insert_job")
+        return JSONResponse(
+            {"job_id": job_id, "tests": tests, "provider": provider, "cached": cached is not None}
+        )
+
+    async def get_job(self, request: Request) -> Response:
+        job_id = request.path_params["id"]
+        try:
+            uuid.UUID(job_id)
+        except ValueError:
+            return _error(404, "job not found")
+        try:
+            job = await self.store.get(job_id)
+        except DatabaseError as exc:
+            return self._db_down(exc, "get_job")
+        if job is None:
+            return _error(404, "job not found")
+        return JSONResponse(job.to_json())
+
+    async def ready(self, request: Request) -> Response:
+        async def check(name: str, probe: Any) -> tuple[str, str]:
+            try:
+                await probe
+            except (DatabaseError, RedisUnavailable, LLMError) as exc:
+                reason = exc.reason if isinstance(exc, LLMError) else str(exc)
+                return name, f"error: {reason}"
+            except Exception as exc:  # a check must never take /ready down with it
+                return name, f"error: {type(exc).__name__}: {exc}"
+            return name, "ok"
+
+        results = dict(await asyncio.gather(
+            check("postgres", self.store.ping(READY_TIMEOUT)),
+            check("redis", self.cache.ping(READY_TIMEOUT)),
+            check("llm", self.llm.check(READY_TIMEOUT)),
+        ))
+        ok = all(v == "ok" for v in results.values())
+        if not ok:
+            self.log.warning("not ready %s", kv(**results))
+        return JSONResponse(results, status_code=200 if ok else 503)
+
+    async def metrics_endpoint(self, request: Request) -> Response:
+        return Response(self.metrics.render(), media_type=self.metrics.content_type)
+
+    # -- assembly ----------------------------------------------------------------------------
+
+    def routes(self) -> list[Route]:
+        routes = [
+            Route("/health", self.health, methods=["GET"]),
+            Route("/ready", self.ready, methods=["GET"]),
+            Route("/metrics", self.metrics_endpoint, methods=["GET"]),
+            Route("/v1/generate", self.generate, methods=["POST"]),
+            Route("/v1/jobs/{id}", self.get_job, methods=["GET"]),
+        ]
+        if self.config.chaos_hooks:
+            routes += chaos.routes(self.log)
+        return routes
+
+
+def create_app(config: Config, log: logging.Logger) -> Any:
+    """The ASGI app: Starlette wrapped in the metrics/request-log middleware."""
+    service = Service(config, log)
+    app = Starlette(routes=service.routes(), lifespan=service.lifespan)
+    return Instrument(app, service.metrics, log)

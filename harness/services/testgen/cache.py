@@ -1,0 +1,92 @@
+"""Redis: the per-minute rate-limit counter and the generation cache.
+
+Redis is an optimisation, not a dependency of correctness: every call here either
+succeeds within about a second or raises `RedisUnavailable`, and the caller degrades
+(no rate limit, no cache) instead of failing the request. No client-side retries: a
+retry loop would multiply the timeout on every request during an outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+SOCKET_TIMEOUT = 1.0
+CACHE_TTL = 3600
+_PREFIX = "testgen:"
+
+
+class RedisUnavailable(Exception):
+    """Redis did not answer; the message is the one-line reason."""
+
+
+def content_key(language: str, source: str) -> str:
+    """sha256 of language + source (NUL-separated so the pair is unambiguous)."""
+    return hashlib.sha256(f"{language}\0{source}".encode()).hexdigest()
+
+
+class Cache:
+    def __init__(self, url: str) -> None:
+        self.client: aioredis.Redis = aioredis.Redis.from_url(
+            url,
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=SOCKET_TIMEOUT,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+            decode_responses=True,
+        )
+
+    async def close(self) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self.client.aclose()
+
+    async def _call(self, coro: Any, timeout: float = SOCKET_TIMEOUT + 0.5) -> Any:
+        try:
+            return await asyncio.wait_for(coro, timeout)
+        except TimeoutError:
+            raise RedisUnavailable(f"no answer within {timeout:.1f}s") from None
+        except (RedisError, OSError) as exc:
+            raise RedisUnavailable(" ".join(str(exc).split()) or type(exc).__name__) from None
+
+    async def hit_rate_limit(self, limit: int) -> tuple[bool, int]:
+        """Count this request in the current minute; (over_limit, count)."""
+        minute = int(time.time() // 60)
+        key = f"{_PREFIX}ratelimit:{minute}"
+
+        async def incr() -> int:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, 120)
+                count, _ = await pipe.execute()
+            return int(count)
+
+        count = await self._call(incr())
+        return count > limit, count
+
+    async def get(self, key: str) -> dict[str, str] | None:
+        raw = await self._call(self.client.get(f"{_PREFIX}cache:{key}"))
+        if not raw:
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return None
+        if isinstance(value, dict) and isinstance(value.get("tests"), str):
+            return {"tests": value["tests"], "provider": str(value.get("provider", "unknown"))}
+        return None
+
+    async def put(self, key: str, tests: str, provider: str) -> None:
+        payload = json.dumps({"tests": tests, "provider": provider})
+        await self._call(self.client.set(f"{_PREFIX}cache:{key}", payload, ex=CACHE_TTL))
+
+    async def ping(self, timeout: float) -> None:
+        await self._call(self.client.ping(), timeout)
