@@ -78,6 +78,9 @@ class Stack(abc.ABC):
 
     def __init__(self, compose: ComposeFile) -> None:
         self.compose = compose
+        # Set by the command bridge: tools inside `docker exec` reach the stack through it.
+        self.bridge_socket: str | None = None
+        self.container_bin: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     @abc.abstractmethod

@@ -550,8 +550,11 @@ class LocalStack(Stack):
 
     def _argv_env_for_exec(self, cont: _Container) -> tuple[list[str], dict[str, str], dict[str, object]]:
         cfg, service = cont.state.config, cont.state.service
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", STACK_MARKER: self.id,
-               "HOME": str(self.dir)}
+        path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "/usr/bin:/bin")])
+        env = {"PATH": path, "LANG": "C.UTF-8", STACK_MARKER: self.id, "HOME": str(self.dir)}
+        if self.bridge_socket and self.container_bin:  # service names resolve through the bridge
+            env.update(PATH=self.container_bin + os.pathsep + path, GAMEDAY_BRIDGE=self.bridge_socket,
+                       GAMEDAY_CONTEXT=service)
         env.update({k: self._rewrite(v, service) for k, v in cfg.environment})
         extra: dict[str, object] = {}
         if self._kind(service) == "postgres":

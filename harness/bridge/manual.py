@@ -1,0 +1,67 @@
+"""Runbook commands a gameday cannot run, and why: they are reported *manual*, never passed."""
+
+from __future__ import annotations
+
+import shlex
+
+MANUAL_TOOLS = {
+    "kubectl": "no Kubernetes cluster: the gameday stack runs under Compose",
+    "systemctl": "TestGen runs under Compose here, not as a systemd unit",
+    "service": "TestGen runs under Compose here, not as a system service",
+    "vim": "interactive editor: a person edits the file",
+    "vi": "interactive editor: a person edits the file",
+    "nano": "interactive editor: a person edits the file",
+    "emacs": "interactive editor: a person edits the file",
+    "top": "interactive monitor: a person watches it",
+    "htop": "interactive monitor: a person watches it",
+    "iotop": "interactive monitor: a person watches it",
+    "watch": "interactive monitor: a person watches it",
+    "ping": "ICMP to hosts outside the gameday stack (no Prometheus host here)",
+    "make": "the TestGen repository's Makefile is not part of the gameday stack",
+    "git": "deployment history lives in the TestGen repository, not in the stack",
+    "ssh": "remote hosts are outside the gameday's blast radius",
+}
+_CONTROL = {"|", "||", "&&", ";", "&", "(", ")", "|&", ";;", "\n"}
+_PREFIXES = ("$(", "`", "(")
+
+
+def command_words(command: str) -> list[str]:
+    """The first word of every simple command in a shell line, including `$( … )`."""
+    try:
+        lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        lexer.commenters = "#"
+        tokens = list(lexer)
+    except ValueError:
+        return []
+    words, expect = [], True
+    for tok in tokens:
+        if tok in _CONTROL or set(tok) <= set("|&;()"):
+            expect = True
+            continue
+        for prefix in _PREFIXES:
+            while tok.startswith(prefix):
+                tok = tok[len(prefix):]
+                expect = True
+        if expect and tok and "=" not in tok.split("/")[0]:
+            words.append(tok.rstrip(")`"))
+            expect = False
+        elif expect and "=" in tok:
+            continue  # VAR=value prefix
+    return words
+
+
+def manual_reason(command: str, comment: str) -> str | None:
+    """Why this step must be done by a person, or None if the bridge can run it."""
+    if not command.strip():
+        text = comment.lower()
+        if "grafana" in text or "dashboard" in text or "navigate" in text:
+            return f"dashboard: {comment}"
+        if "post in" in text or "slack" in text or "notify" in text or "announcement" in text:
+            return f"communication: {comment}"
+        return f"instruction for a person: {comment}"
+    for word in command_words(command):
+        reason = MANUAL_TOOLS.get(word.rsplit("/", 1)[-1])
+        if reason:
+            return f"`{word}`: {reason}"
+    return None

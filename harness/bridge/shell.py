@@ -1,0 +1,125 @@
+"""The operator's shell: runs a runbook step in bash, exactly as written.
+
+Real bash, real pipes, real `grep`/`tail`; `docker`, `docker-compose`, `curl`, `redis-cli`,
+`psql`, `pg_isready` are the bridge's shims on PATH. `export` persists from step to step
+in this shell only (a running service never sees it). Production host paths the runbook
+reads (`/var/log/testgen/...`) are mapped onto the stack's own directories.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.backends.base import Stack
+from harness.bridge.manual import manual_reason
+from harness.bridge.server import BridgeServer
+from harness.redact import Redactor
+from harness.runbook_model import Step
+
+EXCERPT_CHARS = 4000
+_SHELL_INTERNAL = {"PWD", "OLDPWD", "SHLVL", "_"}
+
+
+@dataclass
+class Outcome:
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    duration: float
+    timed_out: bool = False
+    manual_reason: str | None = None
+
+
+class OperatorShell:
+    """One operator at one terminal, for one gameday."""
+
+    def __init__(self, stack: Stack, bridge: BridgeServer, redactor: Redactor,
+                 operator_env: dict[str, str], step_timeout: float = 30.0) -> None:
+        self.stack, self.bridge, self.redact = stack, bridge, redactor
+        self.step_timeout = step_timeout
+        self.workdir = stack.info.workdir
+        self.cwd = str(self.workdir)
+        base_path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
+        self.env: dict[str, str] = {
+            "HOME": str(self.workdir),
+            "LANG": "C.UTF-8",
+            "TERM": "dumb",
+            "USER": "oncall",
+            **operator_env,
+            "PATH": f"{bridge.operator_bin}{os.pathsep}{base_path}",
+            "GAMEDAY_BRIDGE": bridge.socket_path,
+        }
+        self._envfile = Path(bridge.socket_path).parent / "operator.env"
+
+    def map_host_paths(self, command: str) -> str:
+        for prod in self.stack.compose.host_paths:
+            target = self.stack.host_path(prod)
+            if target is not None:
+                command = re.sub(rf"(?<![\w/.]){re.escape(prod.rstrip('/'))}(?=/|\s|$|\*)", str(target), command)
+        return command
+
+    def run(self, step: Step, timeout: float | None = None) -> Outcome:
+        reason = manual_reason(step.command, step.comment)
+        if reason is not None:
+            return Outcome(None, "", "", 0.0, manual_reason=reason)
+        return self.run_command(step.command, timeout)
+
+    def run_command(self, command: str, timeout: float | None = None) -> Outcome:
+        script = (
+            f'cd {_quote(self.cwd)} 2>/dev/null\n'
+            f"{self.map_host_paths(command)}\n"
+            "__gameday_rc=$?\n"
+            f'env -0 > {_quote(str(self._envfile))}\n'
+            "exit $__gameday_rc\n"
+        )
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            ["bash", "--noprofile", "--norc", "-c", script], env=self.env, cwd=self.cwd,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        timed_out = False
+        try:
+            out, err = proc.communicate(timeout=timeout or self.step_timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+        duration = time.monotonic() - started
+        if not timed_out:
+            self._absorb_env()
+        rc = 124 if timed_out else proc.returncode
+        return Outcome(rc, self._excerpt(out), self._excerpt(err), duration, timed_out)
+
+    def _absorb_env(self) -> None:
+        """What the step exported stays in this operator's shell for the next steps."""
+        try:
+            raw = self._envfile.read_bytes()
+        except FileNotFoundError:
+            return
+        env = {}
+        for item in raw.split(b"\0"):
+            key, sep, value = item.decode(errors="replace").partition("=")
+            if sep and key not in _SHELL_INTERNAL:
+                env[key] = value
+        if "PWD" in (pwd := dict(i.decode(errors="replace").partition("=")[::2] for i in raw.split(b"\0") if i)):
+            self.cwd = pwd["PWD"]
+        self.env = env
+        self.redact.add_env(env)
+        self._envfile.unlink()
+
+    def _excerpt(self, data: bytes) -> str:
+        text = self.redact(data.decode("utf-8", errors="replace"))
+        if len(text) > EXCERPT_CHARS:
+            text = text[: EXCERPT_CHARS // 2] + "\n[… truncated …]\n" + text[-EXCERPT_CHARS // 2:]
+        return text
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"

@@ -1,0 +1,48 @@
+"""The harness's own view of the service, independent of the runbook: steady state and verify.
+
+Steady state = `/health` 200, `/ready` 200, and a real `/v1/generate` round trip whose job
+reads back from `/v1/jobs/{id}`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from harness.backends.base import Stack
+
+API_PORT = 8000  # production's published port for the TestGen API
+
+
+def api_base(stack: Stack) -> str:
+    address = stack.published(API_PORT)
+    if address is None:
+        raise LookupError("the stack publishes nothing on production's port 8000")
+    return f"http://{address[0]}:{address[1]}"
+
+
+def steady_state(stack: Stack, timeout: float = 3.0) -> tuple[bool, str]:
+    """(holds, what was observed)."""
+    base = api_base(stack)
+    try:
+        with httpx.Client(base_url=base, timeout=timeout) as client:
+            health = client.get("/health")
+            if health.status_code != 200:
+                return False, f"/health answered {health.status_code}"
+            ready = client.get("/ready")
+            if ready.status_code != 200:
+                return False, f"/ready answered {ready.status_code}: {ready.text[:200]}"
+            probe = client.post("/v1/generate", json={
+                "language": "python", "source": f"def probe_{uuid.uuid4().hex}(): return 1"})
+            if probe.status_code != 200:
+                return False, f"/v1/generate answered {probe.status_code}: {probe.text[:200]}"
+            job_id = probe.json()["job_id"]
+            back = client.get(f"/v1/jobs/{job_id}")
+            if back.status_code != 200:
+                return False, f"/v1/jobs/{job_id} answered {back.status_code}"
+    except httpx.HTTPError as exc:
+        return False, f"{type(exc).__name__}: {exc or 'no answer'} ({base})"
+    except (ValueError, KeyError) as exc:
+        return False, f"unexpected body from /v1/generate: {exc}"
+    return True, "health 200, ready 200, generate 200 and job read back"
