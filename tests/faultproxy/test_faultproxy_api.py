@@ -118,9 +118,7 @@ def test_post_on_a_proxy_updates_it(
     assert response.json()["enabled"] is False
 
 
-def test_populate_creates_proxies_and_keeps_unchanged_ones(
-    api: Toxiproxy, echo_port: int
-) -> None:
+def test_populate_creates_proxies_and_keeps_unchanged_ones(api: Toxiproxy, echo_port: int) -> None:
     upstream = f"127.0.0.1:{echo_port}"
     first = api.populate([{"name": "a", "listen": "127.0.0.1:0", "upstream": upstream}])
     listen = first[0]["listen"]
@@ -140,9 +138,7 @@ def test_populate_creates_proxies_and_keeps_unchanged_ones(
     assert set(api.proxies()) == {"a", "b"}
 
 
-def test_reset_enables_every_proxy_and_removes_every_toxic(
-    api: Toxiproxy, echo_port: int
-) -> None:
+def test_reset_enables_every_proxy_and_removes_every_toxic(api: Toxiproxy, echo_port: int) -> None:
     api.create_proxy("a", "127.0.0.1:0", f"127.0.0.1:{echo_port}")
     api.create_proxy("b", "127.0.0.1:0", f"127.0.0.1:{echo_port}")
     api.add_toxic("a", "latency", {"latency": 50})
