@@ -149,9 +149,11 @@ def test_control_api(llm):
     chat(llm, headers={})
     stats = httpx.get(f"{llm.base}/_chaos/stats").json()
     assert stats["openai"]["responses"] == {"200": 1, "401": 1}
+    assert stats["openai"]["routes"] == {"/v1/chat/completions": {"200": 1, "401": 1}}
     httpx.post(f"{llm.base}/_chaos/reset")
     stats = httpx.get(f"{llm.base}/_chaos/stats").json()
-    assert stats["openai"] == {"requests": 0, "responses": {}, "hangs": 0, "mode": "ok"}
+    assert stats["openai"] == {"requests": 0, "responses": {}, "hangs": 0, "mode": "ok",
+                               "routes": {}}
 
 
 def test_port_taken(mockllm):

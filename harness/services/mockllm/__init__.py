@@ -17,7 +17,8 @@ Control API:
                                  |"slow"|"hang"|"malformed",
                          "delay_ms": int, "ratio": 0..1, "retry_after": s}   (optional)
     GET  /_chaos/stats                   {provider: {requests, responses{status: n},
-                                          hangs, mode}}
+                                          hangs, mode, routes{path: {status: n}}}}
+                                         (status "dropped": a hung client gave up)
     POST /_chaos/reset                   all modes ok, statistics cleared
 
 Exit status: 0 after SIGTERM/SIGINT, 98 port in use, 71 other bind failure, 2 bad usage.

@@ -161,7 +161,7 @@ class MockLLM:
                     await asyncio.wait_for(event.wait(), min(0.25, remaining))
                 except TimeoutError:
                     if await self._disconnected(request):
-                        self.state.count_response(provider, "dropped")
+                        self.state.count_response(provider, "dropped", request.url.path)
                         return Response(status_code=499)
                 continue
             break
@@ -181,7 +181,7 @@ class MockLLM:
 
     def _done(self, request: Request, provider: str, response: Response,
               mode: str = "ok") -> Response:
-        self.state.count_response(provider, response.status_code)
+        self.state.count_response(provider, response.status_code, request.url.path)
         log("INFO", "request " + kv(provider=provider, method=request.method,
                                     path=request.url.path, status=response.status_code,
                                     mode=mode))

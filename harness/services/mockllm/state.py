@@ -63,6 +63,7 @@ class State:
         self.modes: dict[str, Mode] = {}
         self.requests: Counter[str] = Counter()
         self.responses: dict[str, Counter[str]] = {}
+        self.routes: dict[str, dict[str, Counter[str]]] = {}
         self.hangs: Counter[str] = Counter()
         self.tokens: Counter[str] = Counter()
         self._changed: dict[str, asyncio.Event] = {}
@@ -75,6 +76,7 @@ class State:
         self.hangs.clear()
         self.tokens.clear()
         self.responses = {p: Counter() for p in PROVIDERS}
+        self.routes = {p: {} for p in PROVIDERS}
 
     def set_mode(self, provider: str, mode: Mode) -> None:
         self.modes[provider] = mode
@@ -91,8 +93,9 @@ class State:
         self.requests[provider] += 1
         return self.requests[provider]
 
-    def count_response(self, provider: str, status: int | str) -> None:
+    def count_response(self, provider: str, status: int | str, route: str) -> None:
         self.responses[provider][str(status)] += 1
+        self.routes[provider].setdefault(route, Counter())[str(status)] += 1
 
     @staticmethod
     def fails(n: int, ratio: float) -> bool:
@@ -108,6 +111,7 @@ class State:
                 "requests": self.requests[p],
                 "responses": dict(sorted(self.responses[p].items())),
                 "hangs": self.hangs[p],
+                "routes": {r: dict(sorted(c.items())) for r, c in sorted(self.routes[p].items())},
                 "mode": self.modes[p].mode,
             }
             for p in PROVIDERS
