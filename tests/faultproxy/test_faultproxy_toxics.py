@@ -230,4 +230,6 @@ def test_removing_a_timeout_closes_the_connections_it_held(
     with connect(redis_proxy) as sock:
         sock.sendall(b"PING\r\n")
         api.remove_toxic("redis", "timeout_downstream")
-        assert read_until_closed(sock) == b""
+        # FIN, or RST when the proxy closed with the PING still unread in its buffer.
+        with contextlib.suppress(ConnectionResetError):
+            assert read_until_closed(sock) == b""
