@@ -10,6 +10,8 @@ known defect, in which case the defect must still be exactly what it was.
 from __future__ import annotations
 
 import json
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gameday: a gameday scenario against a live TestGen stack")
     config.addinivalue_line("markers", "sev(level): the runbook severity a scenario is declared at")
     config.stash[RESULTS_KEY] = []
+    # SIGTERM (CI cancelling a job) unwinds like Ctrl-C, so every stack's teardown runs.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGHUP, _interrupt)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 class Settings:

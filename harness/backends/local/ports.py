@@ -1,12 +1,52 @@
-"""Free loopback ports, so several stacks (and `pytest -n 2`) never share one."""
+"""Free loopback ports, so several stacks (and `pytest -n 2`) never share one.
+
+Ports come from below the kernel's ephemeral range: a port picked by `bind(0)` can be
+taken a moment later as the local end of some outgoing connection, and the service that
+was meant to listen on it would then refuse to start.
+"""
 
 from __future__ import annotations
 
+import random
 import socket
+import threading
+
+_RANGE = (20000, 32000)
+_lock = threading.Lock()
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _bindable(port: int, host: str) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    lo, hi = _RANGE
+    eph_lo, eph_hi = _ephemeral_range()
+    rng = random.SystemRandom()
+    with _lock:
+        for _ in range(500):
+            port = rng.randrange(lo, hi)
+            if eph_lo <= port <= eph_hi or port in _handed_out:
+                continue
+            if _bindable(port, host):
+                _handed_out.add(port)
+                return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # crowded machine: any port
         s.bind((host, 0))
         return int(s.getsockname()[1])
 

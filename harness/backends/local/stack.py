@@ -38,7 +38,7 @@ from harness.backends.base import (
     StackInfo,
     Status,
 )
-from harness.backends.local import servers
+from harness.backends.local import reaper, servers
 from harness.backends.local.cgroup import MemoryCgroup
 from harness.backends.local.ports import free_port, port_open
 from harness.compose import ComposeFile, ServiceConfig, parse_dotenv
@@ -98,6 +98,15 @@ class LocalStack(Stack):
             shutil.copy(example, self.workdir / ".env.example")
             shutil.copy(example, self.workdir / ".env")
         self._ports = self._allocate_ports()
+        # Outside the stack dir, so a half-removed dir never hides what is left to kill.
+        self._pidfile = Path(tempfile.gettempdir()) / f".gameday-{self.id}.pids"
+        # The reaper tears the stack down if this process dies without closing it.
+        self._reaper = subprocess.Popen(
+            [sys.executable, "-m", "harness.backends.local.reaper", str(os.getpid()), self.id, str(self.dir),
+             str(self._pidfile)],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self._supervisor = threading.Thread(target=self._supervise, daemon=True, name="supervisor")
         self._supervisor.start()
 
@@ -220,6 +229,13 @@ class LocalStack(Stack):
         self._kill_marked_leftovers()
         if not self._keep_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
+        if self._reaper.stdin:  # tell the reaper we are done (it reaps anything left anyway)
+            self._reaper.stdin.close()
+        try:
+            self._reaper.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._reaper.kill()
+        self._pidfile.unlink(missing_ok=True)
 
     def _kill_marked_leftovers(self) -> None:
         """Anything still carrying this stack's marker (a grandchild) is ended too."""
@@ -388,6 +404,8 @@ class LocalStack(Stack):
             stderr=subprocess.PIPE, start_new_session=True, **extra,
         )
         cont.proc = proc
+        with open(self._pidfile, "a") as pids:
+            pids.write(f"{proc.pid} {reaper.start_time(proc.pid)}\n")
         st = cont.state
         st.pid, st.status, st.started_at, st.exit_code = proc.pid, Status.RUNNING, time.time(), None
         st.oom_killed = False

@@ -1,0 +1,93 @@
+"""Host addresses for the stack's services: container ports published on loopback.
+
+Every port a harness component or a runbook command may reach from the host is
+published on 127.0.0.1 (never on every interface), each on a host port chosen once per
+stack. Choosing them up front, instead of letting the engine pick, keeps each address
+fixed across restarts and re-creations, as production's `8000:8000` is, so a load
+generator or probe holding `localhost:8000`'s stand-in keeps reaching the service.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+from harness.compose import ComposeFile
+
+LOOPBACK = "127.0.0.1"
+TOXIPROXY_API_PORT = 8474
+# Production's well-known ports that an operator's `redis-cli` / `psql` on the host reach.
+WELL_KNOWN = {"postgres": 5432, "redis": 6379}
+
+
+def service_kind(compose: ComposeFile, service: str) -> str:
+    """postgres | redis | toxiproxy | process: the role a service plays in the stack."""
+    spec = compose.raw["services"][service]
+    declared = (spec.get("x-local") or {}).get("kind")
+    if declared:
+        return str(declared)
+    image = str(spec.get("image", "")).lower()
+    for kind in ("toxiproxy", "postgres", "redis"):
+        if kind in image or service == kind:
+            return kind
+    return "process"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class PortPlan:
+    """(service, container port) → host port on loopback, for the life of the stack."""
+
+    compose: ComposeFile
+    host_ports: dict[tuple[str, int], int]
+
+    @classmethod
+    def allocate(cls, compose: ComposeFile) -> PortPlan:
+        wanted: set[tuple[str, int]] = set()
+        for name, spec in compose.raw["services"].items():
+            for entry in spec.get("ports", []) or []:
+                wanted.add((name, int(str(entry).rsplit(":", 1)[-1])))
+            kind = service_kind(compose, name)
+            if kind in WELL_KNOWN:
+                wanted.add((name, WELL_KNOWN[kind]))
+            if kind == "toxiproxy":
+                wanted.add((name, TOXIPROXY_API_PORT))
+                wanted.update((name, link.listen_port) for link in compose.proxies)
+        for link in compose.proxies:
+            wanted.add((link.upstream_service, link.upstream_port))
+        taken: set[int] = set()
+        ports = {}
+        for key in sorted(wanted):
+            port = free_port()
+            while port in taken:
+                port = free_port()
+            taken.add(port)
+            ports[key] = port
+        return cls(compose, ports)
+
+    def for_service(self, service: str) -> dict[int, int]:
+        """container port → host port, for one service."""
+        return {c: h for (s, c), h in self.host_ports.items() if s == service}
+
+    def endpoint(self, service: str, container_port: int) -> tuple[str, int] | None:
+        port = self.host_ports.get((service, container_port))
+        return (LOOPBACK, port) if port is not None else None
+
+    def published(self, host_port: int) -> tuple[str, int] | None:
+        """Where production's `localhost:<host_port>` lands: the compose `ports:` first,
+        then PostgreSQL's and Redis's well-known ports."""
+        for name, spec in self.compose.raw["services"].items():
+            for entry in spec.get("ports", []) or []:
+                host, _, container = str(entry).rpartition(":")
+                if int(host or container) == host_port:
+                    return self.endpoint(name, int(container))
+        for name in self.compose.service_names:
+            kind = service_kind(self.compose, name)
+            if WELL_KNOWN.get(kind) == host_port:
+                return self.endpoint(name, host_port)
+        return None

@@ -1,0 +1,118 @@
+"""The local stack's reaper: outlives the test process, as Ryuk does for containers.
+
+Started by every LocalStack as its own session. When the process that owns the stack
+dies by any means (SIGKILL included), it kills every process that carries the stack's
+marker, removes the stack's memory cgroups and its temp dir, then exits. When the stack
+closes normally it is told to exit (its stdin closes).
+
+    python -m harness.backends.local.reaper OWNER_PID STACK_ID STACK_DIR PIDFILE
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+MARKER = "GAMEDAY_STACK_ID"
+
+
+def marked_pids(stack_id: str) -> list[int]:
+    needle = f"{MARKER}={stack_id}".encode()
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    pids.append(int(entry))
+        except OSError:
+            continue
+    return pids
+
+
+def start_time(pid: int) -> str | None:
+    """Field 22 of /proc/PID/stat: tells a process from a later one that reused its pid."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def registered_groups(pidfile: Path) -> list[int]:
+    """Process groups the stack started (some services, like redis-server, overwrite their
+    environment with their process title, so the marker alone cannot find them)."""
+    groups = []
+    try:
+        lines = pidfile.read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        pid, _, started = line.partition(" ")
+        if pid.isdigit() and start_time(int(pid)) == started:
+            groups.append(int(pid))
+    return groups
+
+
+def reap(stack_id: str, stack_dir: Path | None, pidfile: Path) -> None:
+    for pgid in registered_groups(pidfile):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    for _ in range(3):  # a dying supervisor may still spawn one more child
+        pids = marked_pids(stack_id)
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.1)
+    for root in (Path("/sys/fs/cgroup/memory/gameday"), Path("/sys/fs/cgroup/gameday"),
+                 Path("/sys/fs/cgroup/unified/gameday")):
+        for cg in root.glob(f"{stack_id}-*") if root.exists() else []:
+            try:
+                cg.rmdir()
+            except OSError:
+                pass
+    if stack_dir is not None:
+        for _ in range(20):  # a `cp` of the data template may still be writing into it
+            shutil.rmtree(stack_dir, ignore_errors=True)
+            if not stack_dir.exists():
+                break
+            time.sleep(0.1)
+
+
+def main() -> None:
+    owner, stack_id, stack_dir = int(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+    pidfile = Path(sys.argv[4])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the owner; we outlive it
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    while True:
+        # stdin is a pipe from the owner: EOF means it closed the stack or died.
+        ready, _, _ = select.select([sys.stdin], [], [], 0.2)
+        if ready and not sys.stdin.buffer.read1(64):
+            break
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            break
+    try:
+        os.kill(owner, 0)
+    except ProcessLookupError:
+        reap(stack_id, stack_dir, pidfile)  # the owner died without closing the stack
+        pidfile.unlink(missing_ok=True)
+        return
+    reap(stack_id, None, pidfile)  # closed normally: only make sure no process outlived it
+
+
+if __name__ == "__main__":
+    main()

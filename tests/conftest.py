@@ -1,0 +1,56 @@
+"""Shared fixtures for the harness's own tests: a real local stack, its bridge and shell."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.backends.local import LocalStack
+from harness.bridge.server import BridgeServer
+from harness.bridge.shell import OperatorShell
+from harness.compose import ComposeFile
+from harness.gameday import operator_environment
+from harness.redact import Redactor
+from harness.runbook import parse_runbook
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def shipped_runbook():
+    return parse_runbook(ROOT / "runbooks" / "incident-response.md")
+
+
+class Operator:
+    """A stack plus an on-call engineer's shell on it."""
+
+    def __init__(self, stack: LocalStack, shell: OperatorShell) -> None:
+        self.stack, self.shell = stack, shell
+
+    def sh(self, command: str, timeout: float = 20.0):
+        return self.shell.run_command(command, timeout)
+
+
+@pytest.fixture
+def operator() -> Iterator[Operator]:
+    env = operator_environment()
+    stack = LocalStack(ComposeFile(ROOT / "docker-compose.chaos.yml"), shell_env=env,
+                       env_example=ROOT / ".env.example")
+    bridge = None
+    try:
+        stack.up()
+        bridge = BridgeServer(stack, stack.dir / "run" / "bridge")
+        redactor = Redactor()
+        redactor.add_env(env)
+        yield Operator(stack, OperatorShell(stack, bridge, redactor, env))
+    finally:
+        if bridge:
+            bridge.close()
+        stack.close()
