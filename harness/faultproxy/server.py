@@ -42,7 +42,9 @@ log = logging.getLogger("harness.faultproxy")
 STREAMS = ("upstream", "downstream")
 
 # Each socket reads into a buffer of its own, reused while the bytes it held were sent at
-# once (the common case); larger than asyncio's 256 KiB reads, for fewer wake-ups.
+# once (the common case). It starts small, since pooled connections idle, and grows to
+# more than asyncio's 256 KiB reads once a read fills it: fewer wake-ups on bulk copies.
+READ_BUFFER_START_BYTES = 64 * 1024
 READ_BUFFER_BYTES = 1024 * 1024
 # Letting a writer buffer a read or two before it pauses its reader keeps both sockets
 # busy on bulk copies.
@@ -152,6 +154,7 @@ class Side(asyncio.BufferedProtocol):
         self._paused_for: set[str] = set()
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._read_buffer: memoryview | None = None
+        self._read_buffer_size = READ_BUFFER_START_BYTES
 
     # -- asyncio.BufferedProtocol --------------------------------------------------------------
 
@@ -164,12 +167,16 @@ class Side(asyncio.BufferedProtocol):
 
     def get_buffer(self, sizehint: int) -> memoryview:
         if self._read_buffer is None:
-            self._read_buffer = memoryview(bytearray(READ_BUFFER_BYTES))
+            self._read_buffer = memoryview(bytearray(self._read_buffer_size))
         return self._read_buffer
 
     def buffer_updated(self, nbytes: int) -> None:
         link = cast(Link, self.reads_into)
-        view = cast(memoryview, self._read_buffer)[:nbytes]
+        buffer = cast(memoryview, self._read_buffer)
+        view = buffer[:nbytes]
+        if nbytes == len(buffer) and self._read_buffer_size < READ_BUFFER_BYTES:
+            self._read_buffer_size = READ_BUFFER_BYTES
+            self._read_buffer = None  # the next read gets the large buffer
         if link.worker is None and not link.toxics:  # the fast path
             if link.closed:
                 return

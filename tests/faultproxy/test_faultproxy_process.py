@@ -3,6 +3,7 @@ bad input never takes it down, its stricter attribute checks, and its toxics' pa
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import signal
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harness.faultproxy.server import Proxy, ProxyCollection, ToxicEntry, split_address
 from harness.faultproxy.toxics import TOXICS, BadAttributes
 from harness.faultproxy.toxics.slicer import Slicer
 from harness.toxiproxy import Toxiproxy, ToxiproxyError
@@ -283,3 +285,45 @@ def test_slicer_pieces_cover_the_chunk_in_order_near_the_average_size(
     assert all(left[1] == right[0] for left, right in zip(cuts, cuts[1:], strict=False))
     assert all(end > start for start, end in cuts) or size == 0
     assert all(end - start <= average + variation for start, end in cuts)
+
+
+def test_closed_and_dropped_connections_are_forgotten(echo_port: int) -> None:
+    async def open_echo(host: str, port: int) -> asyncio.StreamWriter:
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(b"x")
+        await writer.drain()
+        assert await reader.readexactly(1) == b"x"
+        return writer
+
+    async def settled(proxy: Proxy) -> int:
+        for _ in range(200):  # the proxy's side of a close lands a few callbacks later
+            if not proxy.connections:
+                break
+            await asyncio.sleep(0.01)
+        return len(proxy.connections)
+
+    async def scenario() -> tuple[int, int, int]:
+        collection = ProxyCollection()
+        proxy = Proxy("echo", "127.0.0.1:0", f"127.0.0.1:{echo_port}")
+        await collection.add(proxy, start=True)
+        host, port = split_address(proxy.listen)
+        try:
+            for number in range(20):
+                if number == 10:  # half of them through the toxic pipeline
+                    latency = TOXICS["latency"]({"latency": 1})
+                    proxy.add_toxic(ToxicEntry("lat", "latency", "downstream", 1.0, latency))
+                writer = await open_echo(host, port)
+                writer.close()
+                await writer.wait_closed()
+            after_closing = await settled(proxy)
+            writers = [await open_echo(host, port) for _ in range(5)]
+            while_open = len(proxy.connections)
+            proxy.stop()
+            after_disabling = await settled(proxy)
+            for writer in writers:
+                writer.close()
+            return after_closing, while_open, after_disabling
+        finally:
+            collection.shutdown()
+
+    assert asyncio.run(scenario()) == (0, 5, 0)
