@@ -1,0 +1,289 @@
+"""pytest-html hooks: per gameday test its step table, timeline and verdict; a summary on top.
+
+Registered by `harness.plugin` when pytest-html is importable:
+
+    config.pluginmanager.register(html_plugin, "gameday-html")
+
+Its `pytest_configure` then registers one `GamedayHtml` per pytest run, which holds that
+run's rows (so two `pytest.main` calls in one process never share state). The rows come
+from each report's `user_properties` ("gameday", `GamedayResult.to_dict()`), the same
+record the JSON is written from, and those travel with reports under pytest-xdist too.
+Every string from a result is HTML-escaped where it meets markup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from harness.reports._format import (
+    STATUS_COLOURS,
+    VERDICT_COLOURS,
+    esc,
+    excerpt,
+    runbook_stem,
+    seconds,
+)
+from harness.reports.timeline_svg import timeline_svg
+from harness.result import GamedayResult, StepRun
+
+PLUGIN_NAME = "gameday-html"
+_INSTANCE_NAME = "gameday-html-report"
+
+CSS = """
+.gd{font:13px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;
+    color:#212121;margin:8px 0 14px}
+.gd h3{font-size:15px;margin:6px 0}
+.gd table{border-collapse:collapse;margin:6px 0 10px}
+.gd th,.gd td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}
+.gd th{background:#f5f5f5;font-weight:600}
+.gd td.num{text-align:right;white-space:nowrap}
+.gd code,.gd pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
+.gd pre{margin:0;white-space:pre-wrap;word-break:break-word;max-width:60em;font-size:11px}
+.gd .badge{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-weight:600}
+.gd .status{display:inline-block;padding:0 6px;border-radius:3px;color:#fff;font-size:12px}
+.gd .muted{color:#757575}
+.gd details summary{cursor:pointer;color:#1565c0}
+.gd .facts th{width:11em}
+.gd .timeline{margin:8px 0;overflow-x:auto}
+"""
+
+
+def badge(verdict: str) -> str:
+    colour = VERDICT_COLOURS.get(verdict, "#424242")
+    return f'<span class="badge gd-verdict" style="background:{colour}">{esc(verdict)}</span>'
+
+
+def _status(status: str) -> str:
+    colour = STATUS_COLOURS.get(status, "#9e9e9e")
+    text_colour = "#212121" if status in ("skipped",) else "#fff"
+    return (
+        f'<span class="status" style="background:{colour};color:{text_colour}">{esc(status)}</span>'
+    )
+
+
+def facts_table(result: GamedayResult) -> str:
+    imp, led = result.impact, result.ledger
+    rows: list[tuple[str, str]] = [
+        (
+            "verdict",
+            badge(result.verdict.value) + (f" {esc(result.reason)}" if result.reason else ""),
+        ),
+        (
+            "runbook section",
+            f'{esc(result.section)} <span class="muted">({esc(result.runbook)})</span>',
+        ),
+        ("fault", f"<code>{esc(result.fault)}</code>: {esc(result.fault_description)}"),
+        ("TTD", esc(seconds(result.ttd_s))),
+        ("TTR", esc(seconds(result.ttr_s))),
+        (
+            "budget",
+            esc(f"SEV-{result.declared_severity}: {seconds(result.budget_s)}")
+            + (
+                esc(f" ({result.ttr_s / result.budget_s:.1%} used)")
+                if result.ttr_s is not None and result.budget_s
+                else ""
+            ),
+        ),
+        ("backend", esc(result.backend)),
+        (
+            "impact",
+            esc(
+                f"{imp.incident_failed} of {imp.incident_requests} requests failed during the "
+                f"incident ({imp.failed} of {imp.requests} overall); p50 "
+                f"{_ms(imp.p50_ms)}, p99 {_ms(imp.p99_ms)}; impact-derived SEV-{imp.severity} "
+                f"(declared SEV-{result.declared_severity})"
+            ),
+        ),
+        (
+            "ledger",
+            esc(f"{led.verified} of {led.acknowledged} acknowledged writes readable")
+            + (esc(f"; lost: {', '.join(led.lost[:10])}") if led.lost else ""),
+        ),
+        ("started", esc(f"{result.started_at} (gameday took {seconds(result.duration_s)})")),
+    ]
+    if result.noisy_steps:
+        rows.append(
+            ("noisy steps", "<br>".join(f"<code>{esc(n)}</code>" for n in result.noisy_steps))
+        )
+    if result.notes:
+        rows.append(("notes", "<br>".join(esc(n) for n in result.notes)))
+    body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    return f'<table class="facts">{body}</table>'
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def _output_cell(step: StepRun) -> str:
+    """The last lines of stdout and stderr (stderr first when the step failed); the whole
+    recorded output behind a <details> when the excerpt leaves something out."""
+    out = excerpt(step.stdout, lines=3, width=110)
+    err = excerpt(step.stderr, lines=2, width=110)
+    pieces = [out, err] if step.exit_code in (0, None) else [err, out]
+    short = "\n".join(p for p in pieces if p)
+    if not short:
+        return '<span class="muted">-</span>'
+    full = step.stdout.rstrip()
+    if step.stderr.strip():
+        full += ("\n" if full else "") + "--- stderr ---\n" + step.stderr.rstrip()
+    cell = f"<pre>{esc(short)}</pre>"
+    if short.strip() != full.strip():
+        lines = len(full.splitlines())
+        cell += (
+            f"<details><summary>whole output ({lines} lines)</summary>"
+            f"<pre>{esc(full)}</pre></details>"
+        )
+    return cell
+
+
+def step_table(result: GamedayResult) -> str:
+    head = (
+        "<tr><th>phase</th><th>line</th><th>command</th><th>role</th><th>status</th>"
+        "<th>exit</th><th>output (excerpt)</th><th>duration</th><th>manual reason</th></tr>"
+    )
+    rows = []
+    for s in result.steps:
+        command = (
+            f"<code>{esc(s.command)}</code>"
+            if s.command
+            else f'<span class="muted"># {esc(s.comment)}</span>'
+        )
+        exit_text = "-" if s.exit_code is None else str(s.exit_code)
+        if s.baseline_exit is not None:
+            exit_text += f' <span class="muted">(healthy: {s.baseline_exit})</span>'
+        if s.detected:
+            exit_text += " <strong>detected</strong>"
+        out_html = _output_cell(s)
+        rows.append(
+            f'<tr class="gd-step gd-step-{esc(s.status.value)}"><td>{esc(s.phase)}</td>'
+            f'<td class="num">{s.line}</td><td>{command}</td><td>{esc(s.role)}</td>'
+            f'<td>{_status(s.status.value)}</td><td class="num">{exit_text}</td><td>{out_html}</td>'
+            f'<td class="num">{esc(seconds(s.duration))}</td>'
+            f"<td>{esc(s.manual_reason or '')}</td></tr>"
+        )
+    if not rows:
+        rows.append('<tr><td colspan="9" class="muted">no runbook step ran</td></tr>')
+    return f'<table class="gd-steps">{head}{"".join(rows)}</table>'
+
+
+def result_html(result: GamedayResult, id_prefix: str | None = None) -> str:
+    """One gameday as an HTML fragment: verdict and figures, timeline, step table."""
+    title = f"{result.scenario} — {result.title}"
+    return (
+        f'<div class="gd gd-result" data-scenario="{esc(result.scenario)}"><style>{CSS}</style>'
+        f"<h3>{esc(title)} {badge(result.verdict.value)}</h3>{facts_table(result)}"
+        f'<div class="timeline">{timeline_svg(result, id_prefix)}</div>'
+        f"<h3>Runbook steps</h3>{step_table(result)}</div>"
+    )
+
+
+@dataclass
+class SummaryRow:
+    nodeid: str
+    outcome: str  # pytest's: passed (verdict as expected), failed, ...
+    result: GamedayResult
+
+
+def summary_html(rows: list[SummaryRow]) -> str:
+    """The table of every scenario at the top of the report."""
+    head = (
+        "<tr><th>scenario</th><th>runbook</th><th>verdict</th><th>as expected</th><th>TTD</th>"
+        "<th>TTR</th><th>budget</th><th>impact</th><th>backend</th><th>reason</th></tr>"
+    )
+    body = []
+    for row in rows:
+        r = row.result
+        imp = r.impact
+        expected = "yes" if row.outcome == "passed" else f"no ({row.outcome})"
+        body.append(
+            f'<tr class="gd-summary-row"><td><a href="#{esc(quote(row.nodeid, safe=""))}">'
+            f"{esc(r.scenario)}</a></td><td>{esc(runbook_stem(r.runbook))}</td>"
+            f"<td>{badge(r.verdict.value)}</td><td>{esc(expected)}</td>"
+            f'<td class="num">{esc(seconds(r.ttd_s))}</td>'
+            f'<td class="num">{esc(seconds(r.ttr_s))}</td>'
+            f'<td class="num">{esc(f"SEV-{r.declared_severity} {seconds(r.budget_s)}")}</td>'
+            f"<td>{esc(f'{imp.incident_failed}/{imp.incident_requests} failed')}, "
+            f"SEV-{imp.severity}</td>"
+            f"<td>{esc(r.backend)}</td><td>{esc(r.reason)}</td></tr>"
+        )
+    return (
+        f'<div class="gd gd-summary"><style>{CSS}</style><h3>Gameday verdicts</h3>'
+        f'<table class="gd-summary-table">{head}{"".join(body)}</table></div>'
+    )
+
+
+def gameday_results(user_properties: list[tuple[str, object]]) -> list[GamedayResult]:
+    return [
+        GamedayResult.from_dict(value)
+        for name, value in user_properties
+        if name == "gameday" and isinstance(value, dict)
+    ]
+
+
+class GamedayHtml:
+    """The per-run half of the plugin: extras on each gameday test, and the summary."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.rows: dict[str, SummaryRow] = {}
+
+    @property
+    def html_requested(self) -> bool:
+        return bool(self.config.getoption("htmlpath", None))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        report = yield
+        if report.when == "call" and self.html_requested:
+            from pytest_html import extras
+
+            results = gameday_results(item.user_properties)
+            if results:
+                report.extras = [
+                    *getattr(report, "extras", []),
+                    *(extras.html(result_html(r)) for r in results),
+                ]
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for i, result in enumerate(gameday_results(list(report.user_properties))):
+            self.rows[f"{report.nodeid}#{i}"] = SummaryRow(report.nodeid, report.outcome, result)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_summary(
+        self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
+    ) -> None:
+        if self.rows:
+            prefix.append(summary_html(list(self.rows.values())))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.has_plugin(_INSTANCE_NAME):
+        config.pluginmanager.register(GamedayHtml(config), _INSTANCE_NAME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    instance = config.pluginmanager.get_plugin(_INSTANCE_NAME)
+    if instance is not None:
+        config.pluginmanager.unregister(instance, _INSTANCE_NAME)
+
+
+def register(config: pytest.Config) -> None:
+    """Register this module once, under PLUGIN_NAME, if pytest-html is importable."""
+    try:
+        import pytest_html  # noqa: F401
+    except ImportError:
+        return
+    import harness.reports.html_plugin as module
+
+    if not config.pluginmanager.has_plugin(PLUGIN_NAME) and not config.pluginmanager.is_registered(
+        module
+    ):
+        config.pluginmanager.register(module, PLUGIN_NAME)

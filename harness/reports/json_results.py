@@ -1,0 +1,169 @@
+"""`results.json`: one file per gameday run, the `GamedayResult` records plus what the run was.
+
+    {"schema_version": 1,
+     "run": {"started_at": ISO 8601, "backend": "local", "runbooks": [...],
+             "host_cores": 2, "harness_version": "0.1.0"},
+     "results": [GamedayResult.to_dict(), ...]}
+
+The field-by-field description is `docs/results-schema.md`. Every other report (HTML,
+regression diff, post-incident review, history) reads this file or the records in it; none
+keeps data of its own. A file of another `schema_version`, or one that is not JSON, raises
+`BadInput` with one line naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from harness.errors import BadInput
+from harness.redact import Redactor
+from harness.result import SCHEMA_VERSION as RESULT_SCHEMA_VERSION
+from harness.result import GamedayResult
+
+SCHEMA_VERSION = 1
+RESULTS_FILE = "results.json"
+
+
+def harness_version() -> str:
+    try:
+        return metadata.version("gameday-harness")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass
+class RunInfo:
+    """What one run was: when, where, against which runbooks, with which harness."""
+
+    started_at: str = ""  # wall clock, ISO 8601, UTC
+    backend: str = ""  # the backend every result ran on ("local", "docker"; "a, b" if mixed)
+    runbooks: list[str] = field(default_factory=list)
+    host_cores: int = 0
+    harness_version: str = ""
+
+    @classmethod
+    def now(
+        cls,
+        results: Iterable[GamedayResult] = (),
+        runbooks: Iterable[str] = (),
+        backend: str = "",
+        started_at: str = "",
+    ) -> RunInfo:
+        results = list(results)
+        backends = sorted({r.backend for r in results if r.backend})
+        names = list(dict.fromkeys([*runbooks, *(r.runbook for r in results)]))
+        return cls(
+            started_at=started_at
+            or min(
+                (r.started_at for r in results if r.started_at),
+                default=datetime.now(UTC).isoformat(timespec="seconds"),
+            ),
+            backend=", ".join(backends) or backend,
+            runbooks=names,
+            host_cores=os.cpu_count() or 0,
+            harness_version=harness_version(),
+        )
+
+
+@dataclass
+class Run:
+    """One results.json, read back."""
+
+    info: RunInfo
+    results: list[GamedayResult]
+    path: Path | None = None
+
+    @property
+    def label(self) -> str:
+        return self.info.started_at or (str(self.path) if self.path else "?")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "run": asdict(self.info),
+            "results": [r.to_dict() for r in self.results],
+        }
+
+
+def write_run(
+    path: str | Path,
+    results: Iterable[GamedayResult],
+    info: RunInfo | None = None,
+    redactor: Redactor | None = None,
+) -> Path:
+    """Write results.json (to a directory's results.json, or to the file named)."""
+    results = list(results)
+    target = Path(path)
+    if target.is_dir():
+        target = target / RESULTS_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    run = Run(info or RunInfo.now(results), results)
+    text = json.dumps(run.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    # The records are redacted where they are made; this catches a secret of the
+    # environment that reached a record some other way, as the plugin's own JSON does.
+    text = (redactor or Redactor.from_environment())(text)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)
+    return target
+
+
+def read_run(path: str | Path) -> Run:
+    """Read results.json (or a directory holding one); BadInput with one line if unusable."""
+    source = Path(path)
+    if source.is_dir():
+        source = source / RESULTS_FILE
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"{source}: no such results file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{source}: cannot read results file: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{source}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    return run_from_dict(data, str(source))
+
+
+def run_from_dict(data: object, where: str = "<results>") -> Run:
+    if not isinstance(data, dict) or "schema_version" not in data:
+        raise BadInput(f"{where}: not a gameday results file (no schema_version)")
+    version = data["schema_version"]
+    if version != SCHEMA_VERSION:
+        raise BadInput(
+            f"{where}: results schema_version {version!r}; this harness reads "
+            f"version {SCHEMA_VERSION} (re-run the gameday or use a matching harness)"
+        )
+    run_data, results_data = data.get("run"), data.get("results")
+    if not isinstance(run_data, dict) or not isinstance(results_data, list):
+        raise BadInput(f"{where}: results file needs a 'run' object and a 'results' list")
+    try:
+        info = RunInfo(**run_data)
+    except TypeError as exc:
+        raise BadInput(f"{where}: bad 'run' object: {exc}") from None
+    results = []
+    for i, item in enumerate(results_data):
+        if not isinstance(item, dict):
+            raise BadInput(f"{where}: results[{i}] is not an object")
+        if item.get("schema_version", RESULT_SCHEMA_VERSION) != RESULT_SCHEMA_VERSION:
+            raise BadInput(
+                f"{where}: results[{i}] has result schema_version "
+                f"{item.get('schema_version')!r}, expected {RESULT_SCHEMA_VERSION}"
+            )
+        try:
+            results.append(GamedayResult.from_dict(item))
+        except (KeyError, TypeError, ValueError) as exc:
+            scenario = item.get("scenario", "?")
+            raise BadInput(
+                f"{where}: results[{i}] ({scenario}) is not a GamedayResult: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+    return Run(info, results, Path(where) if where != "<results>" else None)

@@ -1,0 +1,389 @@
+"""Regression report: what changed between two gameday runs, in the runbook's terms.
+
+Compares an old and a new run (two results.json files, or a runbook baseline file
+`<runbook>.baseline.json` and a run) scenario by scenario, a scenario being the pair
+(scenario id, runbook file stem):
+
+* verdicts: *regressed* (was recovered, now not; or got worse, e.g. slow → not-recovered),
+  *fixed* (now recovered), *improved* (better but not recovered), *changed* (different,
+  neither better nor worse: undetected ↔ not-recovered), *new* / *missing* scenarios;
+* TTD and TTR changes beyond noise. Noise is max(3 × poll interval, 20 % of the old
+  value): the runner polls detection and recovery every poll interval, so a difference of
+  a few polls is the clock's resolution, and a 20 % swing is ordinary run-to-run variance
+  on a shared CI machine. Only a change strictly larger than the noise is reported;
+* steps whose outcome changed: status or exit code, by (scenario, phase, runbook line).
+
+A baseline file only records verdicts, so against one only verdicts are compared.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import BadInput
+from harness.reports._format import VERDICT_COLOURS, esc, md_cell, md_code, runbook_stem, seconds
+from harness.reports.json_results import Run, read_run, run_from_dict
+from harness.result import GamedayResult, StepRun, Verdict
+
+Key = tuple[str, str]  # (scenario id, runbook file stem)
+
+# Worse is higher. Aborted ranks with the failures: nothing was tested, so nothing passed.
+VERDICT_RANK = {
+    Verdict.RECOVERED.value: 0,
+    Verdict.SLOW.value: 1,
+    Verdict.NOT_RECOVERED.value: 2,
+    Verdict.UNDETECTED.value: 2,
+    Verdict.ABORTED.value: 2,
+    Verdict.DATA_LOSS.value: 3,
+}
+NOISE_POLLS = 3
+NOISE_FRACTION = 0.20
+
+
+def noise(old: float, poll_interval: float) -> float:
+    """The largest TTD/TTR change that is not reported: max(3 × poll, 20 % of old)."""
+    return max(NOISE_POLLS * poll_interval, NOISE_FRACTION * abs(old))
+
+
+@dataclass
+class Snapshot:
+    """One side of a comparison: a run's results, or a baseline file's verdicts."""
+
+    label: str
+    path: str
+    verdicts: dict[Key, tuple[str, str]]  # key -> (verdict, reason or why)
+    results: dict[Key, GamedayResult] = field(default_factory=dict)
+
+    @property
+    def is_baseline(self) -> bool:
+        return not self.results and bool(self.verdicts)
+
+    @classmethod
+    def from_run(cls, run: Run, path: str = "") -> Snapshot:
+        results = {(r.scenario, runbook_stem(r.runbook)): r for r in run.results}
+        return cls(
+            run.label,
+            path or str(run.path or ""),
+            {k: (r.verdict.value, r.reason) for k, r in results.items()},
+            results,
+        )
+
+
+def load_snapshot(path: str | Path) -> Snapshot:
+    """A results.json (or run directory), or a runbook baseline file ({"scenarios": {...}})."""
+    source = Path(path)
+    if source.is_file() and source.name.endswith(".baseline.json"):
+        return _baseline(source)
+    if source.is_file():
+        try:
+            data = json.loads(source.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            data = None  # read_run gives the one-line reason
+        if isinstance(data, dict) and "schema_version" not in data and "scenarios" in data:
+            return _baseline(source)
+        if isinstance(data, dict):
+            return Snapshot.from_run(run_from_dict(data, str(source)), str(source))
+    return Snapshot.from_run(read_run(source), str(source))
+
+
+def _baseline(path: Path) -> Snapshot:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadInput(f"{path}: not a readable baseline file: {exc}") from None
+    scenarios = data.get("scenarios") if isinstance(data, dict) else None
+    if not isinstance(scenarios, dict):
+        raise BadInput(f"{path}: a baseline file needs a 'scenarios' object")
+    stem = path.name.removesuffix(".baseline.json")
+    verdicts: dict[Key, tuple[str, str]] = {}
+    for scenario, entry in scenarios.items():
+        if not isinstance(entry, dict) or entry.get("verdict") not in VERDICT_RANK:
+            raise BadInput(
+                f"{path}: scenario {scenario!r} needs a known 'verdict' ({', '.join(VERDICT_RANK)})"
+            )
+        verdicts[(str(scenario), stem)] = (str(entry["verdict"]), str(entry.get("why", "")))
+    return Snapshot(f"baseline {path.name}", str(path), verdicts)
+
+
+@dataclass
+class VerdictChange:
+    key: Key
+    old: str | None  # None: the scenario did not run on that side
+    new: str | None
+    kind: str  # regressed | fixed | improved | changed | new | missing
+    reason: str = ""  # the new side's reason (or the old one's, for a missing scenario)
+
+
+@dataclass
+class TimingChange:
+    key: Key
+    metric: str  # "TTD" | "TTR"
+    old: float
+    new: float
+    noise: float
+
+    @property
+    def slower(self) -> bool:
+        return self.new > self.old
+
+
+@dataclass
+class StepChange:
+    key: Key
+    phase: str
+    line: int
+    command: str
+    old: str  # "ok (exit 0)", "failed (exit 7)", "not run"
+    new: str
+
+
+@dataclass
+class Comparison:
+    old: Snapshot
+    new: Snapshot
+    verdicts: list[VerdictChange]
+    timings: list[TimingChange]
+    steps: list[StepChange]
+    compared: int  # scenarios present on both sides
+
+    @property
+    def regressed(self) -> list[VerdictChange]:
+        return [v for v in self.verdicts if v.kind in ("regressed", "missing")]
+
+
+def classify(old: str | None, new: str | None) -> str:
+    if old is None:
+        return "new"
+    if new is None:
+        return "missing"
+    if new == Verdict.RECOVERED.value:
+        return "fixed"
+    if old == Verdict.RECOVERED.value:
+        return "regressed"
+    o, n = VERDICT_RANK.get(old, 2), VERDICT_RANK.get(new, 2)
+    return "regressed" if n > o else "improved" if n < o else "changed"
+
+
+def _outcome(step: StepRun | None) -> str:
+    if step is None:
+        return "not run"
+    return step.status.value + (f" (exit {step.exit_code})" if step.exit_code is not None else "")
+
+
+def compare(old: Snapshot, new: Snapshot) -> Comparison:
+    verdicts: list[VerdictChange] = []
+    timings: list[TimingChange] = []
+    steps: list[StepChange] = []
+    keys = sorted(set(old.verdicts) | set(new.verdicts))
+    compared = 0
+    for key in keys:
+        o, n = old.verdicts.get(key), new.verdicts.get(key)
+        if o and n:
+            compared += 1
+        if (o and o[0]) != (n and n[0]):
+            kind = classify(o[0] if o else None, n[0] if n else None)
+            reason = n[1] if n else (o[1] if o else "")
+            verdicts.append(
+                VerdictChange(key, o[0] if o else None, n[0] if n else None, kind, reason)
+            )
+        ro, rn = old.results.get(key), new.results.get(key)
+        if ro is None or rn is None:
+            continue
+        poll = max(ro.poll_interval_s, rn.poll_interval_s)
+        for metric, a, b in (("TTD", ro.ttd_s, rn.ttd_s), ("TTR", ro.ttr_s, rn.ttr_s)):
+            if a is not None and b is not None and abs(b - a) > noise(a, poll):
+                timings.append(TimingChange(key, metric, a, b, noise(a, poll)))
+        old_steps = {(s.phase, s.line): s for s in ro.steps}
+        new_steps = {(s.phase, s.line): s for s in rn.steps}
+        order = {"steady-state": 0, "detect": 1, "resolve": 2}
+        for phase, line in sorted(
+            set(old_steps) | set(new_steps), key=lambda pl: (order.get(pl[0], 9), pl[1])
+        ):
+            so, sn = old_steps.get((phase, line)), new_steps.get((phase, line))
+            if (so and (so.status, so.exit_code)) != (sn and (sn.status, sn.exit_code)):
+                either = sn or so
+                command = either.command if either is not None else ""
+                steps.append(StepChange(key, phase, line, command, _outcome(so), _outcome(sn)))
+    return Comparison(old, new, verdicts, timings, steps, compared)
+
+
+def compare_files(old: str | Path, new: str | Path) -> Comparison:
+    return compare(load_snapshot(old), load_snapshot(new))
+
+
+# -- rendering -------------------------------------------------------------------------
+
+
+def _change(t: TimingChange) -> str:
+    delta = t.new - t.old
+    pct = f", {delta / t.old:+.0%}" if t.old else ""
+    return f"{'+' if delta > 0 else '−'}{seconds(abs(delta))}{pct}"
+
+
+def to_markdown(c: Comparison) -> str:
+    out = [
+        "# Gameday regression report",
+        "",
+        f"- **Old**: {md_cell(c.old.label)} ({md_code(c.old.path)})",
+        f"- **New**: {md_cell(c.new.label)} ({md_code(c.new.path)})",
+        f"- **Compared**: {c.compared} scenario(s) on both sides; "
+        f"{len(c.regressed)} regression(s), "
+        f"{sum(v.kind == 'fixed' for v in c.verdicts)} fix(es)",
+        "",
+    ]
+    out += ["## Verdicts", ""]
+    if c.verdicts:
+        out += ["| scenario | runbook | old | new | change | reason |", "|---|---|---|---|---|---|"]
+        out += [
+            f"| {md_cell(v.key[0])} | {md_cell(v.key[1])} | {md_cell(v.old or 'not run')} | "
+            f"{md_cell(v.new or 'not run')} | **{v.kind}** | {md_cell(v.reason)} |"
+            for v in c.verdicts
+        ]
+    else:
+        out.append("No verdict changed.")
+    out += [
+        "",
+        "## TTD and TTR beyond noise",
+        "",
+        f"Noise is max({NOISE_POLLS} × poll interval, {NOISE_FRACTION:.0%} of the old value).",
+        "",
+    ]
+    if c.old.is_baseline or c.new.is_baseline:
+        out.append("Not compared: a baseline file records verdicts only.")
+    elif c.timings:
+        out += [
+            "| scenario | runbook | metric | old | new | change | noise |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        out += [
+            f"| {md_cell(t.key[0])} | {md_cell(t.key[1])} | {t.metric} | {seconds(t.old)} | "
+            f"{seconds(t.new)} | {'slower' if t.slower else 'faster'} {_change(t)} | "
+            f"{seconds(t.noise)} |"
+            for t in c.timings
+        ]
+    else:
+        out.append("No TTD or TTR change beyond noise.")
+    out += ["", "## Steps whose outcome changed", ""]
+    if c.old.is_baseline or c.new.is_baseline:
+        out.append("Not compared: a baseline file records verdicts only.")
+    elif c.steps:
+        out += [
+            "| scenario | runbook | phase | line | command | old | new |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        out += [
+            f"| {md_cell(s.key[0])} | {md_cell(s.key[1])} | {s.phase} | {s.line} | "
+            f"{md_code(s.command.splitlines()[0] if s.command else '')} | {md_cell(s.old)} | "
+            f"{md_cell(s.new)} |"
+            for s in c.steps
+        ]
+    else:
+        out.append("No step changed its status or exit code.")
+    return "\n".join(out) + "\n"
+
+
+def _badge(verdict: str | None) -> str:
+    if verdict is None:
+        return '<span class="muted">not run</span>'
+    return (
+        f'<span class="badge" style="background:{VERDICT_COLOURS.get(verdict, "#424242")}">'
+        f"{esc(verdict)}</span>"
+    )
+
+
+def to_html(c: Comparison) -> str:
+    """A standalone HTML page (inline CSS, no script)."""
+
+    def table(head: list[str], rows: list[list[str]], empty: str) -> str:
+        if not rows:
+            return f'<p class="muted">{esc(empty)}</p>'
+        h = "".join(f"<th>{esc(x)}</th>" for x in head)
+        b = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+        return f"<table><tr>{h}</tr>{b}</table>"
+
+    baseline = c.old.is_baseline or c.new.is_baseline
+    verdict_rows = [
+        [
+            esc(v.key[0]),
+            esc(v.key[1]),
+            _badge(v.old),
+            _badge(v.new),
+            f'<strong class="kind-{esc(v.kind)}">{esc(v.kind)}</strong>',
+            esc(v.reason),
+        ]
+        for v in c.verdicts
+    ]
+    timing_rows = [
+        [
+            esc(t.key[0]),
+            esc(t.key[1]),
+            esc(t.metric),
+            esc(seconds(t.old)),
+            esc(seconds(t.new)),
+            esc(f"{'slower' if t.slower else 'faster'} {_change(t)}"),
+            esc(seconds(t.noise)),
+        ]
+        for t in c.timings
+    ]
+    step_rows = [
+        [
+            esc(s.key[0]),
+            esc(s.key[1]),
+            esc(s.phase),
+            str(s.line),
+            f"<code>{esc(s.command.splitlines()[0] if s.command else '')}</code>",
+            esc(s.old),
+            esc(s.new),
+        ]
+        for s in c.steps
+    ]
+    not_compared = "Not compared: a baseline file records verdicts only."
+    css = (
+        "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;"
+        "color:#212121}table{border-collapse:collapse;margin:8px 0 18px}"
+        "th,td{border:1px solid #ddd;"
+        "padding:4px 8px;text-align:left;vertical-align:top}th{background:#f5f5f5}"
+        "code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}"
+        ".badge{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-weight:600}"
+        ".muted{color:#757575}.kind-regressed,.kind-missing{color:#c62828}.kind-fixed{color:#2e7d32}"
+    )
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>Gameday regression report</title><style>{css}</style></head><body>"
+        "<h1>Gameday regression report</h1>"
+        f"<p><strong>Old</strong>: {esc(c.old.label)} <code>{esc(c.old.path)}</code><br>"
+        f"<strong>New</strong>: {esc(c.new.label)} <code>{esc(c.new.path)}</code><br>"
+        f"{c.compared} scenario(s) on both sides; {len(c.regressed)} regression(s), "
+        f"{sum(v.kind == 'fixed' for v in c.verdicts)} fix(es)</p>"
+        "<h2>Verdicts</h2>"
+        + table(
+            ["scenario", "runbook", "old", "new", "change", "reason"],
+            verdict_rows,
+            "No verdict changed.",
+        )
+        + "<h2>TTD and TTR beyond noise</h2>"
+        f"<p>Noise is max({NOISE_POLLS} × poll interval, "
+        f"{NOISE_FRACTION:.0%} of the old value).</p>"
+        + (
+            f'<p class="muted">{not_compared}</p>'
+            if baseline
+            else table(
+                ["scenario", "runbook", "metric", "old", "new", "change", "noise"],
+                timing_rows,
+                "No TTD or TTR change beyond noise.",
+            )
+        )
+        + "<h2>Steps whose outcome changed</h2>"
+        + (
+            f'<p class="muted">{not_compared}</p>'
+            if baseline
+            else table(
+                ["scenario", "runbook", "phase", "line", "command", "old", "new"],
+                step_rows,
+                "No step changed its status or exit code.",
+            )
+        )
+        + "</body></html>\n"
+    )

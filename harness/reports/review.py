@@ -1,0 +1,504 @@
+"""Post-incident review of one gameday, in the runbook's own template.
+
+The template is the ```markdown block of the runbook's "Post-Incident Review" section
+(`# Template: docs/post-incident-reports/YYYY-MM-DD-{incident-id}.md`). It is filled
+section by section, keeping its headings, its `- **Field**: value` lines and its
+timeline table header, so a change to the template shows up in the next review:
+
+* `- **Field**: {placeholder}` lines get the value known for that field name (Date,
+  Duration, Severity, Incident Commander, Users Affected, Requests Failed, ...); a field
+  a gameday cannot know says so ("n/a in a gameday") instead of keeping the placeholder.
+* Sections are recognised by their heading (Summary, Impact, Timeline, Root Cause,
+  Resolution, Lessons Learned with What Went Well / What Could Be Improved, Action
+  Items, Follow-up). A heading the harness does not know keeps the template's text.
+
+When the runbook has no such template (or cannot be read), `DEFAULT_TEMPLATE` (the
+runbook's template as shipped) is used and the review says so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from harness.errors import BadInput
+from harness.reports._format import md_cell, md_code, runbook_stem, seconds
+from harness.result import GamedayResult, StepRun, StepStatus, Verdict
+from harness.runbook import parse_runbook
+from harness.runbook_model import Runbook
+
+COMMANDER = "gameday harness"
+NOT_APPLICABLE = "n/a in a gameday"
+
+DEFAULT_TEMPLATE = """\
+# Template: docs/post-incident-reports/YYYY-MM-DD-{incident-id}.md
+
+# Post-Incident Review: {Incident Title}
+
+## Summary
+- **Date**: {Date}
+- **Duration**: {Start time} - {End time} ({Total duration})
+- **Severity**: SEV-{Level}
+- **Incident Commander**: {Name}
+
+## Impact
+- **Users Affected**: {Number}
+- **Requests Failed**: {Number}
+- **Revenue Impact**: {Amount if applicable}
+
+## Timeline
+| Time | Event | Action Taken |
+|------|-------|--------------|
+| 10:00 | Alert fired | Investigation started |
+
+## Root Cause
+{Detailed explanation of what went wrong}
+
+## Resolution
+{What was done to fix the issue}
+
+## Lessons Learned
+### What Went Well
+- Quick detection through monitoring
+
+### What Could Be Improved
+- Faster root cause identification
+
+## Action Items
+- [ ] {Action 1} - Assigned to {Person} - Due {Date}
+
+## Follow-up
+- Monitoring improvements: {Details}
+- Process improvements: {Details}
+- Technical debt: {Details}
+"""
+
+_FIELD = re.compile(r"^(?P<lead>\s*[-*]\s+\*\*(?P<name>[^*]+)\*\*:\s*)(?P<value>.*)$")
+_PLAIN_FIELD = re.compile(r"^(?P<lead>\s*[-*]\s+(?P<name>[A-Z][\w ]+):\s*)(?P<value>\{.*)$")
+
+
+def template_from_runbook(runbook: Runbook) -> str | None:
+    """The runbook's post-incident review template, if it has one."""
+    for section in runbook.sections:
+        if section.kind != "post-incident":
+            continue
+        for template in section.templates:
+            if re.search(r"^#\s+Post-Incident Review", template, re.MULTILINE):
+                return template
+    return None
+
+
+def load_template(runbook_path: str | Path | None) -> tuple[str, str]:
+    """(template, where it came from); falls back to DEFAULT_TEMPLATE."""
+    if runbook_path:
+        try:
+            template = template_from_runbook(parse_runbook(runbook_path))
+        except (BadInput, OSError):
+            template = None
+        if template:
+            return template, str(runbook_path)
+    return DEFAULT_TEMPLATE, "the harness's copy of the runbook template (runbook not readable)"
+
+
+def incident_id(result: GamedayResult) -> str:
+    return f"gameday-{result.scenario}-{runbook_stem(result.runbook)}"
+
+
+def review_filename(result: GamedayResult, template: str = DEFAULT_TEMPLATE) -> str:
+    """The template's own path pattern (`YYYY-MM-DD-{incident-id}.md`), filled."""
+    m = re.search(r"Template:\s*\S*?([^/\s]*\{incident-id\}[^/\s]*)", template)
+    pattern = m.group(1) if m else "YYYY-MM-DD-{incident-id}.md"
+    return pattern.replace("YYYY-MM-DD", _start(result).strftime("%Y-%m-%d")).replace(
+        "{incident-id}", incident_id(result)
+    )
+
+
+def _start(result: GamedayResult) -> datetime:
+    try:
+        return datetime.fromisoformat(result.started_at)
+    except ValueError:
+        return datetime.fromtimestamp(0).astimezone()
+
+
+def _wall(result: GamedayResult, t: float) -> str:
+    """A point of the gameday clock as wall-clock time, as precise as the recorded start
+    (`started_at` in whole seconds gives whole seconds; the offset from t0 is exact)."""
+    when = _start(result) + timedelta(seconds=t)
+    if "." in result.started_at:
+        return when.strftime("%H:%M:%S.%f")[:-3]
+    return when.strftime("%H:%M:%S")
+
+
+def _rel(result: GamedayResult, t: float) -> str:
+    if result.t0 is None:
+        return f"t={t:.2f} s"
+    d = t - result.t0
+    return "t0" if abs(d) < 0.0005 else f"t0{'+' if d > 0 else '−'}{seconds(abs(d))}"
+
+
+class _Facts:
+    """Everything the review says, computed once from the record."""
+
+    def __init__(self, result: GamedayResult) -> None:
+        r = self.r = result
+        self.ran = [s for s in r.steps if s.status not in (StepStatus.MANUAL, StepStatus.SKIPPED)]
+        self.resolution = [s for s in r.steps if s.phase == "resolve"]
+        # A detection step that fails is doing its job; a resolution step that fails, or any
+        # step the harness had to cut off, is something to improve.
+        self.failed = [
+            s
+            for s in r.steps
+            if s.status == StepStatus.TIMED_OUT
+            or (s.phase == "resolve" and s.status == StepStatus.FAILED)
+        ]
+        seen: set[int] = set()
+        self.manual = []
+        for s in r.steps:
+            if s.status == StepStatus.MANUAL and s.line not in seen:
+                seen.add(s.line)
+                self.manual.append(s)
+        self.detector = next((s for s in r.steps if s.detected), None)
+
+    def field(self, name: str) -> str | None:
+        r, imp = self.r, self.r.impact
+        key = name.strip().lower()
+        start = _start(r)
+        if key == "date":
+            return start.strftime("%Y-%m-%d")
+        if key == "duration":
+            if r.t0 is None:
+                return (f"no fault was injected ({r.verdict.value}); the gameday took "
+                        f"{seconds(r.duration_s)}")
+            end_t = r.t0 + r.ttr_s if r.ttr_s is not None else max(e.t for e in r.events)
+            total = seconds(end_t - r.t0)
+            tail = "" if r.ttr_s is not None else f", not recovered ({r.verdict.value})"
+            zone = start.strftime("%Z") or "UTC"
+            return f"{_wall(r, r.t0)} - {_wall(r, end_t)} {zone} ({total}{tail})"
+        if key == "severity":
+            return (
+                f"SEV-{r.declared_severity} (declared by the runbook; measured impact: "
+                f"SEV-{imp.severity})"
+            )
+        if key in ("incident commander", "commander"):
+            return COMMANDER
+        if key == "users affected":
+            return (
+                f"{NOT_APPLICABLE} (synthetic load: {imp.incident_requests} requests during the "
+                "incident)"
+            )
+        if key == "requests failed":
+            ratio = (
+                f" ({imp.incident_failed / imp.incident_requests:.0%})"
+                if imp.incident_requests
+                else ""
+            )
+            return (
+                f"{imp.incident_failed} of {imp.incident_requests} during the incident{ratio}; "
+                f"{imp.failed} of {imp.requests} over the whole gameday; latency p50 "
+                f"{_ms(imp.p50_ms)}, p99 {_ms(imp.p99_ms)}"
+            )
+        if key == "revenue impact":
+            return NOT_APPLICABLE
+        if key == "monitoring improvements":
+            return self.monitoring()
+        if key == "process improvements":
+            return self.process()
+        if key == "technical debt":
+            return "; ".join(r.notes) if r.notes else "none found by this gameday"
+        return None
+
+    def monitoring(self) -> str:
+        r = self.r
+        parts = []
+        if r.verdict == Verdict.UNDETECTED:
+            parts.append(f"no detection step of '{r.section}' noticed the fault: add one that does")
+        if r.noisy_steps:
+            parts.append(
+                "make these detection steps deterministic on a healthy stack: "
+                + ", ".join(r.noisy_steps)
+            )
+        if self.detector is not None:
+            parts.append(
+                f"line {self.detector.line} {md_code(self.detector.command)} detected the "
+                f"fault in {seconds(r.ttd_s)}"
+            )
+        return "; ".join(parts) or "none"
+
+    def process(self) -> str:
+        if not self.manual:
+            return "every step of the section ran unattended"
+        return f"{len(self.manual)} step(s) need a person or a tool the stack lacks: " + ", ".join(
+            f"line {s.line}" for s in self.manual
+        )
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} ms"
+
+
+def _step_text(s: StepRun) -> str:
+    return md_code(s.command.splitlines()[0]) if s.command else f"# {md_cell(s.comment)}"
+
+
+def _timeline(f: _Facts) -> list[str]:
+    """Rows (Time | Event | Action Taken) from the events and the steps run after t0."""
+    r = f.r
+    names = {
+        "up": "Stack up",
+        "steady-state": "Steady state checked",
+        "baseline": "Negative control",
+        "inject": "Fault injected",
+        "fault-confirmed": "Fault confirmed",
+        "detected": "Incident detected",
+        "lift": "External cause lifted",
+        "recovered": "Service restored",
+        "verdict": "Verdict",
+    }
+    rows: list[tuple[float, int, str, str]] = []
+    for i, ev in enumerate(r.events):
+        if ev.kind == "step":
+            continue  # the step rows below say the same, with the command
+        action = {
+            "inject": f"{r.fault}: {ev.detail}",
+            "detected": f"runbook {ev.detail}",
+            "recovered": f"harness probes: {ev.detail}",
+            "baseline": ev.detail,
+        }.get(ev.kind, ev.detail)
+        rows.append((ev.t, i, names.get(ev.kind, ev.kind), action))
+    for j, s in enumerate(r.steps):
+        if s.phase == "steady-state":
+            continue
+        outcome = s.status.value + (f", exit {s.exit_code}" if s.exit_code is not None else "")
+        event = f"Runbook line {s.line} ({s.phase}): {outcome}"
+        if s.detected:
+            event += ", showed the fault"
+        action = _step_text(s) + (f" — manual: {s.manual_reason}" if s.manual_reason else "")
+        rows.append((s.started, 1000 + j, event, action))
+    rows.sort(key=lambda row: (row[0], row[1]))
+    return [
+        f"| {_wall(r, t)} ({md_cell(_rel(r, t))}) | {md_cell(ev)} | {md_cell(action)} |"
+        for t, _, ev, action in rows
+    ]
+
+
+def _root_cause(f: _Facts) -> list[str]:
+    r = f.r
+    return [
+        r.fault_description,
+        "",
+        f"Injected on purpose by the gameday harness: scenario {md_code(r.scenario)} "
+        f"({r.title}), fault {md_code(r.fault)}, answered by the runbook section "
+        f'"{r.section}" of {md_code(r.runbook)}.',
+    ]
+
+
+def _resolution(f: _Facts) -> list[str]:
+    r = f.r
+    out = []
+    for s in f.resolution:
+        outcome = s.status.value + (f", exit {s.exit_code}" if s.exit_code is not None else "")
+        extra = f" — manual: {s.manual_reason}" if s.manual_reason else ""
+        out.append(f"- Line {s.line}: {_step_text(s)} — {outcome}, {seconds(s.duration)}{extra}")
+    if not out:
+        out.append("- No resolution step ran" + (f" ({r.verdict.value})." if r.verdict else "."))
+    out.append("")
+    if r.ttr_s is not None:
+        within = "within" if r.ttr_s <= r.budget_s else "over"
+        out.append(
+            f"Service restored {seconds(r.ttr_s)} after the fault (TTR), {within} the "
+            f"SEV-{r.declared_severity} budget of {seconds(r.budget_s)}. Verdict: "
+            f"**{r.verdict.value}**" + (f" — {r.reason}" if r.reason else "") + "."
+        )
+    else:
+        out.append(f"Verdict: **{r.verdict.value}**" + (f" — {r.reason}" if r.reason else "") + ".")
+    return out
+
+
+def _went_well(f: _Facts) -> list[str]:
+    r = f.r
+    out = []
+    if f.detector is not None:
+        out.append(
+            f"- Detected in {seconds(r.ttd_s)} by runbook line {f.detector.line} "
+            f"{_step_text(f.detector)}"
+        )
+    if r.ttr_s is not None and r.ttr_s <= r.budget_s:
+        out.append(
+            f"- Recovered within the SEV-{r.declared_severity} budget "
+            f"({seconds(r.ttr_s)} of {seconds(r.budget_s)})"
+        )
+    ok = [s for s in f.resolution if s.status == StepStatus.OK]
+    if ok:
+        out.append(
+            f"- {len(ok)} of {len(f.resolution)} resolution step(s) ran as written and succeeded"
+        )
+    if r.ledger.acknowledged and not r.ledger.lost:
+        out.append(
+            f"- No acknowledged data lost ({r.ledger.verified} of {r.ledger.acknowledged} "
+            "writes read back)"
+        )
+    return out or ["- Nothing this gameday can credit"]
+
+
+def _improve(f: _Facts) -> list[str]:
+    r = f.r
+    out = []
+    if r.verdict != Verdict.RECOVERED:
+        out.append(f"- Verdict **{r.verdict.value}**" + (f": {r.reason}" if r.reason else ""))
+    for s in f.failed:
+        out.append(
+            f"- Line {s.line} {_step_text(s)} ({s.phase}) {s.status.value}"
+            + (f" with exit {s.exit_code}" if s.exit_code is not None else "")
+        )
+    for s in f.manual:
+        out.append(f"- Line {s.line} {_step_text(s)} cannot run unattended: {s.manual_reason}")
+    for n in r.noisy_steps:
+        out.append(
+            f"- Noisy detection step (differs between two runs on a healthy stack): {md_code(n)}"
+        )
+    for n in r.notes:
+        out.append(f"- {n}")
+    return out or ["- Nothing found by this gameday"]
+
+
+def _actions(f: _Facts, shape: str) -> list[str]:
+    """Action items in the template's own line shape (`- [ ] {Action} - Assigned to ...`)."""
+    r = f.r
+    actions = []
+    if r.verdict != Verdict.RECOVERED:
+        actions.append(
+            f'Fix the runbook section "{r.section}" so the service recovers '
+            f"({r.verdict.value}" + (f": {r.reason}" if r.reason else "") + ")"
+        )
+    for s in f.failed:
+        did = (
+            "was cut off after " + seconds(s.duration)
+            if s.status == StepStatus.TIMED_OUT
+            else f"exited {s.exit_code}"
+        )
+        actions.append(f"Fix line {s.line} {_step_text(s)} ({s.phase}): it {did}")
+    for s in f.manual:
+        actions.append(f"Automate or replace line {s.line} {_step_text(s)} ({s.manual_reason})")
+    for n in r.noisy_steps:
+        actions.append(f"Make the detection step {md_code(n)} deterministic on a healthy stack")
+    m = re.search(r"^\s*[-*]\s+\[ \]\s*(\{[^}]*\})(?P<rest>.*)$", shape, re.MULTILINE)
+    rest = m.group("rest") if m else ""
+    rest = rest.replace("{Person}", "runbook owners").replace("{Date}", "next gameday")
+    rest = re.sub(r"\{[^}]*\}", NOT_APPLICABLE, rest)
+    return [f"- [ ] {a}{rest}" for a in actions] or ["- [ ] None: the runbook did what it says"]
+
+
+def render_review(
+    result: GamedayResult, template: str = DEFAULT_TEMPLATE, template_source: str = ""
+) -> str:
+    """The review as Markdown, in the template's shape."""
+    f = _Facts(result)
+    lines = template.strip("\n").splitlines()
+    if lines and re.match(r"^#\s*Template:", lines[0]):
+        lines = lines[1:]  # the template's note on where to file it, not part of the review
+    while lines and not lines[0].strip():
+        lines = lines[1:]
+    sections: list[tuple[str, list[str]]] = [("", [])]
+    for line in lines:
+        if line.startswith("## "):
+            sections.append((line, []))
+        else:
+            sections[-1][1].append(line)
+
+    fillers: dict[str, Callable[[_Facts, list[str]], list[str]]] = {
+        "root cause": lambda facts, _body: _root_cause(facts),
+        "resolution": lambda facts, _body: _resolution(facts),
+        "action items": lambda facts, body: _actions(facts, "\n".join(body)),
+        "timeline": _fill_timeline,
+        "lessons learned": _fill_lessons,
+    }
+    out: list[str] = []
+    for heading, body in sections:
+        name = heading[3:].strip().lower()
+        if heading:
+            out.append(heading)
+        if name in fillers:
+            out += fillers[name](f, body)
+            if out and out[-1].strip():
+                out.append("")
+        else:
+            out += [_fill_line(line, f) for line in body]
+        if name == "summary":
+            while out and not out[-1].strip():
+                out.pop()
+            out += [
+                f"- **Gameday verdict**: {result.verdict.value}"
+                + (f" — {result.reason}" if result.reason else ""),
+                f"- **TTD / TTR**: {seconds(result.ttd_s)} / {seconds(result.ttr_s)} "
+                f"(budget {seconds(result.budget_s)}, backend {result.backend})",
+                "",
+            ]
+    text = "\n".join(out).rstrip() + "\n"
+    source = template_source or "the runbook's Post-Incident Review template"
+    return text + (
+        f"\n<!-- Generated by the gameday harness from the GamedayResult of "
+        f"{result.scenario} ({result.started_at}); template: {source}. -->\n"
+    )
+
+
+def _fill_line(line: str, f: _Facts) -> str:
+    if line.lstrip().startswith("# Post-Incident Review"):
+        return line.replace("{Incident Title}", f"{f.r.title} (gameday {f.r.scenario})")
+    m = _FIELD.match(line) or _PLAIN_FIELD.match(line)
+    if m:
+        value = f.field(m.group("name"))
+        if value is not None:
+            return m.group("lead") + value
+        if "{" in m.group("value"):
+            return m.group("lead") + NOT_APPLICABLE
+        return line
+    if re.fullmatch(r"\s*\{[^}]*\}\s*", line):
+        return NOT_APPLICABLE
+    return line
+
+
+def _fill_timeline(f: _Facts, body: list[str]) -> list[str]:
+    table = [ln for ln in body if ln.strip().startswith("|")]
+    header = (
+        table[:2]
+        if len(table) >= 2
+        else ["| Time | Event | Action Taken |", "|------|-------|--------------|"]
+    )
+    before = [ln for ln in body if not ln.strip().startswith("|")]
+    return [*[ln for ln in before if ln.strip()], *header, *_timeline(f), ""]
+
+
+def _fill_lessons(f: _Facts, body: list[str]) -> list[str]:
+    out: list[str] = []
+    for line in body:
+        if line.startswith("### "):
+            out.append(line)
+            title = line[4:].strip().lower()
+            if "well" in title:
+                out += _went_well(f) + [""]
+            elif "improve" in title:
+                out += _improve(f) + [""]
+        elif not line.strip().startswith(("-", "*")) and line.strip():
+            out.append(_fill_line(line, f))
+    return out
+
+
+def write_reviews(
+    results: list[GamedayResult], out_dir: str | Path, runbook_override: str | Path | None = None
+) -> list[Path]:
+    """One review file per result, named by the template's pattern; returns the paths."""
+    target = Path(out_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    cache: dict[str, tuple[str, str]] = {}
+    written = []
+    for result in results:
+        source = str(runbook_override or result.runbook)
+        if source not in cache:
+            cache[source] = load_template(source)
+        template, where = cache[source]
+        path = target / review_filename(result, template)
+        path.write_text(render_review(result, template, where), encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,371 @@
+"""The timeline of one gameday as an inline SVG: no external assets, no script.
+
+    label column │ plot: time since fault injection (t0)
+    ─────────────┼──────────────────────────────────────────────────────────────
+                 │ inject ▏       detected ▏           recovered ▏   (markers)
+    L69 curl …   │ ░░ steady ░│  ▇ failed                     │
+    L63 docker … │            │   ▇▇▇▇▇▇▇ ok                  │   (one bar per step)
+    load errors  │ ▁▁▁▁▁▁▁▁▁▁▁│▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▁▁▁▁▁▁▁▁▁▁▁▁▁▁│   (failed / sent, per s)
+                 └ t0 ──── +0.1 s ──── +0.2 s ───────────────────── (axis)
+    SEV-1 budget │ ▇ TTR 0.57 s ······························ 5 min (own scale)
+
+The time axis spans the incident (a short lead-in before t0 to the last thing that
+happened), so a 0.5 s recovery and a 300 s one both fill the width. The SEV budget bar has
+its own scale (0 to the budget, or to TTR if that is longer), because on the incident's
+scale a 5-minute budget would squash a half-second recovery to a pixel. Steady-state
+(negative-control) runs happen before t0 and are left to the step table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+from harness.reports._format import STATUS_COLOURS, VERDICT_COLOURS, esc, seconds
+from harness.result import GamedayResult, StepRun, StepStatus
+
+WIDTH = 880
+LABEL_W = 230
+RIGHT = 24
+PLOT_W = WIDTH - LABEL_W - RIGHT
+ROW_H = 18
+BAR_H = 12
+LOAD_H = 54
+FONT = "font-family=\"system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif\""
+
+MARKER_COLOURS = {
+    "inject": "#c62828",
+    "detected": "#ef6c00",
+    "lift": "#1565c0",
+    "recovered": "#2e7d32",
+    "verdict": "#424242",
+}
+
+
+@dataclass
+class _Marker:
+    t: float
+    label: str
+    colour: str
+    dash: str = ""
+
+
+def _nice_step(span: float, target: int = 8) -> float:
+    raw = max(span, 1e-6) / target
+    power = 10 ** math.floor(math.log10(raw))
+    for mult in (1, 2, 2.5, 5, 10):
+        if raw <= mult * power:
+            return mult * power
+    return 10 * power
+
+
+def _tick_label(v: float, step: float) -> str:
+    if abs(v) < step / 1000:
+        return "t0"
+    sign = "+" if v > 0 else "−"
+    a = abs(v)
+    if step >= 60 and abs(a / 60 - round(a / 60)) < 1e-9:
+        return f"{sign}{a / 60:g} min"
+    decimals = max(0, -math.floor(math.log10(step)) + (1 if f"{step:g}".endswith("25") else 0))
+    return f"{sign}{a:.{decimals}f} s"
+
+
+def _short(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _svg_id(result: GamedayResult, prefix: str | None) -> str:
+    if prefix:
+        return prefix
+    key = f"{result.scenario}|{result.runbook}|{result.started_at}|{result.duration_s}"
+    return "gd-" + hashlib.sha1(key.encode()).hexdigest()[:10]
+
+
+def _markers(result: GamedayResult) -> list[_Marker]:
+    out = []
+    t0 = result.t0
+    for ev in result.events:
+        if ev.kind == "inject":
+            out.append(_Marker(ev.t, "fault injected (t0)", MARKER_COLOURS["inject"]))
+        elif ev.kind == "detected" and t0 is not None:
+            ttd = result.ttd_s if result.ttd_s is not None else ev.t - t0
+            out.append(
+                _Marker(t0 + ttd, f"detected +{seconds(ttd)}", MARKER_COLOURS["detected"], "4 3")
+            )
+        elif ev.kind == "lift":
+            out.append(_Marker(ev.t, "cause lifted", MARKER_COLOURS["lift"], "2 3"))
+        elif ev.kind == "recovered" and t0 is not None:
+            ttr = result.ttr_s if result.ttr_s is not None else ev.t - t0
+            out.append(_Marker(t0 + ttr, f"recovered +{seconds(ttr)}", MARKER_COLOURS["recovered"]))
+        elif ev.kind == "verdict" and ev.detail != "recovered" and result.ttr_s is None:
+            out.append(
+                _Marker(
+                    ev.t,
+                    f"verdict: {result.verdict.value}",
+                    VERDICT_COLOURS.get(result.verdict.value, "#424242"),
+                    "1 2",
+                )
+            )
+    return out
+
+
+def _domain(
+    result: GamedayResult, steps: list[StepRun], markers: list[_Marker]
+) -> tuple[float, float]:
+    """(start, end) on the gameday clock: a lead-in before t0 to the last thing that happened."""
+    origin = result.t0 if result.t0 is not None else 0.0
+    ends = [origin] + [m.t for m in markers] + [s.started + s.duration for s in steps]
+    end = max(ends)
+    if end - origin < 1e-3:
+        end = origin + max(5 * result.poll_interval_s, 0.5)
+    lead = max(0.08 * (end - origin), result.poll_interval_s)
+    start = max(0.0, origin - lead) if result.t0 is not None else 0.0
+    return start, end + 0.03 * (end - start)
+
+
+def timeline_svg(result: GamedayResult, id_prefix: str | None = None) -> str:
+    """The timeline picture of one result, as a standalone `<svg>` element (UTF-8 text)."""
+    uid = _svg_id(result, id_prefix)
+    origin = result.t0 if result.t0 is not None else 0.0
+    steps = [s for s in result.steps if s.phase != "steady-state"]
+    markers = _markers(result)
+    start, end = _domain(result, steps, markers)
+    span = end - start
+
+    def x(t: float) -> float:
+        return LABEL_W + (min(max(t, start), end) - start) / span * PLOT_W
+
+    parts: list[str] = []
+    add = parts.append
+    ttd, ttr = seconds(result.ttd_s), seconds(result.ttr_s)
+    heading = (
+        f"{result.scenario}: {result.verdict.value} · TTD {ttd} · TTR {ttr} · "
+        f"SEV-{result.declared_severity} budget {seconds(result.budget_s)}"
+    )
+    add(f'<text x="8" y="16" font-size="13" font-weight="600">{esc(heading)}</text>')
+
+    # Marker labels in two staggered rows, so close events (detect, recover) stay legible.
+    label_rows = (34.0, 48.0)
+    last_end = [-1e9, -1e9]
+    plot_top = 56.0
+    for m in sorted(markers, key=lambda m: m.t):
+        mx = x(m.t)
+        w = 6.2 * len(m.label)
+        anchor, left = ("end", mx - w) if mx + w > WIDTH - 4 else ("start", mx)
+        row = next(
+            (i for i in (0, 1) if left > last_end[i] + 6), min((0, 1), key=lambda i: last_end[i])
+        )
+        last_end[row] = left + w
+        add(
+            f'<text x="{mx + (2 if anchor == "start" else -2):.1f}" y="{label_rows[row]}" '
+            f'font-size="11" '
+            f'fill="{m.colour}" text-anchor="{anchor}">{esc(m.label)}</text>'
+        )
+
+    y = plot_top
+    lead_in_at = len(parts)  # the lead-in shading goes here once the plot's height is known
+
+    # One row per step run after t0: detection polls, then resolution steps in runbook order.
+    if not steps:
+        add(
+            f'<text x="{LABEL_W + 6}" y="{y + 13}" font-size="11" fill="#757575">'
+            f"no runbook step ran after the fault was injected</text>"
+        )
+        y += ROW_H
+    current_phase = ""
+    for s in steps:
+        if s.phase != current_phase:
+            current_phase = s.phase
+            add(
+                f'<text x="8" y="{y + 12}" font-size="10" font-weight="600" fill="#555" '
+                f'letter-spacing="0.05em">{esc(s.phase.upper())}</text>'
+            )
+            y += 14
+        label = f"L{s.line} " + (s.command.splitlines()[0] if s.command else f"# {s.comment}")
+        add(
+            f'<text x="8" y="{y + 12}" font-size="11" font-family="ui-monospace,Menlo,Consolas,'
+            f'monospace"><title>{esc(s.command or s.comment)}</title>'
+            f"{esc(_short(label, 34))}</text>"
+        )
+        bx, bw = x(s.started), max(x(s.started + s.duration) - x(s.started), 2.0)
+        colour = STATUS_COLOURS.get(s.status.value, "#9e9e9e")
+        tip = (
+            f"line {s.line} ({s.phase}): {s.status.value}"
+            + (f", exit {s.exit_code}" if s.exit_code is not None else "")
+            + f", started +{seconds(s.started - origin)}, took {seconds(s.duration)}"
+            + (" — detected the fault" if s.detected else "")
+            + (f" — manual: {s.manual_reason}" if s.manual_reason else "")
+        )
+        by = y + (ROW_H - BAR_H) / 2
+        if s.status == StepStatus.MANUAL:
+            add(
+                f'<rect x="{bx:.1f}" y="{by:.1f}" width="8" height="{BAR_H}" '
+                f'fill="url(#{uid}-hatch)" '
+                f'stroke="{colour}"><title>{esc(tip)}</title></rect>'
+            )
+            bw = 8.0
+        else:
+            outline = ' stroke="#000" stroke-width="1.5"' if s.detected else ""
+            add(
+                f'<rect x="{bx:.1f}" y="{by:.1f}" width="{bw:.1f}" height="{BAR_H}" rx="2" '
+                f'fill="{colour}"{outline}><title>{esc(tip)}</title></rect>'
+            )
+        note = s.status.value + (f" {s.exit_code}" if s.exit_code not in (None, 0) else "")
+        note += f" · {seconds(s.duration)}" + (" · detected" if s.detected else "")
+        if bx + bw + 6.2 * len(note) + 6 < WIDTH - 2:
+            add(
+                f'<text x="{bx + bw + 4:.1f}" y="{y + 12}" font-size="10" fill="#333">'
+                f"{esc(note)}</text>"
+            )
+        else:
+            add(
+                f'<text x="{bx - 4:.1f}" y="{y + 12}" font-size="10" fill="#333" '
+                f'text-anchor="end">{esc(note)}</text>'
+            )
+        y += ROW_H
+
+    # The background load's error rate, per one-second bucket of the gameday clock.
+    y += 6
+    load_top = y
+    add(f'<text x="8" y="{load_top + 14}" font-size="11">background load: errors</text>')
+    add(
+        f'<text x="8" y="{load_top + 27}" font-size="10" fill="#757575">failed ÷ sent, per second'
+        f"</text>"
+    )
+    add(
+        f'<rect x="{LABEL_W}" y="{load_top}" width="{PLOT_W}" height="{LOAD_H}" fill="none" '
+        f'stroke="#ddd"/>'
+    )
+    add(
+        f'<text x="{LABEL_W - 4}" y="{load_top + 9}" font-size="9" fill="#757575" '
+        f'text-anchor="end">100 %</text>'
+    )
+    add(
+        f'<text x="{LABEL_W - 4}" y="{load_top + LOAD_H}" font-size="9" fill="#757575" '
+        f'text-anchor="end">0 %</text>'
+    )
+    buckets = [b for b in result.impact.buckets if b[0] + 1 > start and b[0] < end]
+    if not result.impact.buckets:
+        add(
+            f'<text x="{LABEL_W + 6}" y="{load_top + LOAD_H / 2 + 4}" font-size="10" '
+            f'fill="#757575">no load was recorded</text>'
+        )
+    for t, ok, failed in buckets:
+        sent = ok + failed
+        rate = failed / sent if sent else 0.0
+        bx0, bx1 = x(t), x(t + 1)
+        h = rate * (LOAD_H - 2)
+        tip = f"{t:g}–{t + 1:g} s: {ok} ok, {failed} failed ({rate:.0%})"
+        add(
+            f'<rect x="{bx0:.1f}" y="{load_top + LOAD_H - 1 - h:.1f}" '
+            f'width="{max(bx1 - bx0, 1):.1f}" height="{max(h, 1.5 if sent else 0):.1f}" '
+            f'fill="{"#e53935" if failed else "#a5d6a7"}" '
+            f'fill-opacity="0.75"><title>{esc(tip)}</title></rect>'
+        )
+    y = load_top + LOAD_H
+    if result.t0 is not None and start < origin:
+        parts.insert(
+            lead_in_at,
+            f'<rect x="{LABEL_W}" y="{plot_top}" width="{x(origin) - LABEL_W:.1f}" '
+            f'height="{y - plot_top:.1f}" fill="#f3f3f3"><title>before the fault: load '
+            f"running, stack healthy</title></rect>",
+        )
+
+    # Markers span the steps and the load band.
+    for m in markers:
+        mx = x(m.t)
+        dash = f' stroke-dasharray="{m.dash}"' if m.dash else ""
+        add(
+            f'<line x1="{mx:.1f}" y1="{label_rows[0] + 4}" x2="{mx:.1f}" y2="{y:.1f}" '
+            f'stroke="{m.colour}" stroke-width="1.5"{dash}/>'
+        )
+
+    # Axis: time since t0.
+    add(f'<line x1="{LABEL_W}" y1="{y:.1f}" x2="{LABEL_W + PLOT_W}" y2="{y:.1f}" stroke="#333"/>')
+    step = _nice_step(span)
+    k = math.ceil((start - origin) / step - 1e-9)
+    while origin + k * step <= end + 1e-9:
+        tx = x(origin + k * step)
+        add(f'<line x1="{tx:.1f}" y1="{y:.1f}" x2="{tx:.1f}" y2="{y + 4:.1f}" stroke="#333"/>')
+        add(
+            f'<text x="{tx:.1f}" y="{y + 15:.1f}" font-size="10" text-anchor="middle">'
+            f"{esc(_tick_label(k * step, step))}</text>"
+        )
+        k += 1
+    caption = (
+        "time since fault injection"
+        if result.t0 is not None
+        else ("time since the gameday started (no fault was injected)")
+    )
+    add(f'<text x="8" y="{y + 15:.1f}" font-size="10" fill="#757575">{esc(caption)}</text>')
+    y += 28
+
+    # SEV budget bar, on its own scale.
+    y = _budget_bar(parts, result, y, uid)
+
+    defs = (
+        f'<defs><pattern id="{uid}-hatch" width="4" height="4" patternUnits="userSpaceOnUse" '
+        f'patternTransform="rotate(45)"><rect width="4" height="4" fill="#eee"/>'
+        f'<line x1="0" y1="0" x2="0" y2="4" stroke="#9e9e9e" stroke-width="2"/></pattern></defs>'
+    )
+    height = int(y + 8)
+    body = "".join(parts)
+    title = f"Gameday timeline for {result.scenario}: {result.verdict.value}, TTD {ttd}, TTR {ttr}"
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="gameday-timeline" id="{uid}" '
+        f'width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" role="img" '
+        f'aria-labelledby="{uid}-title" style="max-width:100%;height:auto;background:#fff" '
+        f'{FONT}><title id="{uid}-title">{esc(title)}</title>{defs}{body}</svg>'
+    )
+
+
+def _budget_bar(parts: list[str], result: GamedayResult, y: float, uid: str) -> float:
+    add = parts.append
+    budget = result.budget_s
+    elapsed_unrecovered = None
+    if result.ttr_s is None and result.t0 is not None:
+        last = max([e.t for e in result.events] + [result.t0])
+        elapsed_unrecovered = max(last - result.t0, 0.0)
+    spent = result.ttr_s if result.ttr_s is not None else elapsed_unrecovered
+    full = max(budget, spent or 0.0, 1e-6)
+    add(
+        f'<text x="8" y="{y + 12}" font-size="11" font-weight="600">'
+        f"SEV-{result.declared_severity} budget {esc(seconds(budget))}</text>"
+    )
+    add(
+        f'<rect x="{LABEL_W}" y="{y}" width="{PLOT_W * budget / full:.1f}" height="16" '
+        f'fill="#eceff1" '
+        f'stroke="#90a4ae"><title>response-time budget of SEV-{result.declared_severity}: '
+        f"{esc(seconds(budget))}</title></rect>"
+    )
+    if result.ttr_s is not None:
+        within = result.ttr_s <= budget
+        colour = VERDICT_COLOURS["recovered"] if within else VERDICT_COLOURS["not-recovered"]
+        w = max(PLOT_W * result.ttr_s / full, 2.0)
+        share = result.ttr_s / budget if budget else float("inf")
+        text = f"TTR {seconds(result.ttr_s)} = {share:.1%} of the budget"
+        if not within:
+            text += f" (over by {seconds(result.ttr_s - budget)})"
+        add(
+            f'<rect x="{LABEL_W}" y="{y + 3}" width="{w:.1f}" height="10" fill="{colour}">'
+            f"<title>{esc(text)}</title></rect>"
+        )
+    elif elapsed_unrecovered is not None:
+        w = max(PLOT_W * elapsed_unrecovered / full, 2.0)
+        text = f"not recovered: {result.verdict.value} after {seconds(elapsed_unrecovered)}"
+        add(
+            f'<rect x="{LABEL_W}" y="{y + 3}" width="{w:.1f}" height="10" fill="url(#{uid}-hatch)" '
+            f'stroke="{VERDICT_COLOURS["not-recovered"]}"><title>{esc(text)}</title></rect>'
+        )
+    else:
+        text = f"no fault was injected ({result.verdict.value})"
+    add(f'<text x="{LABEL_W}" y="{y + 30}" font-size="10" fill="#333">{esc(text)}</text>')
+    if result.ttd_s is not None:
+        add(
+            f'<text x="{LABEL_W + PLOT_W}" y="{y + 30}" font-size="10" fill="#333" '
+            'text-anchor="end">'
+            f"TTD {esc(seconds(result.ttd_s))}</text>"
+        )
+    return y + 36
