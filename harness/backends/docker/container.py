@@ -106,7 +106,8 @@ class ServiceContainer(DockerContainer):
         self.config = config
 
 
-def mounts_for(config: ServiceConfig, stack_dir: Path, volume_names: dict[str, str]) -> dict[str, str]:
+def mounts_for(config: ServiceConfig, stack_dir: Path,
+               volume_names: dict[str, str]) -> dict[str, str]:
     """Compose `volumes:` → engine mounts: a named volume becomes the stack's own volume
     (`volume_names`), a `./path` a directory in the stack's directory (as the local
     backend lays it out, so `host_path()` finds the same files)."""

@@ -4,6 +4,7 @@ come back as the docker CLI would give them. A command past its deadline is kill
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -22,9 +23,9 @@ def run_in(client: docker.DockerClient, container_id: str, argv: list[str],
     try:
         exec_id = api.exec_create(container_id, argv, stdout=True, stderr=True)["Id"]
     except NotFound:
-        return ExecResult(1, b"", f"Error response from daemon: No such container: {container_id[:12]}\n".encode())
+        return _daemon_error(f"No such container: {container_id[:12]}")
     except APIError as exc:  # e.g. 409: Container … is not running
-        return ExecResult(1, b"", f"Error response from daemon: {exc.explanation or exc}\n".encode())
+        return _daemon_error(str(exc.explanation or exc))
     output: list[tuple[bytes | None, bytes | None]] = []
     failure: list[BaseException] = []
 
@@ -41,10 +42,8 @@ def run_in(client: docker.DockerClient, container_id: str, argv: list[str],
     if timed_out:
         pid = api.exec_inspect(exec_id).get("Pid") or 0
         if pid:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         reader.join(5.0)
     stdout, stderr = output[0] if output else (b"", b"")
     stdout, stderr = stdout or b"", stderr or b""
@@ -58,3 +57,8 @@ def run_in(client: docker.DockerClient, container_id: str, argv: list[str],
     if code in (126, 127) and stdout.startswith(b"OCI runtime exec failed") and not stderr:
         stdout, stderr = b"", stdout  # the CLI prints the runtime's refusal on stderr
     return ExecResult(int(code), stdout, stderr)
+
+
+def _daemon_error(message: str) -> ExecResult:
+    """The docker CLI's way of failing an exec it could not even start: status 1."""
+    return ExecResult(1, b"", f"Error response from daemon: {message}\n".encode())

@@ -53,7 +53,8 @@ def container_state(attrs: dict[str, Any], service: str, name: str,
         name=name,
         config=config,
         status=status,
-        exit_code=None if status in (Status.RUNNING, Status.CREATED) else int(st.get("ExitCode") or 0),
+        exit_code=None if status in (Status.RUNNING, Status.CREATED)
+        else int(st.get("ExitCode") or 0),
         oom_killed=bool(st.get("OOMKilled")),
         restart_count=int(attrs.get("RestartCount") or 0),
         pid=int(st["Pid"]) if st.get("Pid") else None,
@@ -84,7 +85,7 @@ def resource_usage(sample: dict[str, Any], limit_bytes: int | None) -> ResourceU
 
 def log_lines(raw: bytes) -> list[tuple[float, str]]:
     """`docker logs --timestamps` output as (epoch seconds, line)."""
-    lines = []
+    lines: list[tuple[float, str]] = []
     for line in raw.decode("utf-8", errors="replace").splitlines():
         stamp, _, text = line.partition(" ")
         when = parse_time(stamp) if stamp[:1].isdigit() else None
