@@ -70,6 +70,10 @@ class Gameday:
 
     def event(self, result: GamedayResult, kind: str, detail: str = "") -> None:
         result.events.append(Event(round(self.now(), 4), kind, self.redact(detail)))
+        phase_file = os.environ.get("GAMEDAY_PHASE_FILE")  # lets tests interrupt at a phase
+        if phase_file:
+            with open(phase_file, "a") as f:
+                f.write(kind + "\n")
 
     # -- the flow -------------------------------------------------------------------
     def run(self) -> GamedayResult:

@@ -132,7 +132,11 @@ def _output_cell(step: StepRun) -> str:
     if step.stderr.strip():
         full += ("\n" if full else "") + "--- stderr ---\n" + step.stderr.rstrip()
     cell = f"<pre>{esc(short)}</pre>"
-    if short.strip() != full.strip():
+    everything = 10**9
+    if (out, err) != (
+        excerpt(step.stdout, everything, everything),
+        excerpt(step.stderr, everything, everything),
+    ):
         lines = len(full.splitlines())
         cell += (
             f"<details><summary>whole output ({lines} lines)</summary>"

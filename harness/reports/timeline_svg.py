@@ -125,6 +125,27 @@ def _domain(
     return start, end + 0.03 * (end - start)
 
 
+def _runs_of_equal_rate(
+    buckets: list[tuple[float, int, int]],
+) -> list[tuple[float, float, int, int]]:
+    """Adjacent one-second buckets with the same error rate, merged: (t, t_end, ok, failed).
+    A 300 s incident at a steady rate is one rectangle, not three hundred."""
+    runs: list[tuple[float, float, int, int]] = []
+    for t, ok, failed in sorted(buckets):
+        if runs:
+            t0, t1, ok0, failed0 = runs[-1]
+            same = (
+                (ok0 + failed0)
+                and (ok + failed)
+                and failed0 * (ok + failed) == failed * (ok0 + failed0)
+            )
+            if t1 == t and (same or (ok0 + failed0 == 0 and ok + failed == 0)):
+                runs[-1] = (t0, t + 1, ok0 + ok, failed0 + failed)
+                continue
+        runs.append((t, t + 1, ok, failed))
+    return runs
+
+
 def timeline_svg(result: GamedayResult, id_prefix: str | None = None) -> str:
     """The timeline picture of one result, as a standalone `<svg>` element (UTF-8 text)."""
     uid = _svg_id(result, id_prefix)
@@ -214,16 +235,17 @@ def timeline_svg(result: GamedayResult, id_prefix: str | None = None) -> str:
             )
         note = s.status.value + (f" {s.exit_code}" if s.exit_code not in (None, 0) else "")
         note += f" · {seconds(s.duration)}" + (" · detected" if s.detected else "")
-        if bx + bw + 6.2 * len(note) + 6 < WIDTH - 2:
-            add(
-                f'<text x="{bx + bw + 4:.1f}" y="{y + 12}" font-size="10" fill="#333">'
-                f"{esc(note)}</text>"
-            )
-        else:
-            add(
-                f'<text x="{bx - 4:.1f}" y="{y + 12}" font-size="10" fill="#333" '
-                f'text-anchor="end">{esc(note)}</text>'
-            )
+        note_w = 5.6 * len(note)
+        if bx + bw + note_w + 6 < WIDTH - 2:  # right of the bar
+            note_x, anchor, fill = bx + bw + 4, "start", "#333"
+        elif bw > note_w + 8:  # inside a long bar
+            note_x, anchor, fill = bx + bw - 4, "end", "#fff"
+        else:  # left of the bar, never over the label column
+            note_x, anchor, fill = max(bx - 4, LABEL_W + note_w), "end", "#333"
+        add(
+            f'<text x="{note_x:.1f}" y="{y + 12}" font-size="10" fill="{fill}" '
+            f'text-anchor="{anchor}">{esc(note)}</text>'
+        )
         y += ROW_H
 
     # The background load's error rate, per one-second bucket of the gameday clock.
@@ -252,12 +274,12 @@ def timeline_svg(result: GamedayResult, id_prefix: str | None = None) -> str:
             f'<text x="{LABEL_W + 6}" y="{load_top + LOAD_H / 2 + 4}" font-size="10" '
             f'fill="#757575">no load was recorded</text>'
         )
-    for t, ok, failed in buckets:
+    for t, t_end, ok, failed in _runs_of_equal_rate(buckets):
         sent = ok + failed
         rate = failed / sent if sent else 0.0
-        bx0, bx1 = x(t), x(t + 1)
+        bx0, bx1 = x(t), x(t_end)
         h = rate * (LOAD_H - 2)
-        tip = f"{t:g}–{t + 1:g} s: {ok} ok, {failed} failed ({rate:.0%})"
+        tip = f"{t:g}–{t_end:g} s: {ok} ok, {failed} failed ({rate:.0%})"
         add(
             f'<rect x="{bx0:.1f}" y="{load_top + LOAD_H - 1 - h:.1f}" '
             f'width="{max(bx1 - bx0, 1):.1f}" height="{max(h, 1.5 if sent else 0):.1f}" '

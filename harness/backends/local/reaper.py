@@ -96,22 +96,31 @@ def main() -> None:
     pidfile = Path(sys.argv[4])
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the owner; we outlive it
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    said = b""
     while True:
-        # stdin is a pipe from the owner: EOF means it closed the stack or died.
+        # stdin is a pipe from the owner: it writes "closed" when it tore the stack down
+        # itself; EOF without it means the owner died (a zombie still answers kill(pid, 0)).
         ready, _, _ = select.select([sys.stdin], [], [], 0.2)
-        if ready and not sys.stdin.buffer.read1(64):
+        if ready:
+            chunk = sys.stdin.buffer.read1(64)
+            said += chunk
+            if not chunk:
+                break
+        elif not _alive(owner):
             break
-        try:
-            os.kill(owner, 0)
-        except ProcessLookupError:
-            break
+    if b"closed" in said:
+        reap(stack_id, None, pidfile)  # closed normally: only make sure nothing outlived it
+    else:
+        reap(stack_id, stack_dir, pidfile)
+    pidfile.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
     try:
-        os.kill(owner, 0)
-    except ProcessLookupError:
-        reap(stack_id, stack_dir, pidfile)  # the owner died without closing the stack
-        pidfile.unlink(missing_ok=True)
-        return
-    reap(stack_id, None, pidfile)  # closed normally: only make sure no process outlived it
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
 
 
 if __name__ == "__main__":

@@ -230,7 +230,11 @@ class LocalStack(Stack):
         if not self._keep_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
         if self._reaper.stdin:  # tell the reaper we are done (it reaps anything left anyway)
-            self._reaper.stdin.close()
+            try:
+                self._reaper.stdin.write(b"closed\n")
+                self._reaper.stdin.close()
+            except BrokenPipeError:
+                pass
         try:
             self._reaper.wait(timeout=5)
         except subprocess.TimeoutExpired:
