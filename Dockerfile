@@ -15,9 +15,14 @@ COPY wheels/ /tmp/wheels/
 RUN /opt/venv/bin/pip install --quiet --no-index --find-links /tmp/wheels \
         --requirement /tmp/wheels/requirements.txt \
     && rm -rf /tmp/wheels /root/.cache
+# gh-103607 backport for Debian's Python 3.11.2, loaded at start by a .pth file (see the
+# module's docstring: without it the fault proxy drops a client's first bytes).
+COPY gameday_asyncio_backport.py /tmp/
 COPY harness/ /opt/gameday/harness/
-RUN /opt/venv/bin/python -c 'import site; print(site.getsitepackages()[0])' \
-        | xargs -I{} sh -c 'echo /opt/gameday > {}/gameday-harness.pth' \
+RUN site=$(/opt/venv/bin/python -c 'import site; print(site.getsitepackages()[0])') \
+    && echo /opt/gameday > "$site/gameday-harness.pth" \
+    && mv /tmp/gameday_asyncio_backport.py "$site/" \
+    && echo 'import gameday_asyncio_backport' > "$site/gameday-asyncio-backport.pth" \
     && { /opt/venv/bin/python -m compileall -q /opt/gameday/harness >/dev/null || true; } \
     && mkdir -p /var/log/testgen /app
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PYTHONUNBUFFERED=1 LANG=C.UTF-8

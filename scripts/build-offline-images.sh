@@ -99,14 +99,14 @@ log "base ready in $(since "$t")s"
 # -- 2. wheels, built on the host ----------------------------------------------------------
 t=$(now)
 py_tag=$(python3 -c 'import sys, sysconfig; print(sys.implementation.cache_tag, sysconfig.get_platform())')
-wheel_key=$(cat "$ROOT/dockerfiles/app-requirements.txt" <(echo "$py_tag") | sha)
+wheel_key=$(cat "$ROOT/dockerfiles/app/requirements.txt" <(echo "$py_tag") | sha)
 wheels="$CACHE/wheels-$wheel_key"
 if [ "$FORCE" = 1 ] || [ ! -f "$wheels/.complete" ]; then
     log "wheels: pip wheel for $py_tag"
     rm -rf "$wheels" && mkdir -p "$wheels"
-    python3 -m pip wheel --quiet --wheel-dir "$wheels" --requirement "$ROOT/dockerfiles/app-requirements.txt" \
+    python3 -m pip wheel --quiet --wheel-dir "$wheels" --requirement "$ROOT/dockerfiles/app/requirements.txt" \
         >"$CACHE/pip-wheel.log" 2>&1 || { tail -20 "$CACHE/pip-wheel.log" >&2; die "pip wheel failed"; }
-    cp "$ROOT/dockerfiles/app-requirements.txt" "$wheels/requirements.txt"
+    cp "$ROOT/dockerfiles/app/requirements.txt" "$wheels/requirements.txt"
     touch "$wheels/.complete"
     find "$CACHE" -maxdepth 1 -name "wheels-*" ! -name "wheels-$wheel_key" -exec rm -rf {} +
 else
@@ -118,6 +118,7 @@ rm -rf "$stage" && mkdir -p "$stage/wheels"
 cp -l "$wheels"/*.whl "$wheels/requirements.txt" "$stage/wheels/" 2>/dev/null \
     || cp "$wheels"/*.whl "$wheels/requirements.txt" "$stage/wheels/"
 tar -C "$ROOT" --exclude=__pycache__ --exclude='*.pyc' -cf - harness | tar -C "$stage" -xf -
+cp "$ROOT/dockerfiles/app/gameday_asyncio_backport.py" "$stage/"
 log "wheels ready in $(since "$t")s"
 
 # -- 3. the images ---------------------------------------------------------------------------
@@ -125,7 +126,7 @@ build() {  # build IMAGE DOCKERFILE CONTEXT [build args…]
     local image=$1 dockerfile=$2 context=$3 t
     shift 3
     t=$(now)
-    docker build --quiet --file "$dockerfile" --tag "$image" \
+    docker build --quiet --force-rm --file "$dockerfile" --tag "$image" \
         --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "APP_IMAGE=$APP_IMAGE" "$@" "$context" \
         >"$CACHE/build-${image//[\/:]/_}.log" 2>&1 \
         || { tail -30 "$CACHE/build-${image//[\/:]/_}.log" >&2; die "building $image failed"; }
