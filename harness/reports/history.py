@@ -168,7 +168,7 @@ def to_svg(h: History) -> str:
             )
             parts.append(
                 f'<text x="{LEFT - 4}" y="{gy + 3:.1f}" font-size="9" text-anchor="end" '
-                f'fill="#757575">{esc(seconds(10.0**e))}</text>'
+                f'fill="#757575">{10.0**e:g} s</text>'
             )
         for budget in sorted(set(budgets)):
             by = y(budget)

@@ -98,10 +98,10 @@ def write_run(
     info: RunInfo | None = None,
     redactor: Redactor | None = None,
 ) -> Path:
-    """Write results.json (to a directory's results.json, or to the file named)."""
+    """Write the run to `path` if it names a .json file, else to `path`/results.json."""
     results = list(results)
     target = Path(path)
-    if target.is_dir():
+    if target.suffix != ".json" or target.is_dir():
         target = target / RESULTS_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     run = Run(info or RunInfo.now(results), results)

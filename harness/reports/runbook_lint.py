@@ -39,6 +39,7 @@ from harness.runbook import parse_runbook
 from harness.runbook_model import Runbook, Step
 
 METRICS_SOURCE = Path(harness.__file__).parent / "services" / "testgen" / "metrics.py"
+METRICS_SERVICE = "testgen"  # the compose service that runs harness.services.testgen
 # prometheus_client's ProcessCollector (Linux): what `ProcessCollector(registry=...)` adds.
 PROCESS_METRICS = (
     "process_virtual_memory_bytes",
@@ -303,7 +304,8 @@ class _Stack:
         self.containers = {c.container_name: name for name, c in configs.items()}
         self.images = {c.image for c in configs.values()}
         self.images |= {i.removesuffix(":latest") for i in self.images}
-        self.published = {host for c in configs.values() for host, _ in c.ports}
+        self.published_by = {host: name for name, c in configs.items() for host, _ in c.ports}
+        self.published = set(self.published_by)
         self.listens: dict[str, set[int]] = {
             name: {cp for _, cp in c.ports} for name, c in configs.items()
         }
@@ -486,14 +488,29 @@ class _Linter:
         for pipeline in _words(step.command):
             for i, words in enumerate(pipeline):
                 self.simple(words, where, container=None)
-                if (
-                    i
-                    and words[0] == "grep"
-                    and any(
-                        "/metrics" in w for w in pipeline[i - 1] if pipeline[i - 1][0] == "curl"
-                    )
-                ):
+                if i and words[0] == "grep" and self.scrapes_service(pipeline[i - 1]):
                     self.metric(_positionals(words[1:], {"-e", "-m", "-A", "-B", "-C"}), step.line)
+
+    def scrapes_service(self, words: list[str]) -> bool:
+        """`curl` of the TestGen service's /metrics (the one metrics.py describes)."""
+        if words[0].rsplit("/", 1)[-1] != "curl":
+            return False
+        for word in words[1:]:
+            if "://" not in word or "/metrics" not in word:
+                continue
+            parts = urlsplit(word)
+            host = (parts.hostname or "").lower()
+            try:
+                port = parts.port or 80
+            except ValueError:
+                continue
+            if host in LOOPBACK:
+                service = self.stack.published_by.get(port)
+            else:
+                service = self.stack.service_of_host(host)
+            if service == METRICS_SERVICE:
+                return True
+        return False
 
     def metric(self, patterns: list[str], line: int) -> None:
         if not patterns:

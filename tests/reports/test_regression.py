@@ -1,0 +1,147 @@
+"""Regression report: verdict changes, TTD/TTR beyond noise, steps that changed behaviour."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from harness.errors import BadInput
+from harness.reports.json_results import Run, RunInfo, write_run
+from harness.reports.regression import (
+    Snapshot,
+    classify,
+    compare,
+    load_snapshot,
+    noise,
+    to_html,
+    to_markdown,
+)
+from harness.result import StepStatus, Verdict
+
+from .factories import not_recovered, recovered
+
+
+def snap(*results, label="run"):
+    return Snapshot.from_run(Run(RunInfo(started_at=label), list(results)), label)
+
+
+def test_noise_is_three_polls_or_a_fifth_of_the_old_value():
+    assert noise(0.5, 0.1) == pytest.approx(0.3)  # 3 polls dominate short times
+    assert noise(10.0, 0.1) == pytest.approx(2.0)  # 20 % dominates long ones
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "kind"),
+    [
+        ("recovered", "not-recovered", "regressed"),
+        ("recovered", "slow", "regressed"),
+        ("slow", "data-loss", "regressed"),
+        ("not-recovered", "recovered", "fixed"),
+        ("not-recovered", "slow", "improved"),
+        ("undetected", "not-recovered", "changed"),
+        (None, "recovered", "new"),
+        ("recovered", None, "missing"),
+    ],
+)
+def test_verdict_changes_are_classified(old, new, kind):
+    assert classify(old, new) == kind
+
+
+def test_a_verdict_that_regressed_is_reported_with_the_new_reason():
+    c = compare(snap(recovered("a"), recovered("b")), snap(recovered("a"), not_recovered("b")))
+    assert [(v.key[0], v.old, v.new, v.kind) for v in c.verdicts] == [
+        ("b", "recovered", "not-recovered", "regressed")
+    ]
+    assert "did not recover" in c.verdicts[0].reason
+    assert c.regressed and c.compared == 2
+
+
+def test_ttr_changes_within_noise_are_not_reported_and_beyond_it_are():
+    old = recovered(ttr=10.0)
+    within = compare(snap(old), snap(replace(recovered(ttr=11.9))))  # noise 2.0
+    beyond = compare(snap(old), snap(replace(recovered(ttr=12.5))))
+    assert within.timings == []
+    assert [(t.metric, t.old, t.new, t.noise) for t in beyond.timings] == [("TTR", 10.0, 12.5, 2.0)]
+    assert beyond.timings[0].slower
+
+
+def test_a_short_ttr_uses_the_poll_interval_as_its_noise_floor():
+    # noise = max(3 × 0.1 s, 20 % of 0.5 s) = 0.3 s
+    c = compare(snap(recovered(ttr=0.5)), snap(recovered(ttr=0.75)))
+    assert c.timings == []
+    c = compare(snap(recovered(ttr=0.5)), snap(recovered(ttr=0.9)))
+    assert [t.metric for t in c.timings] == ["TTR"]
+
+
+def test_steps_whose_status_or_exit_code_changed_are_listed_by_phase_and_line():
+    c = compare(snap(recovered()), snap(not_recovered()))
+    assert [(s.phase, s.line, s.old, s.new) for s in c.steps] == [
+        ("resolve", 63, "ok (exit 0)", "failed (exit 1)")
+    ]
+
+
+def test_a_step_that_no_longer_ran_is_a_change():
+    new = recovered()
+    new.steps = [s for s in new.steps if not (s.phase == "detect" and s.line == 60)]
+    c = compare(snap(recovered()), snap(new))
+    assert [(s.phase, s.line, s.old, s.new) for s in c.steps] == [
+        ("detect", 60, "ok (exit 0)", "not run")
+    ]
+
+
+def test_scenarios_are_told_apart_by_runbook():
+    a = recovered(runbook="runbooks/incident-response.md")
+    b = not_recovered(runbook="runbooks/other.md")
+    c = compare(snap(a), snap(a, b))
+    assert [(v.key, v.kind) for v in c.verdicts] == [(("service-down", "other"), "new")]
+
+
+def test_a_runbook_baseline_file_compares_verdicts_only(tmp_path):
+    baseline = tmp_path / "incident-response.baseline.json"
+    baseline.write_text(
+        json.dumps(
+            {"scenarios": {"service-down": {"verdict": "not-recovered", "why": "known defect"}}}
+        )
+    )
+    run = write_run(tmp_path / "run", [recovered()])
+    c = compare(load_snapshot(baseline), load_snapshot(run))
+    assert [(v.old, v.new, v.kind) for v in c.verdicts] == [("not-recovered", "recovered", "fixed")]
+    md = to_markdown(c)
+    assert md.count("Not compared: a baseline file records verdicts only.") == 2
+
+
+def test_a_bad_baseline_file_is_bad_input(tmp_path):
+    path = tmp_path / "x.baseline.json"
+    path.write_text(json.dumps({"scenarios": {"service-down": {"verdict": "fine"}}}))
+    with pytest.raises(BadInput, match="needs a known 'verdict'"):
+        load_snapshot(path)
+
+
+def test_markdown_and_html_say_the_same_and_escape_the_record():
+    bad = not_recovered()
+    bad.reason = "<script>x</script> | pipe"
+    bad.steps[-1].command = "echo '<b>' | tee /x"
+    c = compare(snap(recovered(), label="old"), snap(bad, label="new"))
+    md, page = to_markdown(c), to_html(c)
+    assert "| service-down | incident-response | recovered | not-recovered | **regressed** |" in md
+    assert "\\| pipe" in md  # a pipe cannot break the Markdown table
+    assert "<script>" not in page and "<b>" not in page
+    assert "&lt;script&gt;x&lt;/script&gt;" in page
+    assert page.count("<tr>") == 4  # two tables (verdicts, steps): a header and one row each
+    assert "regressed" in page and "failed (exit 1)" in page
+
+
+def test_nothing_changed_says_so():
+    md = to_markdown(compare(snap(recovered()), snap(recovered())))
+    assert "No verdict changed." in md
+    assert "No TTD or TTR change beyond noise." in md
+    assert "No step changed its status or exit code." in md
+
+
+def test_verdict_enum_and_rank_table_agree():
+    from harness.reports.regression import VERDICT_RANK
+
+    assert set(VERDICT_RANK) == {v.value for v in Verdict}
+    assert StepStatus.OK.value == "ok"

@@ -1,0 +1,166 @@
+"""The SVG timeline: valid, self-contained, escaped, and legible at 0.5 s and at 300 s."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+
+import pytest
+
+from harness.reports._format import STATUS_COLOURS
+from harness.reports.timeline_svg import LABEL_W, PLOT_W, timeline_svg
+from harness.result import GamedayResult, StepStatus, Verdict
+
+from .factories import not_recovered, recovered, step
+
+NS = "{http://www.w3.org/2000/svg}"
+
+
+def parse(svg: str) -> ET.Element:
+    root = ET.fromstring(svg)
+    assert root.tag == f"{NS}svg"
+    return root
+
+
+def titled(root: ET.Element, tag: str, prefix: str) -> list[ET.Element]:
+    out = []
+    for el in root.iter(f"{NS}{tag}"):
+        title = el.find(f"{NS}title")
+        if title is not None and (title.text or "").startswith(prefix):
+            out.append(el)
+    return out
+
+
+def tick_labels(root: ET.Element) -> list[str]:
+    return [
+        t.text or ""
+        for t in root.iter(f"{NS}text")
+        if t.get("text-anchor") == "middle" and re.fullmatch(r"t0|[+−][\d.]+ (s|min)", t.text or "")
+    ]
+
+
+def test_the_svg_is_valid_and_self_contained():
+    svg = timeline_svg(recovered())
+    root = parse(svg)
+    assert root.find(f"{NS}title") is not None
+    assert not list(root.iter(f"{NS}script"))
+    assert not list(root.iter(f"{NS}image"))
+    for el in root.iter():
+        for name, value in el.attrib.items():
+            assert not name.endswith("href"), (name, value)
+            assert "http" not in value or name == "xmlns", (name, value)
+            if name.startswith("on"):
+                pytest.fail(f"event handler attribute {name}")
+
+
+def test_each_step_after_t0_is_a_bar_coloured_by_its_status():
+    root = parse(timeline_svg(recovered()))
+    bars = titled(root, "rect", "line ")
+    assert [b.find(f"{NS}title").text.split(" ")[1] for b in bars] == ["60", "69", "63"]
+    colours = [b.get("fill") for b in bars]
+    assert colours == [STATUS_COLOURS["ok"], STATUS_COLOURS["failed"], STATUS_COLOURS["ok"]]
+    assert "detected the fault" in bars[1].find(f"{NS}title").text
+
+
+def test_markers_for_injection_detection_and_recovery_are_labelled():
+    text = " ".join(t.text or "" for t in parse(timeline_svg(recovered())).iter(f"{NS}text"))
+    assert "fault injected (t0)" in text
+    assert "detected +0.08 s" in text
+    assert "recovered +0.57 s" in text
+    assert "SEV-1 budget 5 min 00 s" in text
+    assert "TTR 0.57 s = 0.2% of the budget" in text
+
+
+def test_the_load_error_rate_is_drawn_per_second():
+    result = recovered(ttr=4.0)  # t0 1.35 s: the plot shows the gameday clock from ~1 s to ~5.5 s
+    result.impact.buckets = [
+        (1.0, 20, 0),
+        (2.0, 20, 20),
+        (3.0, 20, 20),
+        (4.0, 20, 20),
+        (5.0, 20, 0),
+    ]
+    root = parse(timeline_svg(result))
+    buckets = titled(root, "rect", "")
+    failing = [b for b in buckets if "failed (50%)" in (b.find(f"{NS}title").text or "")]
+    healthy = [b for b in buckets if "failed (0%)" in (b.find(f"{NS}title").text or "")]
+    assert failing and healthy
+    assert float(failing[0].get("height")) > 10 * float(healthy[0].get("height"))
+
+
+@pytest.mark.parametrize("ttr", [0.5, 300.0])
+def test_the_picture_is_legible_for_short_and_long_recoveries(ttr):
+    result = recovered(ttr=ttr, ttd=0.08 if ttr < 1 else 12.0)
+    root = parse(timeline_svg(result))
+    # Recovery lands at the right of the plot, not squashed into a corner.
+    recovered_line = [ln for ln in root.iter(f"{NS}line") if ln.get("stroke") == "#2e7d32"][0]
+    x = float(recovered_line.get("x1"))
+    assert LABEL_W + 0.8 * PLOT_W < x <= LABEL_W + PLOT_W
+    # The resolution step occupies a visible share of the incident.
+    resolve = titled(root, "rect", "line 63")[0]
+    assert float(resolve.get("width")) > 0.3 * PLOT_W
+    # Between 4 and 12 distinct tick labels, t0 among them.
+    ticks = tick_labels(root)
+    assert 4 <= len(ticks) <= 12, ticks
+    assert len(set(ticks)) == len(ticks)
+    assert "t0" in ticks
+    # The budget bar has its own scale: TTR stays visible next to a 5 min budget.
+    budget_fill = titled(root, "rect", "TTR ")[0]
+    assert float(budget_fill.get("width")) >= 2.0
+
+
+def test_a_recovery_over_budget_is_drawn_past_the_budget():
+    result = replace(recovered(ttr=420.0, ttd=10.0), verdict=Verdict.SLOW)
+    root = parse(timeline_svg(result))
+    fill = titled(root, "rect", "TTR ")[0]
+    assert "over by 2 min 00 s" in fill.find(f"{NS}title").text
+    budget = titled(root, "rect", "response-time budget")[0]
+    assert float(fill.get("width")) > float(budget.get("width"))
+
+
+def test_a_result_that_never_recovered_or_never_started_still_renders():
+    parse(timeline_svg(not_recovered()))
+    aborted = GamedayResult(
+        scenario="x",
+        title="t",
+        section="s",
+        runbook="r.md",
+        backend="local",
+        declared_severity=2,
+        budget_s=900.0,
+        fault="f",
+        fault_description="d",
+        verdict=Verdict.ABORTED,
+        reason="steady state never held",
+    )
+    text = " ".join(t.text or "" for t in parse(timeline_svg(aborted)).iter(f"{NS}text"))
+    assert "no runbook step ran after the fault was injected" in text
+    assert "no fault was injected" in text
+
+
+def test_every_string_from_the_record_is_escaped():
+    result = recovered()
+    result.steps.append(
+        step(
+            "resolve",
+            99,
+            'echo "<script>alert(1)</script>" & rm -rf /',
+            StepStatus.MANUAL,
+            exit_code=None,
+            started=1.5,
+            manual_reason="a <b>person</b> & a pager",
+        )
+    )
+    result.scenario = "<svg onload=alert(1)>"
+    svg = timeline_svg(result)
+    parse(svg)
+    assert "<script>" not in svg and "<b>" not in svg and "<svg onload" not in svg
+    assert "&lt;script&gt;" in svg
+
+
+def test_two_timelines_in_one_page_do_not_share_element_ids():
+    a, b = timeline_svg(recovered("a")), timeline_svg(recovered("b"))
+    ids_a = set(re.findall(r'id="([^"]+)"', a))
+    ids_b = set(re.findall(r'id="([^"]+)"', b))
+    assert ids_a and not ids_a & ids_b
