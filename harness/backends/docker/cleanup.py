@@ -58,6 +58,12 @@ def _remove_container(container: Any, removed: list[str]) -> None:
         removed.append(f"container {container.name}")
 
 
+def live_stack_ids(client: docker.DockerClient) -> set[str]:
+    """Stacks that still have a network on the engine."""
+    return {(n.attrs.get("Labels") or {}).get(lbl.STACK, "")
+            for n in client.networks.list(filters=lbl.stack_filter())} - {""}
+
+
 def sweep_dead_stacks(client: docker.DockerClient) -> list[str]:
     """Remove the resources of stacks whose harness process on this host is gone."""
     dead: set[str] = set()

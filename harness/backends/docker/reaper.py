@@ -7,38 +7,46 @@ or when the harness process dies (the kernel closes its files): either way the r
 removes whatever still carries the stack's label, then exits. It runs in its own session,
 so a Ctrl-C or a signal to the harness's process group does not take it down first.
 
-    python -m harness.backends.docker.reaper STACK_ID
+    python -m harness.backends.docker.reaper STACK_ID STACK_DIR
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 
-def spawn(stack_id: str) -> subprocess.Popen[bytes]:
+def spawn(stack_id: str, stack_dir: Path | None) -> subprocess.Popen[bytes]:
+    """Start the reaper for a stack; it also deletes stack_dir, unless that is None."""
     return subprocess.Popen(
-        [sys.executable, "-m", "harness.backends.docker.reaper", stack_id],
+        [sys.executable, "-m", "harness.backends.docker.reaper", stack_id, str(stack_dir or "")],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True, close_fds=True,
     )
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or not argv[0]:
-        print("usage: python -m harness.backends.docker.reaper STACK_ID", file=sys.stderr)
+    if len(argv) != 2 or not argv[0]:
+        print("usage: python -m harness.backends.docker.reaper STACK_ID STACK_DIR",
+              file=sys.stderr)
         return 2
     while sys.stdin.buffer.read(4096):
         pass  # the harness never writes: wait for end-of-file
     import docker
 
-    from harness.backends.docker.cleanup import remove_stack
+    from harness.backends.docker import egress
+    from harness.backends.docker.cleanup import live_stack_ids, remove_stack
 
     client = docker.from_env(timeout=60)
     try:
         remove_stack(client, argv[0])
+        egress.sweep(live_stack_ids(client))
     finally:
         client.close()
+        if argv[1]:
+            shutil.rmtree(argv[1], ignore_errors=True)
     return 0
 
 

@@ -112,7 +112,7 @@ class DockerStack(Stack):
         if example.exists():  # the operator's checkout: .env.example, and a working .env
             shutil.copy(example, self.workdir / ".env.example")
             shutil.copy(example, self.workdir / ".env")
-        self._reaper = reaper.spawn(self.id)
+        self._reaper = reaper.spawn(self.id, None if keep_dir else self.dir)
         cleanup.guard(self)
 
     # -- configuration ---------------------------------------------------------------
@@ -194,15 +194,9 @@ class DockerStack(Stack):
             if problem:
                 self._note(f"containers are not cut off from the network beyond this machine "
                            f"({problem})")
-            egress.sweep(self._live_stack_ids())
+            egress.sweep(cleanup.live_stack_ids(self.client) | {self.id})
             self._events = StartEvents(self.id, self._on_engine_start).start()
         return self._network
-
-    def _live_stack_ids(self) -> set[str]:
-        ids = {self.id}
-        for net in self.client.networks.list(filters=lbl.stack_filter()):
-            ids.add((net.attrs.get("Labels") or {}).get(lbl.STACK, ""))
-        return ids
 
     def _ensure_volumes(self, config: ServiceConfig) -> None:
         for entry in config.volumes:
