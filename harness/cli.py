@@ -256,11 +256,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
-    if (
-        code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR)
-        and not recorder.results
-    ):
-        return code
+    stopped = (
+        pytest.ExitCode.INTERRUPTED,
+        pytest.ExitCode.USAGE_ERROR,
+        pytest.ExitCode.INTERNAL_ERROR,
+    )
+    if code in stopped and not recorder.results:
+        return code  # nothing ran: no results.json that would read as an empty night
 
     runbook_names = [str(p) for p in runbooks] or sorted(
         str(p) for p in (REPO_ROOT / "runbooks").glob("*.md")

@@ -169,8 +169,10 @@ class _Facts:
             return start.strftime("%Y-%m-%d")
         if key == "duration":
             if r.t0 is None:
-                return (f"no fault was injected ({r.verdict.value}); the gameday took "
-                        f"{seconds(r.duration_s)}")
+                return (
+                    f"no fault was injected ({r.verdict.value}); the gameday took "
+                    f"{seconds(r.duration_s)}"
+                )
             end_t = r.t0 + r.ttr_s if r.ttr_s is not None else max(e.t for e in r.events)
             total = seconds(end_t - r.t0)
             tail = "" if r.ttr_s is not None else f", not recovered ({r.verdict.value})"

@@ -525,7 +525,6 @@ class _Linter:
 
     def simple(self, words: list[str], where: tuple[int, str, str], container: str | None) -> None:
         program, args = words[0].rsplit("/", 1)[-1], words[1:]
-        line, command, section = where
         if program == "docker" and args[:1] == ["compose"]:
             program, args = "docker-compose", args[1:]
         if program == "docker":
@@ -572,7 +571,6 @@ class _Linter:
             for a in args:
                 if a.startswith("/") and not a.startswith("//"):
                     self.absolute_file(a, where)
-        del line, command, section
 
     def file(self, path: str, where: tuple[int, str, str]) -> None:
         if path.startswith("/"):
