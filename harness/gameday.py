@@ -83,7 +83,7 @@ class Gameday:
             runbook=self.runbook.path, backend="?", declared_severity=self.severity.level,
             budget_s=self.severity.response_time.total_seconds(), fault=fault.kind,
             fault_description=fault.description, poll_interval_s=self.poll_interval,
-            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            started_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         )
         self._t_start = time.monotonic()
         env = operator_environment(dict(self.scenario.stack_env))
@@ -137,7 +137,7 @@ class Gameday:
         load = Load(stack, self.now).start()
         keep_load(load)
         warm_deadline = time.monotonic() + 5
-        while not load.acknowledged and time.monotonic() < warm_deadline:
+        while len(load.acknowledged) < 5 and time.monotonic() < warm_deadline:
             time.sleep(0.02)
 
         # Inject at t0 and confirm the fault took, independently of the runbook.
@@ -192,6 +192,7 @@ class Gameday:
         # Resolve: every resolution step, in runbook order, exactly as written.
         failed_steps = []
         lost_after: str | None = None
+        removals = len(stack.volume_removals)
         for step in self.section.steps_with_role(Role.RESOLUTION):
             start = self.now()
             outcome = shell.run(step)
@@ -201,8 +202,10 @@ class Gameday:
                        + (f" (exit {run.exit_code})" if run.exit_code is not None else ""))
             if run.status in (StepStatus.FAILED, StepStatus.TIMED_OUT):
                 failed_steps.append(run)
-            if lost_after is None and load.acknowledged and self._jobs_table_emptied(stack):
+            if lost_after is None and (len(stack.volume_removals) > removals
+                                       or self._jobs_table_emptied(stack)):
                 lost_after = f"line {step.line} `{step.command}`"
+                self.event(result, "data-destroyed", f"{lost_after} destroyed the database's data")
         if self.scenario.lift == "after-resolution":
             fault.lift(stack)
             self.event(result, "lift", "the fault's external cause went away")
@@ -215,7 +218,9 @@ class Gameday:
             holds, observed = steady_state(stack)
         if not holds:
             result.verdict = Verdict.NOT_RECOVERED
-            result.reason = self._not_recovered_reason(stack, shell, observed, failed_steps)
+            result.reason = self._not_recovered_reason(stack, shell, observed, failed_steps, fault)
+            if lost_after:
+                result.reason += f"; and {lost_after} destroyed the database's data"
             self.event(result, "verdict", result.reason)
             return
         t_recovered = self.now()
@@ -288,8 +293,13 @@ class Gameday:
             return False
 
     def _not_recovered_reason(self, stack: Stack, shell: OperatorShell, observed: str,
-                              failed: list[StepRun]) -> str:
+                              failed: list[StepRun], fault: Fault) -> str:
         parts = [f"after the resolution steps the service did not recover: {observed}"]
+        if not self.section.steps_with_role(Role.RESOLUTION):
+            parts.append(f"'{self.section.title}' has no resolution step")
+        still = fault.diagnose(stack)
+        if still:
+            parts.append(still)
         states = stack.containers()
         down = [f"{s.name} {status_text(s)}" for s in states.values() if s.status != Status.RUNNING]
         missing = [n for n in stack.compose.startup_order() if n not in states]

@@ -8,6 +8,7 @@ something in the incident (or in the runbook's steps) lost data.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 import time
 from dataclasses import dataclass
 
@@ -25,10 +26,14 @@ class Request:
     status: int  # HTTP status, or 0 when there was no answer
 
 
+# Popular snippets many users send: every fourth request is one of them (cache hits).
+POPULAR_SOURCES = tuple(f"def popular_{i}(items):\n    return sorted(items)[:{i + 1}]\n" for i in range(8))
+
+
 class Load:
     """A bounded request loop (rate × duration ≤ max_requests) in a thread."""
 
-    def __init__(self, stack: Stack, clock: "callable[[], float]", rate_per_s: float = 10.0,  # type: ignore[valid-type]
+    def __init__(self, stack: Stack, clock: Callable[[], float], rate_per_s: float = 10.0,
                  max_requests: int = 20_000, timeout_s: float = 2.0) -> None:
         self.base = api_base(stack)
         self.clock = clock
@@ -57,8 +62,9 @@ class Load:
                 t = self.clock()
                 status, ok = 0, False
                 try:
-                    r = client.post("/v1/generate", json={
-                        "language": "python", "source": f"def load_{id(self)}_{i}(x):\n    return x + {i}\n"})
+                    source = (POPULAR_SOURCES[(i // 4) % len(POPULAR_SOURCES)] if i % 4 == 3
+                              else f"def load_{id(self)}_{i}(x):\n    return x + {i}\n")
+                    r = client.post("/v1/generate", json={"language": "python", "source": source})
                     status = r.status_code
                     if status == 200:
                         self.acknowledged.append(r.json()["job_id"])

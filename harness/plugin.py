@@ -28,6 +28,7 @@ from harness.runbook_model import Runbook
 from harness.scenario import Scenario
 
 RESULTS_KEY = pytest.StashKey[list[GamedayResult]]()
+SETTINGS_KEY = pytest.StashKey["Settings"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -45,6 +46,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gameday: a gameday scenario against a live TestGen stack")
     config.addinivalue_line("markers", "sev(level): the runbook severity a scenario is declared at")
     config.stash[RESULTS_KEY] = []
+    from harness.reports import html_plugin
+
+    html_plugin.register(config)  # step tables and timelines in pytest-html, when installed
     # SIGTERM (CI cancelling a job) unwinds like Ctrl-C, so every stack's teardown runs.
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
@@ -78,17 +82,13 @@ class Settings:
         return entry if isinstance(entry, dict) else None
 
 
-_settings: Settings | None = None
-
-
 def settings(config: pytest.Config) -> Settings:
-    global _settings
-    if _settings is None:
+    if SETTINGS_KEY not in config.stash:
         try:
-            _settings = Settings(config)
+            config.stash[SETTINGS_KEY] = Settings(config)
         except BadInput as exc:
             pytest.exit(f"gameday: {exc}", returncode=2)
-    return _settings
+    return config.stash[SETTINGS_KEY]
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -149,6 +149,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     results = config.stash.get(RESULTS_KEY, [])
     if not results:
         return
+    s = settings(config)
+    if s.out:
+        from harness.reports.json_results import RunInfo, write_run
+
+        path = write_run(s.out, results, RunInfo.now(results, backend=s.backend,
+                                                   runbooks=[r.path for r in s.runbooks]))
+        terminalreporter.write_line(f"gameday results: {path}")
     tr = terminalreporter
     tr.section("gameday verdicts")
     for r in results:

@@ -27,7 +27,7 @@ class Scenario:
     severity: int | None = None  # declared SEV; default: the first SEV the section names
     lift: Lift = "never"
     detect_window_s: float = 20.0  # detection steps are polled this long (bounded by the budget)
-    verify_window_s: float = 30.0  # after the last resolution step, recovery is awaited this long
+    verify_window_s: float = 15.0  # after the last resolution step, recovery is awaited this long
     stack_env: Mapping[str, str] = field(default_factory=dict)  # the operator's shell at `up`
     steps_from: tuple[str, ...] = ()  # extra sections whose detection steps also count
     expected: str = "recovered"  # verdict the suite expects when no baseline says otherwise

@@ -81,6 +81,8 @@ class Stack(abc.ABC):
         # Set by the command bridge: tools inside `docker exec` reach the stack through it.
         self.bridge_socket: str | None = None
         self.container_bin: str | None = None
+        # (wall time, volume names) for every `down -v`: what data a step destroyed, and when.
+        self.volume_removals: list[tuple[float, list[str]]] = []
 
     # -- lifecycle -------------------------------------------------------------------
     @abc.abstractmethod

@@ -140,7 +140,7 @@ def up(stack: Stack, rest: list[str], inv: Invocation) -> Answer:
             if state is None:
                 stack.create(service, cfg)
                 err.append(f" Container {cfg.container_name}  Created\n Container {cfg.container_name}  Started\n")
-            elif state.config.fingerprint() != cfg.fingerprint():
+            elif state.config.fingerprint() != cfg.fingerprint() or "--force-recreate" in flags:
                 stack.create(service, cfg)
                 err.append(f" Container {cfg.container_name}  Recreate\n Container {cfg.container_name}  Recreated\n"
                            f" Container {cfg.container_name}  Started\n")

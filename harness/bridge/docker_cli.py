@@ -143,30 +143,49 @@ def logs(stack: Stack, args: list[str], inv: Invocation) -> Answer:
 
 
 def stats(stack: Stack, args: list[str], inv: Invocation) -> Answer:
-    names = [a for a in args if not a.startswith("-")]
+    fmt = None
+    names = []
+    i = 0
+    while i < len(args):
+        if args[i] == "--format" and i + 1 < len(args):
+            fmt = args[i + 1]
+            i += 2
+            continue
+        if args[i].startswith("--format="):
+            fmt = args[i].split("=", 1)[1]
+        elif not args[i].startswith("-"):
+            names.append(args[i])  # --no-stream, -a: one sample is all a gameday takes anyway
+        i += 1
     states = [find(stack, n) for n in names] if names else [
         s for s in stack.containers().values() if s.status == Status.RUNNING
     ]
     for n, s in zip(names, states, strict=False):
         if s is None:
             return Completed(1, "", f"Error response from daemon: No such container: {n}\n")
-    rows = [["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]]
     import psutil
 
     host_total = psutil.virtual_memory().total
+    rows = [["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]]
+    lines = []
     for state in states:
         assert state is not None
         if state.status != Status.RUNNING:
-            rows.append([container_id(state)[:12], state.name, "0.00%", "0B / 0B", "0.00%", "0B / 0B", "0B / 0B", "0"])
-            continue
-        u = stack.stats(state.service)
-        limit = u.memory_limit_bytes or host_total
-        rows.append([
-            container_id(state)[:12], state.name, f"{u.cpu_percent:.2f}%",
-            f"{size(u.memory_bytes)} / {size(limit)}", f"{100 * u.memory_bytes / limit:.2f}%",
-            "0B / 0B", "0B / 0B", str(u.pids),
-        ])
-    return Completed(0, table(rows))
+            fields = {"Container": container_id(state)[:12], "Name": state.name, "CPUPerc": "0.00%",
+                      "MemUsage": "0B / 0B", "MemPerc": "0.00%", "NetIO": "0B / 0B",
+                      "BlockIO": "0B / 0B", "PIDs": "0"}
+        else:
+            u = stack.stats(state.service)
+            limit = u.memory_limit_bytes or host_total
+            fields = {"Container": container_id(state)[:12], "Name": state.name,
+                      "CPUPerc": f"{u.cpu_percent:.2f}%",
+                      "MemUsage": f"{size(u.memory_bytes)} / {size(limit)}",
+                      "MemPerc": f"{100 * u.memory_bytes / limit:.2f}%", "NetIO": "0B / 0B",
+                      "BlockIO": "0B / 0B", "PIDs": str(u.pids)}
+        if fmt is not None:
+            lines.append(_go_template(fmt.replace("table ", ""), fields) + "\n")
+        rows.append([fields[k] for k in ("Container", "Name", "CPUPerc", "MemUsage", "MemPerc",
+                                         "NetIO", "BlockIO", "PIDs")])
+    return Completed(0, "".join(lines) if fmt is not None else table(rows))
 
 
 def _iso(t: float | None) -> str:

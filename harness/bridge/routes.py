@@ -146,3 +146,39 @@ def _clean_env(env: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if not k.startswith("GAMEDAY_")} | {
         "GAMEDAY_BRIDGE": env.get("GAMEDAY_BRIDGE", "")
     }
+
+
+def fuser(stack: Stack, inv: Invocation, shim_dir: str | None) -> Answer:
+    """`fuser [-k] PORT/tcp`: who holds production's port, on the stack's real port.
+
+    Only processes the stack owns (its services, and what the gameday's faults started) can
+    be killed from a runbook step; anything else is refused (blast radius).
+    """
+    import os
+    import signal
+
+    import psutil
+
+    kill = any(a.startswith("-") and "k" in a for a in inv.args)
+    targets = [a for a in inv.args if not a.startswith("-")]
+    out, err, found = [], [], False
+    for target in targets:
+        port_text, _, proto = target.partition("/")
+        if proto not in ("tcp", "") or not port_text.isdigit():
+            return Completed(1, "", f"fuser: unsupported target {target} (gameday bridge: PORT/tcp)\n")
+        address = stack.published(int(port_text)) if inv.container is None else None
+        real = address[1] if address else int(port_text)
+        pids = sorted({c.pid for c in psutil.net_connections("tcp")
+                       if c.pid and c.laddr and c.laddr.port == real and c.status == "LISTEN"})
+        if not pids:
+            continue
+        found = True
+        err.append(f"{target}:")
+        out.append("".join(f" {pid}" for pid in pids))
+        for pid in pids:
+            if kill:
+                if not stack.owns_pid(pid):
+                    return Completed(1, "", f"gameday bridge: refusing to kill pid {pid}: "
+                                     "not a process of the stack under test\n")
+                os.kill(pid, signal.SIGKILL)
+    return Completed(0 if found else 1, "".join(out) + ("\n" if out else ""), "".join(err) + ("\n" if err else ""))

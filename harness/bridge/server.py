@@ -20,7 +20,7 @@ from harness.backends.base import Stack
 from harness.bridge import compose_cli, docker_cli, routes
 from harness.bridge.protocol import Answer, Completed, Exec, Invocation
 
-OPERATOR_TOOLS = ("docker", "docker-compose", "curl", "redis-cli", "psql", "pg_isready")
+OPERATOR_TOOLS = ("docker", "docker-compose", "curl", "redis-cli", "psql", "pg_isready", "fuser")
 CONTAINER_TOOLS = ("curl", "redis-cli", "psql", "pg_isready")
 
 
@@ -68,6 +68,8 @@ class BridgeServer:
             return routes.psql(self.stack, inv, shim_dir)
         if tool == "pg_isready":
             return routes.pg_isready(self.stack, inv, shim_dir)
+        if tool == "fuser":
+            return routes.fuser(self.stack, inv, shim_dir)
         return Completed(127, "", f"{tool}: not bridged\n")
 
     def _handler_class(self) -> type[socketserver.StreamRequestHandler]:

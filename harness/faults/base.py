@@ -36,6 +36,10 @@ class Fault(abc.ABC):
     def lift(self, stack: Stack) -> None:
         """Remove the fault's external cause, where the real world would."""
 
+    def diagnose(self, stack: Stack) -> str | None:
+        """What of the fault is still there, in words, for a not-recovered verdict."""
+        return None
+
     def cleanup(self, stack: Stack) -> None:
         """Remove what the injector itself left (e.g. a port squatter), whatever happened."""
 

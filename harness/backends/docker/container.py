@@ -94,7 +94,6 @@ class ServiceContainer(DockerContainer):
                 lbl.PRODUCTION_NAME: config.container_name,
             },
             "restart_policy": restart_policy(config.restart),
-            "hostname": config.name,
         }
         if config.mem_limit_bytes:
             # No swap on top of the limit: past it the kernel OOM-kills, as on a swapless host.

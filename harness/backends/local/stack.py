@@ -336,6 +336,8 @@ class LocalStack(Stack):
             if path.exists():
                 shutil.rmtree(path)
                 removed.append(f"{self.compose.project}_{name}")
+        if removed:
+            self.volume_removals.append((time.time(), removed))
         return removed
 
     # -- processes -------------------------------------------------------------------------

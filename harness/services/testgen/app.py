@@ -43,6 +43,9 @@ class Service:
         self.store = JobStore(config.database_url)
         self.cache = Cache(config.redis_url)
         self.llm = LLM(config, self.metrics, log)
+        # Chaos hook for the "large objects in cache" incident: with hooks on, every cache
+        # entry read is also kept in process, unbounded (the leak the OOM gameday exercises).
+        self.hot_cache: dict[str, dict[str, Any]] | None = {} if config.chaos_hooks else None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -117,6 +120,8 @@ class Service:
                 redis_ok = False
 
         if cached is not None:
+            if self.hot_cache is not None:
+                self.hot_cache[key] = cached
             tests, provider = cached["tests"], cached["provider"]
         else:
             try:

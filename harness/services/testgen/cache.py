@@ -72,7 +72,7 @@ class Cache:
         count = await self._call(incr())
         return count > limit, count
 
-    async def get(self, key: str) -> dict[str, str] | None:
+    async def get(self, key: str) -> dict[str, Any] | None:
         raw = await self._call(self.client.get(f"{_PREFIX}cache:{key}"))
         if not raw:
             return None
@@ -81,7 +81,8 @@ class Cache:
         except ValueError:
             return None
         if isinstance(value, dict) and isinstance(value.get("tests"), str):
-            return {"tests": value["tests"], "provider": str(value.get("provider", "unknown"))}
+            value.setdefault("provider", "unknown")
+            return value  # the whole entry: extra fields stay attached (see Service.hot_cache)
         return None
 
     async def put(self, key: str, tests: str, provider: str) -> None:

@@ -1,0 +1,59 @@
+"""High memory usage ending in OOM kills: oversized objects in the Redis cache.
+
+Popular cache entries are replaced by ones carrying a large payload. The TestGen service
+(with its chaos hooks on) keeps every entry it reads in process, so its memory grows past
+its limit and the kernel OOM-kills it; after each restart the same entries come back from
+Redis and it happens again, until the cache is cleared.
+"""
+
+from __future__ import annotations
+
+import json
+
+import redis
+
+from harness.backends.base import Stack
+from harness.faults.base import Fault
+from harness.load import POPULAR_SOURCES
+from harness.services.testgen.cache import content_key
+
+
+class CacheBloat(Fault):
+    kind = "cache-bloat"
+
+    def __init__(self, payload_mb: int = 48) -> None:
+        self.payload_mb = payload_mb
+        self._ooms = 0
+
+    def _redis(self, stack: Stack) -> redis.Redis:
+        host, port = stack.endpoint("redis", 6379)
+        return redis.Redis(host=host, port=port, socket_timeout=10)
+
+    def inject(self, stack: Stack) -> None:
+        state = stack.containers()["testgen"]
+        self._ooms = int(state.oom_killed) + state.restart_count
+        blob = "x" * (self.payload_mb * 1024 * 1024)
+        client = self._redis(stack)
+        try:
+            for source in POPULAR_SOURCES:
+                entry = {"tests": "def test_popular():\n    assert True\n", "provider": "openai",
+                         "trace": blob}
+                client.set(f"testgen:cache:{content_key('python', source)}", json.dumps(entry), ex=3600)
+        finally:
+            client.close()
+
+    def confirm(self, stack: Stack) -> str | None:
+        state = stack.containers()["testgen"]
+        if state.oom_killed:
+            return f"{state.name} OOM-killed by the kernel (exit {state.exit_code}, restarts {state.restart_count})"
+        if state.config.mem_limit_bytes is None or "mem_limit not enforced" in " ".join(stack.info.notes):
+            usage = stack.stats("testgen").memory_bytes
+            if usage > 200 * 1024 * 1024:
+                return f"{state.name} memory at {usage >> 20} MiB (no memory limit enforced here)"
+        return None
+
+    @property
+    def description(self) -> str:
+        return (f"Popular Redis cache entries were replaced by entries carrying {self.payload_mb} MiB "
+                "payloads; the TestGen service keeps cache entries in process, grows past its memory "
+                "limit and is OOM-killed, again after every restart while the entries stay in Redis.")

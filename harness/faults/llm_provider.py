@@ -1,0 +1,72 @@
+"""The LLM provider misbehaves: quota exhausted, rate-limited, 5xx, slow, hung, malformed.
+
+Set through the mock provider's control API; confirmed by its own count of the error
+answers it actually served to the TestGen service.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from harness.backends.base import Stack
+from harness.faults.base import Fault
+
+ERROR_STATUS = {"quota_exceeded": 429, "rate_limited": 429, "server_error": 500}
+
+
+class LlmProviderFault(Fault):
+    kind = "llm-provider"
+
+    def __init__(self, provider: str = "openai", mode: str = "quota_exceeded",
+                 ratio: float | None = None, delay_ms: int | None = None) -> None:
+        self.provider, self.mode, self.ratio, self.delay_ms = provider, mode, ratio, delay_ms
+        self._served_before = 0
+
+    def _control(self, stack: Stack) -> str:
+        host, port = stack.endpoint("llm", 8080)
+        return f"http://{host}:{port}/_chaos"
+
+    def _served(self, stack: Stack) -> int:
+        """Error answers (or hangs / slow answers) the provider has served so far."""
+        stats = httpx.get(f"{self._control(stack)}/stats", timeout=2).json()
+        mine = stats.get(self.provider, {})
+        if self.mode in ERROR_STATUS:
+            return int(mine.get("responses", {}).get(str(ERROR_STATUS[self.mode]), 0))
+        if self.mode == "hang":
+            return int(mine.get("hangs", 0))
+        return int(mine.get("requests", 0))
+
+    def inject(self, stack: Stack) -> None:
+        self._served_before = self._served(stack)
+        body: dict[str, object] = {"provider": self.provider, "mode": self.mode}
+        if self.ratio is not None:
+            body["ratio"] = self.ratio
+        if self.delay_ms is not None:
+            body["delay_ms"] = self.delay_ms
+        httpx.put(f"{self._control(stack)}/mode", json=body, timeout=2).raise_for_status()
+
+    def confirm(self, stack: Stack) -> str | None:
+        served = self._served(stack) - self._served_before
+        if served > 0:
+            return f"{self.provider} provider in mode {self.mode}: {served} such answers served"
+        return None
+
+    def diagnose(self, stack: Stack) -> str | None:
+        return f"the {self.provider} API still {self.description.split(' API ', 1)[-1].rstrip('.')}"
+
+    def lift(self, stack: Stack) -> None:
+        httpx.put(f"{self._control(stack)}/mode", json={"provider": self.provider, "mode": "ok"},
+                  timeout=2).raise_for_status()
+
+    @property
+    def description(self) -> str:
+        what = {
+            "quota_exceeded": "answers 429 insufficient_quota (the account's quota is exhausted)",
+            "rate_limited": "answers 429 with Retry-After (rate limited)",
+            "server_error": "answers 500 server errors",
+            "slow": f"answers after {self.delay_ms or 2000} ms",
+            "hang": "accepts requests and never answers",
+            "malformed": "answers 200 with a body that is not valid JSON",
+        }.get(self.mode, self.mode)
+        share = f" for {self.ratio:.0%} of requests" if self.ratio is not None else ""
+        return f"The {self.provider} LLM API {what}{share}."

@@ -1,0 +1,35 @@
+"""High memory without a kill: the service holds most of its memory limit."""
+
+from __future__ import annotations
+
+import httpx
+
+from harness.backends.base import Stack
+from harness.faults.base import Fault
+from harness.probes import api_base
+
+
+class MemoryPressure(Fault):
+    kind = "memory-pressure"
+
+    def __init__(self, share_of_limit: float = 0.85) -> None:
+        self.share = share_of_limit
+
+    def inject(self, stack: Stack) -> None:
+        limit = stack.containers()["testgen"].config.mem_limit_bytes or 256 << 20
+        base = stack.stats("testgen").memory_bytes
+        target_mb = max(16, int((limit * self.share - base) / (1 << 20)))
+        httpx.post(f"{api_base(stack)}/_chaos/memory", json={"mb": target_mb, "step_mb": 16,
+                   "interval_ms": 20}, timeout=5).raise_for_status()
+
+    def confirm(self, stack: Stack) -> str | None:
+        state = stack.containers()["testgen"]
+        usage = stack.stats("testgen")
+        limit = usage.memory_limit_bytes or state.config.mem_limit_bytes or 256 << 20
+        if usage.memory_bytes >= 0.8 * limit * self.share:
+            return f"{state.name} holds {usage.memory_bytes >> 20} MiB of {limit >> 20} MiB"
+        return None
+
+    @property
+    def description(self) -> str:
+        return f"The TestGen API grew to {self.share:.0%} of its memory limit (not killed)."

@@ -1,0 +1,74 @@
+"""Port conflict: another process holds the service's published port when it restarts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+from harness.backends.base import Stack, Status
+from harness.faults.base import Fault
+
+# Another web app (a developer's server, a stray container) answering 404 to everything.
+_SQUATTER = """
+import http.server, sys, threading
+class NotHere(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_error(404, "not the TestGen API")
+    do_POST = do_HEAD = do_GET
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), NotHere)
+threading.Timer(float(sys.argv[3]), server.shutdown).start()  # bounded lifetime
+print("listening", flush=True)
+server.serve_forever()
+"""
+
+
+class PortConflict(Fault):
+    kind = "port-conflict"
+
+    def __init__(self, service: str = "testgen", port: int = 8000, hold_s: float = 900.0) -> None:
+        self.service, self.port, self.hold_s = service, port, hold_s
+        self.squatter: subprocess.Popen[bytes] | None = None
+
+    def inject(self, stack: Stack) -> None:
+        address = stack.published(self.port)
+        assert address is not None, f"nothing is published on {self.port}"
+        stack.stop(self.service)  # the service goes down for a restart...
+        marker = getattr(stack, "id", "")
+        env = {**os.environ, "GAMEDAY_STACK_ID": marker} if marker else dict(os.environ)
+        self.squatter = subprocess.Popen(  # ...and something else takes its port meanwhile
+            [sys.executable, "-c", _SQUATTER, address[0], str(address[1]), str(self.hold_s)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+        assert self.squatter.stdout is not None
+        self.squatter.stdout.readline()
+        try:
+            stack.start(self.service)  # the restart that now fails
+        except Exception:  # noqa: BLE001 - the engine refusing to start is the fault itself
+            pass
+
+    def confirm(self, stack: Stack) -> str | None:
+        state = stack.containers().get(self.service)
+        held = self.squatter is not None and self.squatter.poll() is None
+        if held and state is not None and state.status != Status.RUNNING:
+            return (f"port {self.port} held by pid {self.squatter.pid if self.squatter else '?'}; "
+                    f"{state.name} {state.status.value} (exit {state.exit_code})")
+        return None
+
+    def diagnose(self, stack: Stack) -> str | None:
+        if self.squatter is not None and self.squatter.poll() is None:
+            return (f"port {self.port} is still held by pid {self.squatter.pid} (another web "
+                    "server, not part of the stack): no step frees the port")
+        return None
+
+    def cleanup(self, stack: Stack) -> None:
+        if self.squatter is not None and self.squatter.poll() is None:
+            os.killpg(self.squatter.pid, signal.SIGKILL)
+            self.squatter.wait(timeout=5)
+
+    @property
+    def description(self) -> str:
+        return (f"While {self.service} was restarting, another process took its port {self.port}; "
+                "the service cannot bind it.")
