@@ -39,8 +39,9 @@ PERFORMANCE = Scenario(
     id="performance",
     title="Latency on the PostgreSQL (300 ms) and LLM (1500 ms) links",
     section="Performance Issues (SEV-2/SEV-3)",
-    fault=lambda: Toxics(LinkToxic("postgres", "latency", latency=300),
-                         LinkToxic("llm", "latency", latency=1500)),
+    fault=lambda: Toxics(
+        LinkToxic("postgres", "latency", latency=300), LinkToxic("llm", "latency", latency=1500)
+    ),
     severity=2,
     # A degraded network is repaired by whoever owns it; the section only diagnoses.
     lift="after-detection",
@@ -128,10 +129,22 @@ REDIS_DOWN = Scenario(
     verify_window_s=10.0,
 )
 
-SCENARIOS: dict[str, Scenario] = {s.id: s for s in (
-    SERVICE_DOWN, HIGH_ERROR_RATE, PERFORMANCE, MISSING_VARIABLE, PORT_CONFLICT, OOM,
-    MEMORY_PRESSURE, LLM_QUOTA, DATABASE_DOWN, DATABASE_LINK_CUT, REDIS_DOWN,
-)}
+SCENARIOS: dict[str, Scenario] = {
+    s.id: s
+    for s in (
+        SERVICE_DOWN,
+        HIGH_ERROR_RATE,
+        PERFORMANCE,
+        MISSING_VARIABLE,
+        PORT_CONFLICT,
+        OOM,
+        MEMORY_PRESSURE,
+        LLM_QUOTA,
+        DATABASE_DOWN,
+        DATABASE_LINK_CUT,
+        REDIS_DOWN,
+    )
+}
 
 
 def get(scenario_id: str) -> Scenario:

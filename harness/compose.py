@@ -21,8 +21,20 @@ from harness.errors import ComposeError
 
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 _KNOWN_KEYS = {
-    "image", "container_name", "command", "environment", "ports", "volumes", "depends_on",
-    "restart", "healthcheck", "profiles", "mem_limit", "x-local", "env_file", "entrypoint",
+    "image",
+    "container_name",
+    "command",
+    "environment",
+    "ports",
+    "volumes",
+    "depends_on",
+    "restart",
+    "healthcheck",
+    "profiles",
+    "mem_limit",
+    "x-local",
+    "env_file",
+    "entrypoint",
 }
 # ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?err}, ${VAR?err}, $VAR, and $$ as an escape.
 _VAR = re.compile(
@@ -39,7 +51,7 @@ def parse_dotenv(text: str) -> dict[str, str]:
         if not line or line.startswith("#"):
             continue
         if line.startswith("export "):
-            line = line[len("export "):]
+            line = line[len("export ") :]
         key, sep, value = line.partition("=")
         if not sep:
             continue
@@ -117,8 +129,15 @@ class ServiceConfig:
     def fingerprint(self) -> str:
         """Hash of everything that, when changed, makes `up -d` recreate the container."""
         material = json.dumps(
-            [self.image, self.command, self.environment, self.ports, self.volumes,
-             self.restart, self.mem_limit_bytes],
+            [
+                self.image,
+                self.command,
+                self.environment,
+                self.ports,
+                self.volumes,
+                self.restart,
+                self.mem_limit_bytes,
+            ],
             sort_keys=True,
         )
         return hashlib.sha256(material.encode()).hexdigest()[:16]
@@ -225,7 +244,8 @@ class ComposeFile:
                 link.listen_port, link.upstream_port  # noqa: B018 - validates the ports
             except (KeyError, TypeError, ValueError, IndexError):
                 raise ComposeError(
-                    str(self.path), f"x-proxies[{i}] needs name, listen HOST:PORT, upstream HOST:PORT"
+                    str(self.path),
+                    f"x-proxies[{i}] needs name, listen HOST:PORT, upstream HOST:PORT",
                 ) from None
             if link.upstream_service not in self.raw["services"]:
                 raise ComposeError(
@@ -253,9 +273,15 @@ class ComposeFile:
             if isinstance(raw_env, list):
                 pairs = [str(e).partition("=") for e in raw_env]
                 raw_env = {k: (v if sep else env.get(k, "")) for k, sep, v in pairs}
-            environment = tuple(sorted((str(k), sub(v if v is not None else "")) for k, v in raw_env.items()))
+            environment = tuple(
+                sorted((str(k), sub(v if v is not None else "")) for k, v in raw_env.items())
+            )
             command = spec.get("command", [])
-            command_t = tuple(sub(c) for c in command) if isinstance(command, list) else tuple(sub(command).split())
+            command_t = (
+                tuple(sub(c) for c in command)
+                if isinstance(command, list)
+                else tuple(sub(command).split())
+            )
             ports = []
             for entry in spec.get("ports", []) or []:
                 host, _, container = str(entry).rpartition(":")
@@ -267,7 +293,8 @@ class ComposeFile:
                 test = hc["test"]
                 health = Healthcheck(
                     tuple(test) if isinstance(test, list) else ("CMD-SHELL", str(test)),
-                    _seconds(hc.get("interval", "1s")), _seconds(hc.get("timeout", "2s")),
+                    _seconds(hc.get("interval", "1s")),
+                    _seconds(hc.get("timeout", "2s")),
                     int(hc.get("retries", 30)),
                 )
             mem = spec.get("mem_limit")
@@ -293,9 +320,11 @@ class ComposeFile:
 
     def startup_order(self, names: list[str] | None = None) -> list[str]:
         """Services (and, transitively, what they depend on) in dependency order."""
-        wanted = names if names is not None else [
-            n for n, s in self.raw["services"].items() if not s.get("profiles")
-        ]
+        wanted = (
+            names
+            if names is not None
+            else [n for n, s in self.raw["services"].items() if not s.get("profiles")]
+        )
         order: list[str] = []
         visiting: set[str] = set()
 

@@ -1,12 +1,12 @@
 """The harness's exception hierarchy, so callers catch at the level they care about.
 
-    HarnessError
-    ├── BadInput            exit status 2, nothing started (runbook, compose file, option)
-    │   ├── RunbookError    names the file and line
-    │   └── ComposeError    names the file and, where known, the key
-    ├── StackError          the stack could not be brought up or torn down
-    ├── BlastRadiusError    a fault or command aimed at something the stack does not own
-    └── BridgeError         a runbook command the bridge cannot carry out
+HarnessError
+├── BadInput            exit status 2, nothing started (runbook, compose file, option)
+│   ├── RunbookError    names the file and line
+│   └── ComposeError    names the file and, where known, the key
+├── StackError          the stack could not be brought up or torn down
+├── BlastRadiusError    a fault or command aimed at something the stack does not own
+└── BridgeError         a runbook command the bridge cannot carry out
 """
 
 from __future__ import annotations

@@ -46,15 +46,22 @@ def operator_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     else throwaway ones (the mock provider only checks that a key is sent)."""
     env = {
         "OPENAI_API_KEY": os.environ.get("OPENAI_API_KEY") or f"sk-gameday-{secrets.token_hex(12)}",
-        "ANTHROPIC_API_KEY": os.environ.get("ANTHROPIC_API_KEY") or f"sk-ant-gameday-{secrets.token_hex(12)}",
+        "ANTHROPIC_API_KEY": os.environ.get("ANTHROPIC_API_KEY")
+        or f"sk-ant-gameday-{secrets.token_hex(12)}",
     }
     env.update(extra or {})
     return env
 
 
 class Gameday:
-    def __init__(self, runbook: Runbook, scenario: Scenario, stack_factory: StackFactory,
-                 poll_interval: float = 0.1, step_timeout: float = 20.0) -> None:
+    def __init__(
+        self,
+        runbook: Runbook,
+        scenario: Scenario,
+        stack_factory: StackFactory,
+        poll_interval: float = 0.1,
+        step_timeout: float = 20.0,
+    ) -> None:
         self.runbook, self.scenario = runbook, scenario
         self.section: Section = runbook.section(scenario.section)
         self.stack_factory = stack_factory
@@ -79,10 +86,16 @@ class Gameday:
     def run(self) -> GamedayResult:
         fault = self.scenario.fault()
         result = GamedayResult(
-            scenario=self.scenario.id, title=self.scenario.title, section=self.section.title,
-            runbook=self.runbook.path, backend="?", declared_severity=self.severity.level,
-            budget_s=self.severity.response_time.total_seconds(), fault=fault.kind,
-            fault_description=fault.description, poll_interval_s=self.poll_interval,
+            scenario=self.scenario.id,
+            title=self.scenario.title,
+            section=self.section.title,
+            runbook=self.runbook.path,
+            backend="?",
+            declared_severity=self.severity.level,
+            budget_s=self.severity.response_time.total_seconds(),
+            fault=fault.kind,
+            fault_description=fault.description,
+            poll_interval_s=self.poll_interval,
             started_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         )
         self._t_start = time.monotonic()
@@ -114,8 +127,14 @@ class Gameday:
             result.duration_s = round(self.now(), 3)
         return result
 
-    def _gameday(self, stack: Stack, shell: OperatorShell, fault: Fault, result: GamedayResult,
-                 keep_load: Callable[[Load], None]) -> None:
+    def _gameday(
+        self,
+        stack: Stack,
+        shell: OperatorShell,
+        fault: Fault,
+        result: GamedayResult,
+        keep_load: Callable[[Load], None],
+    ) -> None:
         # Steady state: the harness's probes, then each detection step as a negative control.
         holds, observed = self._await_steady_state(stack)
         self.event(result, "steady-state", observed)
@@ -130,7 +149,9 @@ class Gameday:
             baseline[step.line] = first.exit_code
             run = self._step_run("steady-state", step, first, start=self.now() - first.duration)
             result.steps.append(run)
-            if first.manual_reason is None and (first.exit_code != second.exit_code or first.timed_out):
+            if first.manual_reason is None and (
+                first.exit_code != second.exit_code or first.timed_out
+            ):
                 result.noisy_steps.append(f"line {step.line}: {step.command}")
         self.event(result, "baseline", f"{len(detection)} detection steps ran on the healthy stack")
 
@@ -155,9 +176,12 @@ class Gameday:
         # Detect: poll the detection steps until one's exit status leaves its baseline.
         budget = result.budget_s
         window = min(self.scenario.detect_window_s, budget)
-        eligible = [s for s in detection
-                    if baseline.get(s.line) is not None
-                    and f"line {s.line}: {s.command}" not in result.noisy_steps]
+        eligible = [
+            s
+            for s in detection
+            if baseline.get(s.line) is not None
+            and f"line {s.line}: {s.command}" not in result.noisy_steps
+        ]
         detected_by: StepRun | None = None
         last_runs: dict[int, StepRun] = {}
         rounds = 0
@@ -177,14 +201,20 @@ class Gameday:
         result.steps.extend(last_runs.values())
         if detected_by is None:
             result.verdict = Verdict.UNDETECTED
-            result.reason = (f"no detection step of '{self.section.title}' changed its exit status "
-                             f"within {window:.0f}s ({rounds} polling rounds; "
-                             f"{len(eligible)} runnable steps, {len(detection) - len(eligible)} manual or noisy)")
+            result.reason = (
+                f"no detection step of '{self.section.title}' changed its exit status "
+                f"within {window:.0f}s ({rounds} polling rounds; "
+                f"{len(eligible)} runnable steps, {len(detection) - len(eligible)} manual or noisy)"
+            )
             return
         t_detect = detected_by.started + detected_by.duration
         result.ttd_s = round(t_detect - t0, 4)
-        self.event(result, "detected", f"line {detected_by.line}: {detected_by.command} "
-                   f"(exit {detected_by.exit_code}, was {detected_by.baseline_exit})")
+        self.event(
+            result,
+            "detected",
+            f"line {detected_by.line}: {detected_by.command} "
+            f"(exit {detected_by.exit_code}, was {detected_by.baseline_exit})",
+        )
         if self.scenario.lift == "after-detection":
             fault.lift(stack)
             self.event(result, "lift", "the fault's external cause went away")
@@ -198,12 +228,17 @@ class Gameday:
             outcome = shell.run(step)
             run = self._step_run("resolve", step, outcome, start)
             result.steps.append(run)
-            self.event(result, "step", f"line {step.line}: {run.status.value}"
-                       + (f" (exit {run.exit_code})" if run.exit_code is not None else ""))
+            self.event(
+                result,
+                "step",
+                f"line {step.line}: {run.status.value}"
+                + (f" (exit {run.exit_code})" if run.exit_code is not None else ""),
+            )
             if run.status in (StepStatus.FAILED, StepStatus.TIMED_OUT):
                 failed_steps.append(run)
-            if lost_after is None and (len(stack.volume_removals) > removals
-                                       or self._jobs_table_emptied(stack)):
+            if lost_after is None and (
+                len(stack.volume_removals) > removals or self._jobs_table_emptied(stack)
+            ):
                 lost_after = f"line {step.line} `{step.command}`"
                 self.event(result, "data-destroyed", f"{lost_after} destroyed the database's data")
         if self.scenario.lift == "after-resolution":
@@ -230,20 +265,26 @@ class Gameday:
         acked = list(load.acknowledged)
         lost = unreadable_jobs(stack, acked)
         result.ledger.acknowledged, result.ledger.verified, result.ledger.lost = (
-            len(acked), len(acked) - len(lost), lost[:50])
+            len(acked),
+            len(acked) - len(lost),
+            lost[:50],
+        )
         if lost:
             result.verdict = Verdict.DATA_LOSS
             culprit = f" after {lost_after}" if lost_after else ""
-            result.reason = (f"{len(lost)} of {len(acked)} acknowledged jobs are no longer readable"
-                             f"{culprit}")
+            result.reason = (
+                f"{len(lost)} of {len(acked)} acknowledged jobs are no longer readable{culprit}"
+            )
         elif result.ttr_s <= result.budget_s:
             result.verdict = Verdict.RECOVERED
         else:
             result.verdict = Verdict.SLOW
             result.reason = f"recovered after {result.ttr_s:.1f}s, budget {result.budget_s:.0f}s"
         if failed_steps and result.verdict in (Verdict.RECOVERED, Verdict.SLOW):
-            result.notes.append("resolution steps that failed but did not prevent recovery: " + "; ".join(
-                f"line {s.line} `{s.command}` exit {s.exit_code}" for s in failed_steps))
+            result.notes.append(
+                "resolution steps that failed but did not prevent recovery: "
+                + "; ".join(f"line {s.line} `{s.command}` exit {s.exit_code}" for s in failed_steps)
+            )
         self.event(result, "verdict", result.verdict.value)
 
     # -- helpers ----------------------------------------------------------------------
@@ -261,8 +302,9 @@ class Gameday:
             holds, observed = steady_state(stack)
         return holds, observed
 
-    def _step_run(self, phase: str, step: Step, outcome: Outcome, start: float,
-                  baseline: int | None = None) -> StepRun:
+    def _step_run(
+        self, phase: str, step: Step, outcome: Outcome, start: float, baseline: int | None = None
+    ) -> StepRun:
         if outcome.manual_reason is not None:
             status = StepStatus.MANUAL
         elif outcome.timed_out:
@@ -270,10 +312,19 @@ class Gameday:
         else:
             status = StepStatus.OK if outcome.exit_code == 0 else StepStatus.FAILED
         return StepRun(
-            phase=phase, section=step.section, comment=step.comment, command=step.command,
-            line=step.line, role=step.role.value, status=status, exit_code=outcome.exit_code,
-            stdout=outcome.stdout, stderr=outcome.stderr, started=round(start, 4),
-            duration=round(outcome.duration, 4), manual_reason=outcome.manual_reason,
+            phase=phase,
+            section=step.section,
+            comment=step.comment,
+            command=step.command,
+            line=step.line,
+            role=step.role.value,
+            status=status,
+            exit_code=outcome.exit_code,
+            stdout=outcome.stdout,
+            stderr=outcome.stderr,
+            started=round(start, 4),
+            duration=round(outcome.duration, 4),
+            manual_reason=outcome.manual_reason,
             baseline_exit=baseline,
         )
 
@@ -284,16 +335,24 @@ class Gameday:
         try:
             host, port = stack.endpoint("postgres", 5432)
             cfg = stack.containers()["postgres"].config.env
-            with psycopg.connect(host=host, port=port, user=cfg.get("POSTGRES_USER", "postgres"),
-                                 password=cfg.get("POSTGRES_PASSWORD", ""),
-                                 dbname=cfg.get("POSTGRES_DB", "postgres"), connect_timeout=1) as conn:
-                row = conn.execute("SELECT to_regclass('jobs') IS NULL OR NOT EXISTS (SELECT 1 FROM jobs)").fetchone()
+            with psycopg.connect(
+                host=host,
+                port=port,
+                user=cfg.get("POSTGRES_USER", "postgres"),
+                password=cfg.get("POSTGRES_PASSWORD", ""),
+                dbname=cfg.get("POSTGRES_DB", "postgres"),
+                connect_timeout=1,
+            ) as conn:
+                row = conn.execute(
+                    "SELECT to_regclass('jobs') IS NULL OR NOT EXISTS (SELECT 1 FROM jobs)"
+                ).fetchone()
                 return bool(row and row[0])
         except Exception:  # noqa: BLE001 - PostgreSQL down or absent: nothing to conclude
             return False
 
-    def _not_recovered_reason(self, stack: Stack, shell: OperatorShell, observed: str,
-                              failed: list[StepRun], fault: Fault) -> str:
+    def _not_recovered_reason(
+        self, stack: Stack, shell: OperatorShell, observed: str, failed: list[StepRun], fault: Fault
+    ) -> str:
         parts = [f"after the resolution steps the service did not recover: {observed}"]
         if not self.section.steps_with_role(Role.RESOLUTION):
             parts.append(f"'{self.section.title}' has no resolution step")
@@ -309,8 +368,10 @@ class Gameday:
             parts.append("services with no container: " + ", ".join(missing))
         for s in failed:
             first = (s.stderr or s.stdout).strip().splitlines()[:1]
-            parts.append(f"step line {s.line} `{s.command}` exited {s.exit_code}"
-                         + (f": {first[0][:160]}" if first else ""))
+            parts.append(
+                f"step line {s.line} `{s.command}` exited {s.exit_code}"
+                + (f": {first[0][:160]}" if first else "")
+            )
         parts.extend(self._stale_config(stack, shell))
         return self.redact("; ".join(parts))
 
@@ -324,11 +385,16 @@ class Gameday:
             have, want = state.config.env, wanted[service].env
             changed = sorted(k for k in want if have.get(k) != want[k])
             if changed:
-                pairs = ", ".join(f"{k}={have.get(k, '<unset>')!s} (the operator's shell now resolves "
-                                  f"{want[k]!s})" for k in changed)
-                notes.append(f"{state.name} still runs with the configuration it was created with: "
-                             f"{pairs}; no step recreated it (`export` reaches only the operator's "
-                             "shell, `restart` keeps the old environment)")
+                pairs = ", ".join(
+                    f"{k}={have.get(k, '<unset>')!s} (the operator's shell now resolves "
+                    f"{want[k]!s})"
+                    for k in changed
+                )
+                notes.append(
+                    f"{state.name} still runs with the configuration it was created with: "
+                    f"{pairs}; no step recreated it (`export` reaches only the operator's "
+                    "shell, `restart` keeps the old environment)"
+                )
         return notes
 
     def _impact(self, result: GamedayResult, load: Load) -> None:

@@ -8,8 +8,8 @@ something in the incident (or in the runbook's steps) lost data.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -27,14 +27,22 @@ class Request:
 
 
 # Popular snippets many users send: every fourth request is one of them (cache hits).
-POPULAR_SOURCES = tuple(f"def popular_{i}(items):\n    return sorted(items)[:{i + 1}]\n" for i in range(8))
+POPULAR_SOURCES = tuple(
+    f"def popular_{i}(items):\n    return sorted(items)[:{i + 1}]\n" for i in range(8)
+)
 
 
 class Load:
     """A bounded request loop (rate × duration ≤ max_requests) in a thread."""
 
-    def __init__(self, stack: Stack, clock: Callable[[], float], rate_per_s: float = 10.0,
-                 max_requests: int = 20_000, timeout_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        clock: Callable[[], float],
+        rate_per_s: float = 10.0,
+        max_requests: int = 20_000,
+        timeout_s: float = 2.0,
+    ) -> None:
         self.base = api_base(stack)
         self.clock = clock
         self.interval = 1.0 / rate_per_s
@@ -62,8 +70,11 @@ class Load:
                 t = self.clock()
                 status, ok = 0, False
                 try:
-                    source = (POPULAR_SOURCES[(i // 4) % len(POPULAR_SOURCES)] if i % 4 == 3
-                              else f"def load_{id(self)}_{i}(x):\n    return x + {i}\n")
+                    source = (
+                        POPULAR_SOURCES[(i // 4) % len(POPULAR_SOURCES)]
+                        if i % 4 == 3
+                        else f"def load_{id(self)}_{i}(x):\n    return x + {i}\n"
+                    )
                     r = client.post("/v1/generate", json={"language": "python", "source": source})
                     status = r.status_code
                     if status == 200:

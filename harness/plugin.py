@@ -33,13 +33,26 @@ SETTINGS_KEY = pytest.StashKey["Settings"]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gameday", "gameday harness")
-    group.addoption("--runbook", action="append", default=[], metavar="PATH",
-                    help="runbook under test (repeatable; default: every runbooks/*.md)")
+    group.addoption(
+        "--runbook",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="runbook under test (repeatable; default: every runbooks/*.md)",
+    )
     group.addoption("--backend", default=None, help="stack backend: auto, local (default), docker")
-    group.addoption("--compose", default=None, metavar="PATH",
-                    help="compose file (default: docker-compose.chaos.yml at the rootdir)")
-    group.addoption("--gameday-out", default=None, metavar="DIR",
-                    help="write each GamedayResult as JSON into DIR")
+    group.addoption(
+        "--compose",
+        default=None,
+        metavar="PATH",
+        help="compose file (default: docker-compose.chaos.yml at the rootdir)",
+    )
+    group.addoption(
+        "--gameday-out",
+        default=None,
+        metavar="DIR",
+        help="write each GamedayResult as JSON into DIR",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -65,7 +78,8 @@ class Settings:
     def __init__(self, config: pytest.Config) -> None:
         root = Path(str(config.rootpath))
         paths = [Path(p) for p in config.getoption("--runbook")] or sorted(
-            p for p in (root / "runbooks").glob("*.md"))
+            p for p in (root / "runbooks").glob("*.md")
+        )
         self.runbooks: list[Runbook] = [parse_runbook(p) for p in paths]
         compose_path = Path(config.getoption("--compose") or root / "docker-compose.chaos.yml")
         self.compose = ComposeFile(compose_path)
@@ -92,8 +106,9 @@ def settings(config: pytest.Config) -> Settings:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    if not any("gameday" in str(a) or "scenarios" in str(a) for a in config.args) and \
-            "gameday" not in (config.getoption("-m") or ""):
+    if not any(
+        "gameday" in str(a) or "scenarios" in str(a) for a in config.args
+    ) and "gameday" not in (config.getoption("-m") or ""):
         return []
     s = settings(config)
     return [f"gameday: backend={s.backend}, runbooks={', '.join(r.path for r in s.runbooks)}"]
@@ -115,8 +130,13 @@ class GamedayFixture:
     def run(self, scenario: Scenario, runbook: Runbook | None = None) -> GamedayResult:
         s = self.settings
         rb = runbook or self.runbook
-        game = Gameday(rb, scenario, lambda env: make_stack(
-            s.backend, s.compose, env, env_example=s.compose.path.parent / ".env.example"))
+        game = Gameday(
+            rb,
+            scenario,
+            lambda env: make_stack(
+                s.backend, s.compose, env, env_example=s.compose.path.parent / ".env.example"
+            ),
+        )
         result = game.run()
         self.request.config.stash[RESULTS_KEY].append(result)
         self.request.node.user_properties.append(("gameday", result.to_dict()))
@@ -135,8 +155,10 @@ class GamedayFixture:
         if result.notes:
             detail += "\n\nnotes:\n" + "\n".join(f"- {n}" for n in result.notes)
         assert result.verdict.value == expected, (
-            f"expected {expected}" + (f" (baseline: {known.get('why', '')})" if known else "")
-            + f", got {result.verdict.value}\n{detail}")
+            f"expected {expected}"
+            + (f" (baseline: {known.get('why', '')})" if known else "")
+            + f", got {result.verdict.value}\n{detail}"
+        )
         return result
 
 
@@ -153,8 +175,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if s.out:
         from harness.reports.json_results import RunInfo, write_run
 
-        path = write_run(s.out, results, RunInfo.now(results, backend=s.backend,
-                                                   runbooks=[r.path for r in s.runbooks]))
+        path = write_run(
+            s.out,
+            results,
+            RunInfo.now(results, backend=s.backend, runbooks=[r.path for r in s.runbooks]),
+        )
         terminalreporter.write_line(f"gameday results: {path}")
     tr = terminalreporter
     tr.section("gameday verdicts")

@@ -33,8 +33,10 @@ def steady_state(stack: Stack, timeout: float = 3.0) -> tuple[bool, str]:
             ready = client.get("/ready")
             if ready.status_code != 200:
                 return False, f"/ready answered {ready.status_code}: {ready.text[:200]}"
-            probe = client.post("/v1/generate", json={
-                "language": "python", "source": f"def probe_{uuid.uuid4().hex}(): return 1"})
+            probe = client.post(
+                "/v1/generate",
+                json={"language": "python", "source": f"def probe_{uuid.uuid4().hex}(): return 1"},
+            )
             if probe.status_code != 200:
                 return False, f"/v1/generate answered {probe.status_code}: {probe.text[:200]}"
             job_id = probe.json()["job_id"]

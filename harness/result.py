@@ -33,7 +33,9 @@ class StepStatus(enum.StrEnum):
 @dataclass
 class Event:
     t: float
-    kind: str  # up, steady-state, inject, fault-confirmed, detected, step, lift, recovered, verdict…
+    kind: (
+        str  # up, steady-state, inject, fault-confirmed, detected, step, lift, recovered, verdict…
+    )
     detail: str = ""
 
 
@@ -65,7 +67,9 @@ class Impact:
     p50_ms: float | None = None
     p99_ms: float | None = None
     severity: int = 4  # impact-derived SEV: all failing 1, >50 % 2, some 3, none 4
-    buckets: list[tuple[float, int, int]] = field(default_factory=list)  # (t, ok, failed) per second
+    buckets: list[tuple[float, int, int]] = field(
+        default_factory=list
+    )  # (t, ok, failed) per second
 
 
 @dataclass
@@ -114,7 +118,9 @@ class GamedayResult:
         data = dict(data)
         data["verdict"] = Verdict(data["verdict"])
         data["events"] = [Event(**e) for e in data.get("events", [])]
-        data["steps"] = [StepRun(**{**s, "status": StepStatus(s["status"])}) for s in data.get("steps", [])]
+        data["steps"] = [
+            StepRun(**{**s, "status": StepStatus(s["status"])}) for s in data.get("steps", [])
+        ]
         imp = dict(data.get("impact", {}))
         imp["buckets"] = [tuple(b) for b in imp.get("buckets", [])]
         data["impact"] = Impact(**imp)
@@ -128,8 +134,10 @@ class GamedayResult:
             exit_text = "-" if s.exit_code is None else str(s.exit_code)
             mark = " <- detected" if s.detected else ""
             cmd = s.command.splitlines()[0] if s.command else f"# {s.comment}"
-            lines.append(f"{s.phase:<12} {s.line:>4} {s.status.value:<9} {exit_text:>4} "
-                         f"{s.duration:>5.2f}s  {cmd}{mark}")
+            lines.append(
+                f"{s.phase:<12} {s.line:>4} {s.status.value:<9} {exit_text:>4} "
+                f"{s.duration:>5.2f}s  {cmd}{mark}"
+            )
             if s.manual_reason:
                 lines.append(f"{'':>36}manual: {s.manual_reason}")
         return "\n".join(lines)
@@ -137,6 +145,8 @@ class GamedayResult:
     def summary(self) -> str:
         ttd = "-" if self.ttd_s is None else f"{self.ttd_s:.2f}s"
         ttr = "-" if self.ttr_s is None else f"{self.ttr_s:.2f}s"
-        return (f"{self.scenario}: {self.verdict.value} (TTD {ttd}, TTR {ttr}, budget SEV-"
-                f"{self.declared_severity} {self.budget_s:.0f}s, backend {self.backend})"
-                + (f" — {self.reason}" if self.reason else ""))
+        return (
+            f"{self.scenario}: {self.verdict.value} (TTD {ttd}, TTR {ttr}, budget SEV-"
+            f"{self.declared_severity} {self.budget_s:.0f}s, backend {self.backend})"
+            + (f" — {self.reason}" if self.reason else "")
+        )

@@ -34,8 +34,12 @@ def choose_backend(name: str | None) -> str:
     return name
 
 
-def make_stack(backend: str, compose: ComposeFile, shell_env: Mapping[str, str],
-               env_example: Path | None = None) -> Stack:
+def make_stack(
+    backend: str,
+    compose: ComposeFile,
+    shell_env: Mapping[str, str],
+    env_example: Path | None = None,
+) -> Stack:
     if backend == "local":
         from harness.backends.local import LocalStack
 

@@ -109,7 +109,9 @@ class Stack(abc.ABC):
         """Existing containers by service name (removed ones are absent)."""
 
     @abc.abstractmethod
-    def resolve_config(self, env_overrides: Mapping[str, str] | None = None) -> dict[str, ServiceConfig]:
+    def resolve_config(
+        self, env_overrides: Mapping[str, str] | None = None
+    ) -> dict[str, ServiceConfig]:
         """Resolve the compose file as `docker-compose` would now: operator shell + `.env`."""
 
     @abc.abstractmethod

@@ -26,7 +26,7 @@ def run(stack: Stack, inv: Invocation) -> Answer:
     cmd, rest = args[0], args[1:]
     handler = COMMANDS.get(cmd)
     if handler is None:
-        return Completed(1, "", f"unknown docker command: \"compose {cmd}\"\n")
+        return Completed(1, "", f'unknown docker command: "compose {cmd}"\n')
     try:
         return handler(stack, rest, inv)
     except HarnessError as exc:
@@ -80,9 +80,17 @@ def ps(stack: Stack, rest: list[str], inv: Invocation) -> Answer:
         import time
 
         ports = ", ".join(f"0.0.0.0:{h}->{c}/tcp" for h, c in state.config.ports)
-        rows.append([state.name, state.config.image, f'"{" ".join(state.config.command)[:20]}"',
-                     service, f"{ago(time.time() - state.created_at)} ago", status_text(state),
-                     ports if state.status == Status.RUNNING else ""])
+        rows.append(
+            [
+                state.name,
+                state.config.image,
+                f'"{" ".join(state.config.command)[:20]}"',
+                service,
+                f"{ago(time.time() - state.created_at)} ago",
+                status_text(state),
+                ports if state.status == Status.RUNNING else "",
+            ]
+        )
         quiet.append(container_id(state) + "\n")
     if flags & {"-q", "--quiet"}:
         return Completed(0, "".join(quiet))
@@ -97,7 +105,9 @@ def restart(stack: Stack, rest: list[str], inv: Invocation) -> Answer:
     timeout = float(values.get("-t", values.get("--timeout", "10")))
     existing = stack.containers()
     err = []
-    for service in stack.compose.startup_order(names or [s for s in stack.compose.service_names if s in existing]):
+    for service in stack.compose.startup_order(
+        names or [s for s in stack.compose.service_names if s in existing]
+    ):
         if service not in existing or (names and service not in names):
             continue
         name = existing[service].name
@@ -117,7 +127,7 @@ def up(stack: Stack, rest: list[str], inv: Invocation) -> Answer:
     if isinstance(checked, Completed):
         return checked
     configs, warnings = stack.compose.resolve(inv.env, _dotenv(stack, inv))
-    err = [f'WARN[0000] {w}\n' for w in warnings]
+    err = [f"WARN[0000] {w}\n" for w in warnings]
     if "--scale" in values:
         service, _, count = values["--scale"].partition("=")
         if service not in configs:
@@ -139,11 +149,15 @@ def up(stack: Stack, rest: list[str], inv: Invocation) -> Answer:
         try:
             if state is None:
                 stack.create(service, cfg)
-                err.append(f" Container {cfg.container_name}  Created\n Container {cfg.container_name}  Started\n")
+                name = cfg.container_name
+                err.append(f" Container {name}  Created\n Container {name}  Started\n")
             elif state.config.fingerprint() != cfg.fingerprint() or "--force-recreate" in flags:
                 stack.create(service, cfg)
-                err.append(f" Container {cfg.container_name}  Recreate\n Container {cfg.container_name}  Recreated\n"
-                           f" Container {cfg.container_name}  Started\n")
+                name = cfg.container_name
+                err.append(
+                    f" Container {name}  Recreate\n Container {name}  Recreated\n"
+                    f" Container {name}  Started\n"
+                )
             elif state.status != Status.RUNNING:
                 stack.start(service)
                 err.append(f" Container {cfg.container_name}  Started\n")
@@ -198,7 +212,7 @@ def start(stack: Stack, rest: list[str], inv: Invocation) -> Answer:
 
 def logs(stack: Stack, rest: list[str], inv: Invocation) -> Answer:
     _, names, _ = _split(rest)
-    out = []
+    out: list[str] = []
     for service, state in sorted(stack.containers().items()):
         if not names or service in names:
             out.extend(f"{state.name}  | {line}\n" for _, line in stack.logs(service))
@@ -216,4 +230,12 @@ def _dotenv(stack: Stack, inv: Invocation) -> dict[str, str]:
     return parse_dotenv(path.read_text()) if path.exists() else {}
 
 
-COMMANDS = {"ps": ps, "restart": restart, "up": up, "down": down, "stop": stop, "start": start, "logs": logs}
+COMMANDS = {
+    "ps": ps,
+    "restart": restart,
+    "up": up,
+    "down": down,
+    "stop": stop,
+    "start": start,
+    "logs": logs,
+}

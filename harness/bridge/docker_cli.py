@@ -44,7 +44,9 @@ def run(stack: Stack, inv: Invocation) -> Answer:
 
 def find(stack: Stack, name: str) -> ContainerState | None:
     for state in stack.containers().values():
-        if name in (state.name, state.service) or (len(name) >= 4 and container_id(state).startswith(name)):
+        if name in (state.name, state.service) or (
+            len(name) >= 4 and container_id(state).startswith(name)
+        ):
             return state
     return None
 
@@ -78,11 +80,17 @@ def ps(stack: Stack, args: list[str], inv: Invocation) -> Answer:
         if not all(_matches(state, f) for f in filters):
             continue
         ids.append(container_id(state)[:12])
-        rows.append([
-            container_id(state)[:12], state.config.image, _command_text(state),
-            f"{ago(now - state.created_at)} ago", status_text(state, now),
-            ports_text(stack, state, state.status == Status.RUNNING), state.name,
-        ])
+        rows.append(
+            [
+                container_id(state)[:12],
+                state.config.image,
+                _command_text(state),
+                f"{ago(now - state.created_at)} ago",
+                status_text(state, now),
+                ports_text(stack, state, state.status == Status.RUNNING),
+                state.name,
+            ]
+        )
     if quiet:
         return Completed(0, "".join(i + "\n" for i in ids))
     return Completed(0, table(rows))
@@ -156,35 +164,73 @@ def stats(stack: Stack, args: list[str], inv: Invocation) -> Answer:
         elif not args[i].startswith("-"):
             names.append(args[i])  # --no-stream, -a: one sample is all a gameday takes anyway
         i += 1
-    states = [find(stack, n) for n in names] if names else [
-        s for s in stack.containers().values() if s.status == Status.RUNNING
-    ]
+    states = (
+        [find(stack, n) for n in names]
+        if names
+        else [s for s in stack.containers().values() if s.status == Status.RUNNING]
+    )
     for n, s in zip(names, states, strict=False):
         if s is None:
             return Completed(1, "", f"Error response from daemon: No such container: {n}\n")
     import psutil
 
     host_total = psutil.virtual_memory().total
-    rows = [["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]]
+    rows = [
+        [
+            "CONTAINER ID",
+            "NAME",
+            "CPU %",
+            "MEM USAGE / LIMIT",
+            "MEM %",
+            "NET I/O",
+            "BLOCK I/O",
+            "PIDS",
+        ]
+    ]
     lines = []
     for state in states:
         assert state is not None
         if state.status != Status.RUNNING:
-            fields = {"Container": container_id(state)[:12], "Name": state.name, "CPUPerc": "0.00%",
-                      "MemUsage": "0B / 0B", "MemPerc": "0.00%", "NetIO": "0B / 0B",
-                      "BlockIO": "0B / 0B", "PIDs": "0"}
+            fields = {
+                "Container": container_id(state)[:12],
+                "Name": state.name,
+                "CPUPerc": "0.00%",
+                "MemUsage": "0B / 0B",
+                "MemPerc": "0.00%",
+                "NetIO": "0B / 0B",
+                "BlockIO": "0B / 0B",
+                "PIDs": "0",
+            }
         else:
             u = stack.stats(state.service)
             limit = u.memory_limit_bytes or host_total
-            fields = {"Container": container_id(state)[:12], "Name": state.name,
-                      "CPUPerc": f"{u.cpu_percent:.2f}%",
-                      "MemUsage": f"{size(u.memory_bytes)} / {size(limit)}",
-                      "MemPerc": f"{100 * u.memory_bytes / limit:.2f}%", "NetIO": "0B / 0B",
-                      "BlockIO": "0B / 0B", "PIDs": str(u.pids)}
+            fields = {
+                "Container": container_id(state)[:12],
+                "Name": state.name,
+                "CPUPerc": f"{u.cpu_percent:.2f}%",
+                "MemUsage": f"{size(u.memory_bytes)} / {size(limit)}",
+                "MemPerc": f"{100 * u.memory_bytes / limit:.2f}%",
+                "NetIO": "0B / 0B",
+                "BlockIO": "0B / 0B",
+                "PIDs": str(u.pids),
+            }
         if fmt is not None:
             lines.append(_go_template(fmt.replace("table ", ""), fields) + "\n")
-        rows.append([fields[k] for k in ("Container", "Name", "CPUPerc", "MemUsage", "MemPerc",
-                                         "NetIO", "BlockIO", "PIDs")])
+        rows.append(
+            [
+                fields[k]
+                for k in (
+                    "Container",
+                    "Name",
+                    "CPUPerc",
+                    "MemUsage",
+                    "MemPerc",
+                    "NetIO",
+                    "BlockIO",
+                    "PIDs",
+                )
+            ]
+        )
     return Completed(0, "".join(lines) if fmt is not None else table(rows))
 
 
@@ -277,13 +323,16 @@ def exec_(stack: Stack, args: list[str], inv: Invocation) -> Answer:
         i += 2 if args[i] in ("-e", "--env", "-u", "--user", "-w", "--workdir") else 1
     if len(args) - i < 2:
         return Completed(1, "", '"docker exec" requires at least 2 arguments.\n')
-    name, argv = args[i], args[i + 1:]
+    name, argv = args[i], args[i + 1 :]
     state = find(stack, name)
     if state is None:
         return no_such(name)
     result = stack.exec(state.service, argv)
-    return Completed(result.exit_code, result.stdout.decode(errors="replace"),
-                     result.stderr.decode(errors="replace"))
+    return Completed(
+        result.exit_code,
+        result.stdout.decode(errors="replace"),
+        result.stderr.decode(errors="replace"),
+    )
 
 
 def run_(stack: Stack, args: list[str], inv: Invocation) -> Answer:
@@ -292,15 +341,23 @@ def run_(stack: Stack, args: list[str], inv: Invocation) -> Answer:
         i += 2 if args[i] in ("-e", "--env", "--name", "-p", "-v", "--network", "-u", "-w") else 1
     if i >= len(args):
         return Completed(1, "", '"docker run" requires at least 1 argument.\n')
-    image, argv = args[i], args[i + 1:]
+    image, argv = args[i], args[i + 1 :]
     env = stack.image_env(image if ":" in image else image + ":latest")
     if env is None:
-        return Completed(USAGE_ERROR, "", f"Unable to find image '{image}' locally\n"
-                         "docker: Error response from daemon: pull access denied (no registry)\n")
+        return Completed(
+            USAGE_ERROR,
+            "",
+            f"Unable to find image '{image}' locally\n"
+            "docker: Error response from daemon: pull access denied (no registry)\n",
+        )
     if argv[:1] in (["env"], ["printenv"]):
         return Completed(0, "".join(f"{k}={v}\n" for k, v in env.items()))
-    return Completed(USAGE_ERROR, "", f"gameday bridge: `docker run {image} {shlex.join(argv)}` "
-                     "only supports `env`/`printenv` (the image's own environment)\n")
+    return Completed(
+        USAGE_ERROR,
+        "",
+        f"gameday bridge: `docker run {image} {shlex.join(argv)}` "
+        "only supports `env`/`printenv` (the image's own environment)\n",
+    )
 
 
 def images(stack: Stack, args: list[str], inv: Invocation) -> Answer:
@@ -321,8 +378,10 @@ def _lifecycle(action: str):  # type: ignore[no-untyped-def]
                 rc = 1
                 continue
             if action == "kill" and state.status != Status.RUNNING:
-                err.append(f"Error response from daemon: Cannot kill container: {n}: "
-                           f"Container {container_id(state)[:12]} is not running\n")
+                err.append(
+                    f"Error response from daemon: Cannot kill container: {n}: "
+                    f"Container {container_id(state)[:12]} is not running\n"
+                )
                 rc = 1
                 continue
             getattr(stack, action)(state.service)

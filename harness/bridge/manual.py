@@ -41,7 +41,7 @@ def command_words(command: str) -> list[str]:
             continue
         for prefix in _PREFIXES:
             while tok.startswith(prefix):
-                tok = tok[len(prefix):]
+                tok = tok[len(prefix) :]
                 expect = True
         if expect and tok and "=" not in tok.split("/")[0]:
             words.append(tok.rstrip(")`"))

@@ -15,7 +15,7 @@ import shutil
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.backends.base import Stack
-from harness.backends.local.servers import redis_cli_binary
+from harness.backends.local.servers import postgres_bindir, redis_cli_binary
 from harness.bridge.protocol import Answer, Completed, Exec, Invocation
 
 # Provider APIs the runbook calls; in a gameday they are the mock LLM (never the internet).
@@ -68,9 +68,29 @@ def curl(stack: Stack, inv: Invocation, shim_dir: str | None) -> Answer:
     binary = real_tool("curl", shim_dir)
     if binary is None:
         return Completed(127, "", "curl: command not found\n")
-    takes_value = {"-H", "--header", "-w", "--write-out", "-X", "--request", "-d", "--data",
-                   "-o", "--output", "-m", "--max-time", "--connect-timeout", "-u", "--user",
-                   "-A", "--user-agent", "--data-raw", "--json", "-e", "--referer"}
+    takes_value = {
+        "-H",
+        "--header",
+        "-w",
+        "--write-out",
+        "-X",
+        "--request",
+        "-d",
+        "--data",
+        "-o",
+        "--output",
+        "-m",
+        "--max-time",
+        "--connect-timeout",
+        "-u",
+        "--user",
+        "-A",
+        "--user-agent",
+        "--data-raw",
+        "--json",
+        "-e",
+        "--referer",
+    }
     argv = [binary]
     args = inv.args
     i = 0
@@ -87,8 +107,12 @@ def curl(stack: Stack, inv: Invocation, shim_dir: str | None) -> Answer:
     return Exec(argv, _clean_env(inv.env))
 
 
-def _host_port_opts(args: list[str], host_flag: str, port_flag: str, default_port: int,
-                    ) -> tuple[str, int, list[str]]:
+def _host_port_opts(
+    args: list[str],
+    host_flag: str,
+    port_flag: str,
+    default_port: int,
+) -> tuple[str, int, list[str]]:
     host, port, rest = "localhost", default_port, []
     i = 0
     while i < len(args):
@@ -122,6 +146,9 @@ def redis_cli(stack: Stack, inv: Invocation, shim_dir: str | None) -> Answer:
 
 def _pg(tool: str, stack: Stack, inv: Invocation, shim_dir: str | None) -> Answer:
     binary = real_tool(tool, shim_dir)
+    if binary is None:  # no client on the host: the server's own (e.g. the wheel's) has one
+        candidate = postgres_bindir() / tool
+        binary = str(candidate) if candidate.exists() else None
     if binary is None:
         return Completed(127, "", f"{tool}: command not found\n")
     host, port, rest = _host_port_opts(inv.args, "-h", "-p", 5432)
@@ -165,11 +192,18 @@ def fuser(stack: Stack, inv: Invocation, shim_dir: str | None) -> Answer:
     for target in targets:
         port_text, _, proto = target.partition("/")
         if proto not in ("tcp", "") or not port_text.isdigit():
-            return Completed(1, "", f"fuser: unsupported target {target} (gameday bridge: PORT/tcp)\n")
+            return Completed(
+                1, "", f"fuser: unsupported target {target} (gameday bridge: PORT/tcp)\n"
+            )
         address = stack.published(int(port_text)) if inv.container is None else None
         real = address[1] if address else int(port_text)
-        pids = sorted({c.pid for c in psutil.net_connections("tcp")
-                       if c.pid and c.laddr and c.laddr.port == real and c.status == "LISTEN"})
+        pids = sorted(
+            {
+                c.pid
+                for c in psutil.net_connections("tcp")
+                if c.pid and c.laddr and c.laddr.port == real and c.status == "LISTEN"
+            }
+        )
         if not pids:
             continue
         found = True
@@ -178,7 +212,15 @@ def fuser(stack: Stack, inv: Invocation, shim_dir: str | None) -> Answer:
         for pid in pids:
             if kill:
                 if not stack.owns_pid(pid):
-                    return Completed(1, "", f"gameday bridge: refusing to kill pid {pid}: "
-                                     "not a process of the stack under test\n")
+                    return Completed(
+                        1,
+                        "",
+                        f"gameday bridge: refusing to kill pid {pid}: "
+                        "not a process of the stack under test\n",
+                    )
                 os.kill(pid, signal.SIGKILL)
-    return Completed(0 if found else 1, "".join(out) + ("\n" if out else ""), "".join(err) + ("\n" if err else ""))
+    return Completed(
+        0 if found else 1,
+        "".join(out) + ("\n" if out else ""),
+        "".join(err) + ("\n" if err else ""),
+    )

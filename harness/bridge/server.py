@@ -1,8 +1,8 @@
 """The bridge server: answers the shims on the operator's PATH with the stack's state.
 
-    operator shell (bash) ── docker ps | grep … ──▶ shim ──unix socket──▶ BridgeServer
-                                                                            │
-                             Stack (local processes or containers) ◀────────┘
+operator shell (bash) ── docker ps | grep … ──▶ shim ──unix socket──▶ BridgeServer
+                                                                        │
+                         Stack (local processes or containers) ◀────────┘
 """
 
 from __future__ import annotations
@@ -39,13 +39,18 @@ class BridgeServer:
         self._server = socketserver.ThreadingUnixStreamServer(self.socket_path, handler)
         self._server.daemon_threads = True
         os.chmod(self.socket_path, 0o777)  # `docker exec` in a PostgreSQL context runs as nobody
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
         self._thread.start()
         stack.bridge_socket, stack.container_bin = self.socket_path, str(self.container_bin)
 
     def _install_shims(self) -> None:
         source = (Path(__file__).parent / "shim.py").read_text()
-        for directory, tools in ((self.operator_bin, OPERATOR_TOOLS), (self.container_bin, CONTAINER_TOOLS)):
+        for directory, tools in (
+            (self.operator_bin, OPERATOR_TOOLS),
+            (self.container_bin, CONTAINER_TOOLS),
+        ):
             directory.mkdir(exist_ok=True)
             os.chmod(directory, 0o755)
             for tool in tools:
@@ -79,11 +84,16 @@ class BridgeServer:
             def handle(self) -> None:
                 request = json.loads(self.rfile.readline())
                 env = request["env"]
-                inv = Invocation(request["argv"], request["cwd"], env, env.get("GAMEDAY_CONTEXT") or None)
+                inv = Invocation(
+                    request["argv"], request["cwd"], env, env.get("GAMEDAY_CONTEXT") or None
+                )
                 try:
                     result = server.answer(inv)
                 except Exception as exc:  # noqa: BLE001 - the shim must always get an answer
-                    result = Completed(125, "", f"gameday bridge error: {type(exc).__name__}: {exc}\n")
+                    result = Completed(
+                        125, "", f"gameday bridge error: {type(exc).__name__}: {exc}\n"
+                    )
+                payload: dict[str, object]
                 if isinstance(result, Exec):
                     server.calls.append((inv.argv, -1))
                     payload = {"exec": result.argv, "env": result.env}

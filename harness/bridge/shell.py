@@ -39,8 +39,14 @@ class Outcome:
 class OperatorShell:
     """One operator at one terminal, for one gameday."""
 
-    def __init__(self, stack: Stack, bridge: BridgeServer, redactor: Redactor,
-                 operator_env: dict[str, str], step_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        bridge: BridgeServer,
+        redactor: Redactor,
+        operator_env: dict[str, str],
+        step_timeout: float = 30.0,
+    ) -> None:
         self.stack, self.bridge, self.redact = stack, bridge, redactor
         self.step_timeout = step_timeout
         self.workdir = stack.info.workdir
@@ -61,7 +67,9 @@ class OperatorShell:
         for prod in self.stack.compose.host_paths:
             target = self.stack.host_path(prod)
             if target is not None:
-                command = re.sub(rf"(?<![\w/.]){re.escape(prod.rstrip('/'))}(?=/|\s|$|\*)", str(target), command)
+                command = re.sub(
+                    rf"(?<![\w/.]){re.escape(prod.rstrip('/'))}(?=/|\s|$|\*)", str(target), command
+                )
         return command
 
     def run(self, step: Step, timeout: float | None = None) -> Outcome:
@@ -72,16 +80,20 @@ class OperatorShell:
 
     def run_command(self, command: str, timeout: float | None = None) -> Outcome:
         script = (
-            f'cd {_quote(self.cwd)} 2>/dev/null\n'
+            f"cd {_quote(self.cwd)} 2>/dev/null\n"
             f"{self.map_host_paths(command)}\n"
             "__gameday_rc=$?\n"
-            f'env -0 > {_quote(str(self._envfile))}\n'
+            f"env -0 > {_quote(str(self._envfile))}\n"
             "exit $__gameday_rc\n"
         )
         started = time.monotonic()
         proc = subprocess.Popen(
-            ["bash", "--noprofile", "--norc", "-c", script], env=self.env, cwd=self.cwd,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            ["bash", "--noprofile", "--norc", "-c", script],
+            env=self.env,
+            cwd=self.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             start_new_session=True,
         )
         timed_out = False
@@ -108,7 +120,11 @@ class OperatorShell:
             key, sep, value = item.decode(errors="replace").partition("=")
             if sep and key not in _SHELL_INTERNAL:
                 env[key] = value
-        if "PWD" in (pwd := dict(i.decode(errors="replace").partition("=")[::2] for i in raw.split(b"\0") if i)):
+        if "PWD" in (
+            pwd := dict(
+                i.decode(errors="replace").partition("=")[::2] for i in raw.split(b"\0") if i
+            )
+        ):
             self.cwd = pwd["PWD"]
         self.env = env
         self.redact.add_env(env)
@@ -117,7 +133,7 @@ class OperatorShell:
     def _excerpt(self, data: bytes) -> str:
         text = self.redact(data.decode("utf-8", errors="replace"))
         if len(text) > EXCERPT_CHARS:
-            text = text[: EXCERPT_CHARS // 2] + "\n[… truncated …]\n" + text[-EXCERPT_CHARS // 2:]
+            text = text[: EXCERPT_CHARS // 2] + "\n[… truncated …]\n" + text[-EXCERPT_CHARS // 2 :]
         return text
 
 

@@ -55,8 +55,9 @@ class Fault(abc.ABC):
             if evidence:
                 return evidence
             if time.monotonic() >= deadline:
-                raise FaultNotTaken(f"{self.kind}: the fault was injected but never observed "
-                                    f"within {timeout:.0f}s")
+                raise FaultNotTaken(
+                    f"{self.kind}: the fault was injected but never observed within {timeout:.0f}s"
+                )
             time.sleep(interval)
 
 
@@ -64,5 +65,7 @@ def make_fault(kind: str, **params: Any) -> Fault:
     try:
         cls = Fault.registry[kind]
     except KeyError:
-        raise KeyError(f"unknown fault {kind!r}; known: {', '.join(sorted(Fault.registry))}") from None
+        raise KeyError(
+            f"unknown fault {kind!r}; known: {', '.join(sorted(Fault.registry))}"
+        ) from None
     return cls(**params)

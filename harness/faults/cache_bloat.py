@@ -36,17 +36,25 @@ class CacheBloat(Fault):
         client = self._redis(stack)
         try:
             for source in POPULAR_SOURCES:
-                entry = {"tests": "def test_popular():\n    assert True\n", "provider": "openai",
-                         "trace": blob}
-                client.set(f"testgen:cache:{content_key('python', source)}", json.dumps(entry), ex=3600)
+                entry = {
+                    "tests": "def test_popular():\n    assert True\n",
+                    "provider": "openai",
+                    "trace": blob,
+                }
+                client.set(
+                    f"testgen:cache:{content_key('python', source)}", json.dumps(entry), ex=3600
+                )
         finally:
             client.close()
 
     def confirm(self, stack: Stack) -> str | None:
         state = stack.containers()["testgen"]
         if state.oom_killed:
-            return f"{state.name} OOM-killed by the kernel (exit {state.exit_code}, restarts {state.restart_count})"
-        if state.config.mem_limit_bytes is None or "mem_limit not enforced" in " ".join(stack.info.notes):
+            return (f"{state.name} OOM-killed by the kernel (exit {state.exit_code}, "
+                    f"restarts {state.restart_count})")
+        if state.config.mem_limit_bytes is None or "mem_limit not enforced" in " ".join(
+            stack.info.notes
+        ):
             usage = stack.stats("testgen").memory_bytes
             if usage > 200 * 1024 * 1024:
                 return f"{state.name} memory at {usage >> 20} MiB (no memory limit enforced here)"
@@ -54,6 +62,8 @@ class CacheBloat(Fault):
 
     @property
     def description(self) -> str:
-        return (f"Popular Redis cache entries were replaced by entries carrying {self.payload_mb} MiB "
-                "payloads; the TestGen service keeps cache entries in process, grows past its memory "
-                "limit and is OOM-killed, again after every restart while the entries stay in Redis.")
+        return (
+            f"Popular Redis cache entries were replaced by entries carrying {self.payload_mb} MiB "
+            "payloads; the TestGen service keeps cache entries in process, grows past its memory "
+            "limit and is OOM-killed, again after every restart while the entries stay in Redis."
+        )

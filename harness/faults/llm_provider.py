@@ -17,8 +17,13 @@ ERROR_STATUS = {"quota_exceeded": 429, "rate_limited": 429, "server_error": 500}
 class LlmProviderFault(Fault):
     kind = "llm-provider"
 
-    def __init__(self, provider: str = "openai", mode: str = "quota_exceeded",
-                 ratio: float | None = None, delay_ms: int | None = None) -> None:
+    def __init__(
+        self,
+        provider: str = "openai",
+        mode: str = "quota_exceeded",
+        ratio: float | None = None,
+        delay_ms: int | None = None,
+    ) -> None:
         self.provider, self.mode, self.ratio, self.delay_ms = provider, mode, ratio, delay_ms
         self._served_before = 0
 
@@ -55,8 +60,11 @@ class LlmProviderFault(Fault):
         return f"the {self.provider} API still {self.description.split(' API ', 1)[-1].rstrip('.')}"
 
     def lift(self, stack: Stack) -> None:
-        httpx.put(f"{self._control(stack)}/mode", json={"provider": self.provider, "mode": "ok"},
-                  timeout=2).raise_for_status()
+        httpx.put(
+            f"{self._control(stack)}/mode",
+            json={"provider": self.provider, "mode": "ok"},
+            timeout=2,
+        ).raise_for_status()
 
     @property
     def description(self) -> str:

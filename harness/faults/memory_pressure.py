@@ -19,8 +19,11 @@ class MemoryPressure(Fault):
         limit = stack.containers()["testgen"].config.mem_limit_bytes or 256 << 20
         base = stack.stats("testgen").memory_bytes
         target_mb = max(16, int((limit * self.share - base) / (1 << 20)))
-        httpx.post(f"{api_base(stack)}/_chaos/memory", json={"mb": target_mb, "step_mb": 16,
-                   "interval_ms": 20}, timeout=5).raise_for_status()
+        httpx.post(
+            f"{api_base(stack)}/_chaos/memory",
+            json={"mb": target_mb, "step_mb": 16, "interval_ms": 20},
+            timeout=5,
+        ).raise_for_status()
 
     def confirm(self, stack: Stack) -> str | None:
         state = stack.containers()["testgen"]

@@ -15,8 +15,11 @@ class MissingVariable(Fault):
     def inject(self, stack: Stack) -> None:
         dotenv = stack.info.workdir / ".env"
         lines = dotenv.read_text().splitlines() if dotenv.exists() else []
-        dotenv.write_text("".join(line + "\n" for line in lines
-                                  if not line.strip().startswith(f"{self.variable}=")))
+        dotenv.write_text(
+            "".join(
+                line + "\n" for line in lines if not line.strip().startswith(f"{self.variable}=")
+            )
+        )
         # The deploy: `docker-compose up -d` with the new .env recreates the service.
         config = stack.resolve_config()[self.service]
         stack.create(self.service, config)
@@ -24,11 +27,15 @@ class MissingVariable(Fault):
     def confirm(self, stack: Stack) -> str | None:
         state = stack.containers().get(self.service)
         if state and state.status != Status.RUNNING and state.exit_code not in (None, 0):
-            return (f"{state.name} created without {self.variable}: exit {state.exit_code}, "
-                    f"{state.status.value}")
+            return (
+                f"{state.name} created without {self.variable}: exit {state.exit_code}, "
+                f"{state.status.value}"
+            )
         return None
 
     @property
     def description(self) -> str:
-        return (f"A deploy recreated {self.service} from an operator .env that lacks the required "
-                f"{self.variable}; the service refuses to start.")
+        return (
+            f"A deploy recreated {self.service} from an operator .env that lacks the required "
+            f"{self.variable}; the service refuses to start."
+        )

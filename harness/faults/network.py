@@ -40,10 +40,14 @@ def link_round_trip(stack: Stack, link: str, timeout: float = 3.0) -> float | No
             import psycopg
 
             env = stack.containers()["postgres"].config.env
-            with psycopg.connect(host=host, port=port, user=env.get("POSTGRES_USER", "postgres"),
-                                 password=env.get("POSTGRES_PASSWORD", ""),
-                                 dbname=env.get("POSTGRES_DB", "postgres"),
-                                 connect_timeout=max(1, int(timeout))) as conn:
+            with psycopg.connect(
+                host=host,
+                port=port,
+                user=env.get("POSTGRES_USER", "postgres"),
+                password=env.get("POSTGRES_PASSWORD", ""),
+                dbname=env.get("POSTGRES_DB", "postgres"),
+                connect_timeout=max(1, int(timeout)),
+            ) as conn:
                 conn.execute("SELECT 1")
         else:
             httpx.get(f"http://{host}:{port}/_chaos/health", timeout=timeout).raise_for_status()
@@ -57,8 +61,9 @@ class LinkToxic(Fault):
 
     kind = "network"
 
-    def __init__(self, link: str, toxic: str = "latency", stream: str = "downstream",
-                 **attributes: int) -> None:
+    def __init__(
+        self, link: str, toxic: str = "latency", stream: str = "downstream", **attributes: int
+    ) -> None:
         self.link, self.toxic, self.stream, self.attributes = link, toxic, stream, attributes
         self._before: float | None = None
 
@@ -68,8 +73,13 @@ class LinkToxic(Fault):
             if self.toxic == "cut":
                 api.update_proxy(self.link, enabled=False)
             else:
-                api.add_toxic(self.link, self.toxic, self.attributes, stream=self.stream,
-                              name=f"gameday_{self.toxic}")
+                api.add_toxic(
+                    self.link,
+                    self.toxic,
+                    self.attributes,
+                    stream=self.stream,
+                    name=f"gameday_{self.toxic}",
+                )
 
     def confirm(self, stack: Stack) -> str | None:
         with toxiproxy_for(stack) as api:
@@ -85,8 +95,10 @@ class LinkToxic(Fault):
             added_ms = self.attributes.get("latency", 0)
             before = self._before or 0.0
             if after is not None and (after - before) * 1000 >= 0.8 * added_ms:
-                return (f"link {self.link}: round trip {after * 1000:.0f} ms "
-                        f"(was {before * 1000:.0f} ms) with {added_ms} ms latency")
+                return (
+                    f"link {self.link}: round trip {after * 1000:.0f} ms "
+                    f"(was {before * 1000:.0f} ms) with {added_ms} ms latency"
+                )
             return None
         if self.toxic in ("timeout", "reset_peer", "limit_data") and after is not None:
             return None
@@ -116,7 +128,8 @@ class LinkToxic(Fault):
         if self.toxic == "cut":
             return f"The network link from the TestGen API to {self.link} was cut."
         attrs = ", ".join(f"{k}={v}" for k, v in self.attributes.items())
-        return f"The network link from the TestGen API to {self.link} got a {self.toxic} toxic ({attrs})."
+        return (f"The network link from the TestGen API to {self.link} got a {self.toxic} "
+                f"toxic ({attrs}).")
 
 
 class Toxics(Fault):

@@ -41,7 +41,11 @@ class PortConflict(Fault):
         env = {**os.environ, "GAMEDAY_STACK_ID": marker} if marker else dict(os.environ)
         self.squatter = subprocess.Popen(  # ...and something else takes its port meanwhile
             [sys.executable, "-c", _SQUATTER, address[0], str(address[1]), str(self.hold_s)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
         assert self.squatter.stdout is not None
         self.squatter.stdout.readline()
         try:
@@ -53,14 +57,18 @@ class PortConflict(Fault):
         state = stack.containers().get(self.service)
         held = self.squatter is not None and self.squatter.poll() is None
         if held and state is not None and state.status != Status.RUNNING:
-            return (f"port {self.port} held by pid {self.squatter.pid if self.squatter else '?'}; "
-                    f"{state.name} {state.status.value} (exit {state.exit_code})")
+            return (
+                f"port {self.port} held by pid {self.squatter.pid if self.squatter else '?'}; "
+                f"{state.name} {state.status.value} (exit {state.exit_code})"
+            )
         return None
 
     def diagnose(self, stack: Stack) -> str | None:
         if self.squatter is not None and self.squatter.poll() is None:
-            return (f"port {self.port} is still held by pid {self.squatter.pid} (another web "
-                    "server, not part of the stack): no step frees the port")
+            return (
+                f"port {self.port} is still held by pid {self.squatter.pid} (another web "
+                "server, not part of the stack): no step frees the port"
+            )
         return None
 
     def cleanup(self, stack: Stack) -> None:
@@ -70,5 +78,7 @@ class PortConflict(Fault):
 
     @property
     def description(self) -> str:
-        return (f"While {self.service} was restarting, another process took its port {self.port}; "
-                "the service cannot bind it.")
+        return (
+            f"While {self.service} was restarting, another process took its port {self.port}; "
+            "the service cannot bind it."
+        )

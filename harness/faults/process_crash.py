@@ -26,7 +26,8 @@ class ProcessCrash(Fault):
         if state is None:
             return None
         if state.status != Status.RUNNING or state.restart_count > self._restarts:
-            return f"{self.service} pid {self._pid} died (exit {state.exit_code}); status {state.status}"
+            return (f"{self.service} pid {self._pid} died (exit {state.exit_code}); "
+                    f"status {state.status}")
         return None
 
     @property

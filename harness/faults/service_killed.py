@@ -28,5 +28,7 @@ class ServiceKilled(Fault):
 
     @property
     def description(self) -> str:
-        return (f"The {self.service} container was killed with SIGKILL through the engine "
-                "(as `docker kill` or a host-level kill would); its restart policy does not apply.")
+        return (
+            f"The {self.service} container was killed with SIGKILL through the engine "
+            "(as `docker kill` or a host-level kill would); its restart policy does not apply."
+        )

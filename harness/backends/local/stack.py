@@ -67,9 +67,9 @@ class _Container:
 class LocalStack(Stack):
     """The TestGen stack as local processes.
 
-        with LocalStack(ComposeFile("docker-compose.chaos.yml")) as stack:
-            stack.up()
-            host, port = stack.published(8000)   # production's localhost:8000
+    with LocalStack(ComposeFile("docker-compose.chaos.yml")) as stack:
+        stack.up()
+        host, port = stack.published(8000)   # production's localhost:8000
     """
 
     backend_name = "local"
@@ -102,9 +102,18 @@ class LocalStack(Stack):
         self._pidfile = Path(tempfile.gettempdir()) / f".gameday-{self.id}.pids"
         # The reaper tears the stack down if this process dies without closing it.
         self._reaper = subprocess.Popen(
-            [sys.executable, "-m", "harness.backends.local.reaper", str(os.getpid()), self.id, str(self.dir),
-             str(self._pidfile)],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "harness.backends.local.reaper",
+                str(os.getpid()),
+                self.id,
+                str(self.dir),
+                str(self._pidfile),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         self._supervisor = threading.Thread(target=self._supervise, daemon=True, name="supervisor")
@@ -165,7 +174,7 @@ class LocalStack(Stack):
             value = re.sub(rf"(?<![\w.-]){re.escape(svc)}:{port}\b", f"127.0.0.1:{hp}", value)
         for container_path, host_dir in self._mounts(service).items():
             if value == container_path or value.startswith(container_path + "/"):
-                value = str(host_dir) + value[len(container_path):]
+                value = str(host_dir) + value[len(container_path) :]
         return value
 
     def _mounts(self, service: str) -> dict[str, Path]:
@@ -183,7 +192,7 @@ class LocalStack(Stack):
     def host_path(self, production_path: str) -> Path | None:
         for prod, rel in self.compose.host_paths.items():
             if production_path == prod or production_path.startswith(prod.rstrip("/") + "/"):
-                return self.dir / rel / production_path[len(prod):].lstrip("/")
+                return self.dir / rel / production_path[len(prod) :].lstrip("/")
         return None
 
     # -- configuration ---------------------------------------------------------------
@@ -191,7 +200,9 @@ class LocalStack(Stack):
         path = self.workdir / ".env"
         return parse_dotenv(path.read_text()) if path.exists() else {}
 
-    def resolve_config(self, env_overrides: Mapping[str, str] | None = None) -> dict[str, ServiceConfig]:
+    def resolve_config(
+        self, env_overrides: Mapping[str, str] | None = None
+    ) -> dict[str, ServiceConfig]:
         shell = dict(env_overrides) if env_overrides is not None else self.shell_env
         configs, _ = self.compose.resolve(shell, self.dotenv())
         return configs
@@ -210,7 +221,9 @@ class LocalStack(Stack):
         for name in order:
             if not self.wait_healthy(name, max(0.1, deadline - time.monotonic())):
                 tail = "\n".join(line for _, line in self.logs(name)[-5:])
-                raise StackError(f"service {name} did not become healthy in {timeout:.0f}s:\n{tail}")
+                raise StackError(
+                    f"service {name} did not become healthy in {timeout:.0f}s:\n{tail}"
+                )
 
     def close(self) -> None:
         with self._lock:
@@ -263,14 +276,19 @@ class LocalStack(Stack):
             logs.mkdir(exist_ok=True)
             cont = _Container(
                 state=ContainerState(
-                    service=service, name=config.container_name, config=config,
-                    created_at=time.time(), image_id=_image_id(config.image),
+                    service=service,
+                    name=config.container_name,
+                    config=config,
+                    created_at=time.time(),
+                    image_id=_image_id(config.image),
                 ),
                 log_path=logs / f"{config.container_name}.{int(time.time() * 1000)}.log",
             )
             if config.mem_limit_bytes:
                 try:
-                    cont.cgroup = MemoryCgroup.create(f"{self.id}-{service}", config.mem_limit_bytes)
+                    cont.cgroup = MemoryCgroup.create(
+                        f"{self.id}-{service}", config.mem_limit_bytes
+                    )
                 except OSError as exc:
                     note = f"{service}: mem_limit not enforced on this machine ({exc})"
                     if note not in self._notes:
@@ -370,8 +388,11 @@ class LocalStack(Stack):
             if owner and (data.stat().st_uid, sockets.stat().st_uid) != (owner[0], owner[0]):
                 for path in (data, sockets):
                     for root, dirs, files in os.walk(path):
-                        for entry in [root, *(os.path.join(root, d) for d in dirs),
-                                      *(os.path.join(root, f) for f in files)]:
+                        for entry in [
+                            root,
+                            *(os.path.join(root, d) for d in dirs),
+                            *(os.path.join(root, f) for f in files),
+                        ]:
                             os.chown(entry, *owner)
             if owner:
                 os.chmod(self.dir / "volumes", 0o711)
@@ -379,22 +400,46 @@ class LocalStack(Stack):
                 extra = {"user": owner[0], "group": owner[1]}
             port = self._ports[(service, 5432)]
             argv = [
-                str(servers.postgres_bindir() / "postgres"), "-D", str(data), "-p", str(port),
-                "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={sockets}",
-                "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "shared_buffers=16MB",
-                "-c", "max_connections=60",
+                str(servers.postgres_bindir() / "postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"unix_socket_directories={sockets}",
+                "-c",
+                "fsync=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "shared_buffers=16MB",
+                "-c",
+                "max_connections=60",
             ]
         elif kind == "redis":
             data = self.dir / "volumes" / f"{service}-data"
             data.mkdir(parents=True, exist_ok=True)
             argv = [
-                servers.redis_server_binary(), "--port", str(self._ports[(service, 6379)]),
-                "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(data),
+                servers.redis_server_binary(),
+                "--port",
+                str(self._ports[(service, 6379)]),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(data),
             ]
         else:
             command = local.get("command") or list(cfg.command)
             if not command:
-                raise StackError(f"service {service} has no command to run locally (x-local.command)")
+                raise StackError(
+                    f"service {service} has no command to run locally (x-local.command)"
+                )
             argv = [self._rewrite(str(c), service) for c in command]
         return argv, env, extra
 
@@ -402,12 +447,24 @@ class LocalStack(Stack):
         argv, env, extra = self._argv_env(cont)
         if cont.cgroup:
             # Join the cgroup before exec, so every byte the service allocates is charged.
-            argv = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(cont.cgroup.procs_file), *argv]
+            argv = [
+                "/bin/sh",
+                "-c",
+                'echo $$ > "$0" && exec "$@"',
+                str(cont.cgroup.procs_file),
+                *argv,
+            ]
             cont.oom_base = cont.cgroup.oom_kills()
         cwd = self.dir
         proc = subprocess.Popen(  # type: ignore[call-overload]
-            argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=True, **extra,
+            argv,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            **extra,
         )
         cont.proc = proc
         with open(self._pidfile, "a") as pids:
@@ -431,9 +488,12 @@ class LocalStack(Stack):
         """Toxiproxy keeps no state across restarts: (re)create its links once it answers."""
         host, port = self.endpoint(cont.state.service, KIND_PORTS["toxiproxy"])
         body = [
-            {"name": link.name, "enabled": True,
-             "listen": f"127.0.0.1:{self._ports[(cont.state.service, link.listen_port)]}",
-             "upstream": f"127.0.0.1:{self._ports[(link.upstream_service, link.upstream_port)]}"}
+            {
+                "name": link.name,
+                "enabled": True,
+                "listen": f"127.0.0.1:{self._ports[(cont.state.service, link.listen_port)]}",
+                "upstream": f"127.0.0.1:{self._ports[(link.upstream_service, link.upstream_port)]}",
+            }
             for link in self.compose.proxies
         ]
         deadline = time.monotonic() + 20
@@ -510,8 +570,12 @@ class LocalStack(Stack):
                             cont.state.status = Status.RESTARTING
                             cont.restart_due = now + cont.backoff
                             cont.backoff = min(cont.backoff * 2, _RESTART_BACKOFF_MAX)
-                    elif cont.state.status == Status.RESTARTING and cont.restart_due is not None \
-                            and now >= cont.restart_due and not cont.stopping:
+                    elif (
+                        cont.state.status == Status.RESTARTING
+                        and cont.restart_due is not None
+                        and now >= cont.restart_due
+                        and not cont.stopping
+                    ):
                         cont.restart_due = None
                         cont.state.restart_count += 1
                         try:
@@ -561,30 +625,45 @@ class LocalStack(Stack):
         _, env, extra = self._argv_env_for_exec(cont)
         try:
             done = subprocess.run(
-                argv, env=env, cwd=self.dir, capture_output=True, timeout=timeout,
-                stdin=subprocess.DEVNULL, **extra,  # type: ignore[call-overload]
+                argv,
+                env=env,
+                cwd=self.dir,
+                capture_output=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+                **extra,  # type: ignore[call-overload]
             )
         except FileNotFoundError:
-            msg = (f'OCI runtime exec failed: exec failed: unable to start container process: '
-                   f'exec: "{argv[0]}": executable file not found in $PATH: unknown\n')
+            msg = (
+                f"OCI runtime exec failed: exec failed: unable to start container process: "
+                f'exec: "{argv[0]}": executable file not found in $PATH: unknown\n'
+            )
             return ExecResult(127, b"", msg.encode())
         except subprocess.TimeoutExpired as exc:
             return ExecResult(124, exc.stdout or b"", (exc.stderr or b"") + b"\ntimed out\n")
         return ExecResult(done.returncode, done.stdout, done.stderr)
 
-    def _argv_env_for_exec(self, cont: _Container) -> tuple[list[str], dict[str, str], dict[str, object]]:
+    def _argv_env_for_exec(
+        self, cont: _Container
+    ) -> tuple[list[str], dict[str, str], dict[str, object]]:
         cfg, service = cont.state.config, cont.state.service
-        path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "/usr/bin:/bin")])
+        path = os.pathsep.join(
+            [os.path.dirname(sys.executable), os.environ.get("PATH", "/usr/bin:/bin")]
+        )
         env = {"PATH": path, "LANG": "C.UTF-8", STACK_MARKER: self.id, "HOME": str(self.dir)}
         if self.bridge_socket and self.container_bin:  # service names resolve through the bridge
-            env.update(PATH=self.container_bin + os.pathsep + path, GAMEDAY_BRIDGE=self.bridge_socket,
-                       GAMEDAY_CONTEXT=service)
+            env.update(
+                PATH=self.container_bin + os.pathsep + path,
+                GAMEDAY_BRIDGE=self.bridge_socket,
+                GAMEDAY_CONTEXT=service,
+            )
         env.update({k: self._rewrite(v, service) for k, v in cfg.environment})
         extra: dict[str, object] = {}
         if self._kind(service) == "postgres":
             owner = servers.run_as()
             if owner:
                 extra = {"user": owner[0], "group": owner[1]}
+            env["PATH"] = f"{servers.postgres_bindir()}{os.pathsep}{env['PATH']}"
             env["PGHOST"] = str(self.dir / "run" / service)
             env["PGPORT"] = str(self._ports[(service, 5432)])
         return [], env, extra
@@ -607,7 +686,9 @@ class LocalStack(Stack):
         kind = self._kind(service)
         if kind == "postgres":
             user = cfg.env.get("POSTGRES_USER", "postgres")
-            return servers.postgres_ready(self._ports[(service, 5432)], user, cfg.env.get("POSTGRES_DB", user))
+            return servers.postgres_ready(
+                self._ports[(service, 5432)], user, cfg.env.get("POSTGRES_DB", user)
+            )
         if kind == "redis":
             return servers.redis_ping(self._ports[(service, 6379)])
         if kind == "toxiproxy":
@@ -633,7 +714,10 @@ class LocalStack(Stack):
         # The app image's ENV lines (see Dockerfile): what `docker run --rm IMAGE env` shows.
         if not any(c.image == image for c in self.resolve_config().values()):
             return None
-        env = {"PATH": "/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"}
+        env = {
+            "PATH": "/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": "/root",
+        }
         dockerfile = self.compose.path.parent / "Dockerfile"
         if dockerfile.exists() and "testgen" in image:
             for line in dockerfile.read_text().splitlines():
@@ -648,7 +732,11 @@ class LocalStack(Stack):
     def images(self) -> list[tuple[str, str, str]]:
         seen = {}
         for cfg in self.resolve_config().values():
-            repo, _, tag = cfg.image.rpartition(":") if ":" in cfg.image.rsplit("/", 1)[-1] else (cfg.image, "", "latest")
+            repo, _, tag = (
+                cfg.image.rpartition(":")
+                if ":" in cfg.image.rsplit("/", 1)[-1]
+                else (cfg.image, "", "latest")
+            )
             seen[(repo, tag or "latest")] = _image_id(cfg.image)
         return [(r, t, i) for (r, t), i in seen.items()]
 
@@ -679,7 +767,9 @@ def _killpg(pgid: int, sig: int) -> None:
         pass
 
 
-def _pump(stream: IO[bytes] | None, log: IO[str], lock: threading.Lock, remaining: list[int]) -> None:
+def _pump(
+    stream: IO[bytes] | None, log: IO[str], lock: threading.Lock, remaining: list[int]
+) -> None:
     """Copy a process's output into the container log, one timestamped line at a time."""
     try:
         if stream is None:
