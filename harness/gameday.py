@@ -29,6 +29,7 @@ from harness.backends.base import Stack, Status
 from harness.bridge.humanize import status_text
 from harness.bridge.server import BridgeServer
 from harness.bridge.shell import OperatorShell, Outcome
+from harness.errors import StackError
 from harness.faults.base import Fault, FaultNotTaken
 from harness.load import Load, unreadable_jobs
 from harness.probes import steady_state
@@ -71,6 +72,7 @@ class Gameday:
         level = scenario.severity or (self.section.severities[0] if self.section.severities else 1)
         self.severity = runbook.severities[level]
         self.redact = Redactor()
+        self._load: Load | None = None
 
     def now(self) -> float:
         return time.monotonic() - self._t_start
@@ -105,16 +107,21 @@ class Gameday:
         result.backend = stack.backend_name
         bridge: BridgeServer | None = None
         load: Load | None = None
+        self._load = None
         try:
-            stack.up()
+            try:
+                stack.up()
+            except StackError as exc:
+                result.verdict, result.reason = Verdict.ABORTED, f"the stack did not come up: {exc}"
+                self.event(result, "verdict", result.reason)
+                return result
             self.event(result, "up", f"{stack.backend_name} stack ready")
             result.notes.extend(stack.info.notes)
             bridge = BridgeServer(stack, stack.info.workdir.parent / "run" / "bridge")
             shell = OperatorShell(stack, bridge, self.redact, env, self.step_timeout)
-            self._gameday(stack, shell, fault, result, lambda ld: setattr(self, "_load", ld))
-            load = getattr(self, "_load", None)
+            self._gameday(stack, shell, fault, result)
         finally:
-            load = getattr(self, "_load", None)
+            load = self._load
             if load is not None:
                 load.stop()
                 self._impact(result, load)
@@ -133,7 +140,6 @@ class Gameday:
         shell: OperatorShell,
         fault: Fault,
         result: GamedayResult,
-        keep_load: Callable[[Load], None],
     ) -> None:
         # Steady state: the harness's probes, then each detection step as a negative control.
         holds, observed = self._await_steady_state(stack)
@@ -155,8 +161,7 @@ class Gameday:
                 result.noisy_steps.append(f"line {step.line}: {step.command}")
         self.event(result, "baseline", f"{len(detection)} detection steps ran on the healthy stack")
 
-        load = Load(stack, self.now).start()
-        keep_load(load)
+        load = self._load = Load(stack, self.now).start()
         warm_deadline = time.monotonic() + 5
         while len(load.acknowledged) < 5 and time.monotonic() < warm_deadline:
             time.sleep(0.02)

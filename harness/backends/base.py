@@ -43,6 +43,12 @@ class ContainerState:
     finished_at: float | None = None
     image_id: str = ""
 
+    @property
+    def status_text(self) -> str:
+        if self.status in (Status.EXITED, Status.RESTARTING):
+            return f"{self.status.value}, exit {self.exit_code}, {self.restart_count} restarts"
+        return self.status.value
+
 
 @dataclass(frozen=True)
 class ResourceUsage:

@@ -60,8 +60,10 @@ def _remove_container(container: Any, removed: list[str]) -> None:
 
 def live_stack_ids(client: docker.DockerClient) -> set[str]:
     """Stacks that still have a network on the engine."""
-    return {(n.attrs.get("Labels") or {}).get(lbl.STACK, "")
-            for n in client.networks.list(filters=lbl.stack_filter())} - {""}
+    return {
+        (n.attrs.get("Labels") or {}).get(lbl.STACK, "")
+        for n in client.networks.list(filters=lbl.stack_filter())
+    } - {""}
 
 
 def sweep_dead_stacks(client: docker.DockerClient) -> list[str]:

@@ -57,8 +57,8 @@ def healthcheck_argv(hc: Healthcheck) -> list[str] | None:
 class ServiceContainer(DockerContainer):
     """A compose service's container on the stack's network.
 
-        ServiceContainer(config, network=net, docker_name="testgen-copilot",
-                         host_ports={8000: 41234}, mounts={...}, labels={...}).start()
+    ServiceContainer(config, network=net, docker_name="testgen-copilot",
+                     host_ports={8000: 41234}, mounts={...}, labels={...}).start()
     """
 
     def __init__(
@@ -81,9 +81,13 @@ class ServiceContainer(DockerContainer):
         )
         # docker-py takes (host ip, host port) for a binding; Testcontainers' own
         # helpers only bind every interface, and the stack must stay on loopback.
-        self.ports = cast(dict[str, int | None], {
-            f"{container}/tcp": (LOOPBACK, host) for container, host in sorted(host_ports.items())
-        })
+        self.ports = cast(
+            dict[str, int | None],
+            {
+                f"{container}/tcp": (LOOPBACK, host)
+                for container, host in sorted(host_ports.items())
+            },
+        )
         for source, target in mounts.items():
             self.with_volume_mapping(source, target, "rw")
         kwargs: dict[str, Any] = {
@@ -105,8 +109,9 @@ class ServiceContainer(DockerContainer):
         self.config = config
 
 
-def mounts_for(config: ServiceConfig, stack_dir: Path,
-               volume_names: dict[str, str]) -> dict[str, str]:
+def mounts_for(
+    config: ServiceConfig, stack_dir: Path, volume_names: dict[str, str]
+) -> dict[str, str]:
     """Compose `volumes:` → engine mounts: a named volume becomes the stack's own volume
     (`volume_names`), a `./path` a directory in the stack's directory (as the local
     backend lays it out, so `host_path()` finds the same files)."""

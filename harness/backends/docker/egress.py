@@ -25,13 +25,26 @@ _COMMENT = "gameday-egress:"
 
 
 def _iptables(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["iptables", "-w", "5", *args], capture_output=True, text=True,
-                          timeout=15)
+    return subprocess.run(
+        ["iptables", "-w", "5", *args], capture_output=True, text=True, timeout=15
+    )
 
 
 def _rule(bridge: str, stack_id: str) -> list[str]:
-    return [CHAIN, "-i", bridge, "!", "-o", bridge, "-m", "comment", "--comment",
-            f"{_COMMENT}{stack_id}", "-j", "DROP"]
+    return [
+        CHAIN,
+        "-i",
+        bridge,
+        "!",
+        "-o",
+        bridge,
+        "-m",
+        "comment",
+        "--comment",
+        f"{_COMMENT}{stack_id}",
+        "-j",
+        "DROP",
+    ]
 
 
 def block(bridge: str, stack_id: str) -> str | None:

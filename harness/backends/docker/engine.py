@@ -14,8 +14,10 @@ from testcontainers.core.config import testcontainers_config
 
 from harness.errors import StackError
 
-START_HINT = ("start the engine (`dockerd &`, or scripts/ci-docker.sh which installs and "
-              "starts it) or use --backend local")
+START_HINT = (
+    "start the engine (`dockerd &`, or scripts/ci-docker.sh which installs and "
+    "starts it) or use --backend local"
+)
 
 
 def engine_problem(timeout: float = 3.0) -> str | None:
@@ -39,8 +41,9 @@ def connect(timeout: float = 60.0) -> docker.DockerClient:
         client = docker.from_env(timeout=timeout)
         client.ping()
     except DockerException as exc:
-        raise StackError(f"the docker backend needs a Docker engine: {_short(exc)}; "
-                         f"{START_HINT}") from None
+        raise StackError(
+            f"the docker backend needs a Docker engine: {_short(exc)}; {START_HINT}"
+        ) from None
     _no_ryuk_unless_present(client)
     return client
 

@@ -17,8 +17,9 @@ from harness.backends.base import ExecResult
 TIMED_OUT = 124  # as `timeout(1)`
 
 
-def run_in(client: docker.DockerClient, container_id: str, argv: list[str],
-           timeout: float = 30.0) -> ExecResult:
+def run_in(
+    client: docker.DockerClient, container_id: str, argv: list[str], timeout: float = 30.0
+) -> ExecResult:
     api = client.api
     try:
         exec_id = api.exec_create(container_id, argv, stdout=True, stderr=True)["Id"]

@@ -16,9 +16,11 @@ from docker.models.images import Image
 
 from harness.errors import StackError
 
-BUILD_HINT = ("build the images with scripts/build-offline-images.sh (no registry is "
-              "reachable, so nothing is pulled), or point POSTGRES_IMAGE / REDIS_IMAGE / "
-              "TOXIPROXY_IMAGE / TESTGEN_IMAGE at images the engine has")
+BUILD_HINT = (
+    "build the images with scripts/build-offline-images.sh (no registry is "
+    "reachable, so nothing is pulled), or point POSTGRES_IMAGE / REDIS_IMAGE / "
+    "TOXIPROXY_IMAGE / TESTGEN_IMAGE at images the engine has"
+)
 
 
 def split_reference(image: str) -> tuple[str, str]:
@@ -40,8 +42,10 @@ def require(client: docker.DockerClient, images: Iterable[str]) -> None:
     """StackError naming every missing image, before anything is created."""
     missing = sorted({i for i in images if local_image(client, i) is None})
     if missing:
-        raise StackError(f"image{'s' if len(missing) > 1 else ''} not in the local Docker "
-                         f"engine: {', '.join(missing)}; {BUILD_HINT}")
+        raise StackError(
+            f"image{'s' if len(missing) > 1 else ''} not in the local Docker "
+            f"engine: {', '.join(missing)}; {BUILD_HINT}"
+        )
 
 
 def image_env(client: docker.DockerClient, image: str) -> dict[str, str] | None:

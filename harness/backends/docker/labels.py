@@ -41,8 +41,9 @@ def owner_alive(owner: str) -> bool | None:
         return True  # exists, but we may not look at it: assume alive
 
 
-def stack_labels(stack_id: str, owner: str,
-                 extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def stack_labels(
+    stack_id: str, owner: str, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
     return {STACK: stack_id, OWNER: owner, **(extra or {})}
 
 

@@ -24,8 +24,10 @@ from harness.compose import ProxyLink
 
 class ProxyLinks:
     def __init__(self, links: list[ProxyLink]) -> None:
-        self.body = [{"name": link.name, "listen": link.listen, "upstream": link.upstream,
-                      "enabled": True} for link in links]
+        self.body = [
+            {"name": link.name, "listen": link.listen, "upstream": link.upstream, "enabled": True}
+            for link in links
+        ]
         self._populated: dict[str, str] = {}  # container id → StartedAt it was populated for
         self._busy: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
@@ -34,8 +36,14 @@ class ProxyLinks:
         with self._lock:
             return self._populated.get(container_id) == started_at
 
-    def populate(self, api: tuple[str, int], container_id: str, started_at: str,
-                 still_current: Callable[[], bool], timeout: float = 20.0) -> bool:
+    def populate(
+        self,
+        api: tuple[str, int],
+        container_id: str,
+        started_at: str,
+        still_current: Callable[[], bool],
+        timeout: float = 20.0,
+    ) -> bool:
         """POST /populate until the proxy answers; False if it never did (or it restarted)."""
         key = (container_id, started_at)
         with self._lock:
@@ -82,8 +90,15 @@ class StartEvents:
         since = time.time()
         while not self._closed.is_set():
             try:
-                stream = self._client.events(decode=True, since=since, filters={
-                    "type": "container", "event": "start", "label": f"{lbl.STACK}={self.stack_id}"})
+                stream = self._client.events(
+                    decode=True,
+                    since=since,
+                    filters={
+                        "type": "container",
+                        "event": "start",
+                        "label": f"{lbl.STACK}={self.stack_id}",
+                    },
+                )
                 self._stream = stream
                 self._subscribed.set()
                 for event in stream:

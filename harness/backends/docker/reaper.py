@@ -22,15 +22,17 @@ def spawn(stack_id: str, stack_dir: Path | None) -> subprocess.Popen[bytes]:
     """Start the reaper for a stack; it also deletes stack_dir, unless that is None."""
     return subprocess.Popen(
         [sys.executable, "-m", "harness.backends.docker.reaper", stack_id, str(stack_dir or "")],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True, close_fds=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
     )
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or not argv[0]:
-        print("usage: python -m harness.backends.docker.reaper STACK_ID STACK_DIR",
-              file=sys.stderr)
+        print("usage: python -m harness.backends.docker.reaper STACK_ID STACK_DIR", file=sys.stderr)
         return 2
     while sys.stdin.buffer.read(4096):
         pass  # the harness never writes: wait for end-of-file

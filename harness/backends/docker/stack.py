@@ -71,9 +71,9 @@ class _Service:
 class DockerStack(Stack):
     """The TestGen stack as containers on the local Docker engine.
 
-        with DockerStack(ComposeFile("docker-compose.chaos.yml")) as stack:
-            stack.up()
-            host, port = stack.published(8000)   # production's localhost:8000
+    with DockerStack(ComposeFile("docker-compose.chaos.yml")) as stack:
+        stack.up()
+        host, port = stack.published(8000)   # production's localhost:8000
     """
 
     backend_name = "docker"
@@ -148,8 +148,10 @@ class DockerStack(Stack):
                 state = self.containers().get(name)
                 tail = "\n".join(line for _, line in self.logs(name)[-5:])
                 status = state.status.value if state else "missing"
-                raise StackError(f"service {name} did not become healthy in {timeout:.0f}s "
-                                 f"(container {status}):\n{tail}")
+                raise StackError(
+                    f"service {name} did not become healthy in {timeout:.0f}s "
+                    f"(container {status}):\n{tail}"
+                )
 
     def close(self) -> None:
         with self._lock:
@@ -192,8 +194,9 @@ class DockerStack(Stack):
             self._bridge = f"br-{str(net.id)[:12]}"
             problem = egress.block(self._bridge, self.id)
             if problem:
-                self._note(f"containers are not cut off from the network beyond this machine "
-                           f"({problem})")
+                self._note(
+                    f"containers are not cut off from the network beyond this machine ({problem})"
+                )
             egress.sweep(cleanup.live_stack_ids(self.client) | {self.id})
             self._events = StartEvents(self.id, self._on_engine_start).start()
         return self._network
@@ -241,8 +244,12 @@ class DockerStack(Stack):
             labels = lbl.stack_labels(self.id, self._owner)
             for docker_name in (config.container_name, f"{config.container_name}-{self.id}"):
                 container = ServiceContainer(
-                    config, network=network, docker_name=docker_name,
-                    host_ports=self._ports.for_service(service), mounts=mounts, labels=labels,
+                    config,
+                    network=network,
+                    docker_name=docker_name,
+                    host_ports=self._ports.for_service(service),
+                    mounts=mounts,
+                    labels=labels,
                 )
                 try:
                     container.start()
@@ -250,17 +257,21 @@ class DockerStack(Stack):
                     created = container._container  # created, but the engine could not start it
                     name_taken = exc.status_code == 409 and docker_name == config.container_name
                     if created is None and name_taken:
-                        self._note(f"container name {docker_name} was taken on this engine; this "
-                                   f"stack's {service} runs as {docker_name}-{self.id}")
+                        self._note(
+                            f"container name {docker_name} was taken on this engine; this "
+                            f"stack's {service} runs as {docker_name}-{self.id}"
+                        )
                         container.get_docker_client().client.close()
                         continue
                     if created is not None:
-                        self._services[service] = _Service(container, str(created.id),
-                                                           docker_name, config)
+                        self._services[service] = _Service(
+                            container, str(created.id), docker_name, config
+                        )
                     else:
                         container.get_docker_client().client.close()
-                    raise StackError(f"cannot start {config.container_name}: "
-                                     f"{exc.explanation or exc}") from None
+                    raise StackError(
+                        f"cannot start {config.container_name}: {exc.explanation or exc}"
+                    ) from None
                 wrapped = container.get_wrapped_container()
                 self._services[service] = _Service(container, str(wrapped.id), docker_name, config)
                 break
@@ -271,8 +282,9 @@ class DockerStack(Stack):
         try:
             self.client.api.start(svc.id)
         except APIError as exc:
-            raise StackError(f"cannot start {svc.config.container_name}: "
-                             f"{exc.explanation or exc}") from None
+            raise StackError(
+                f"cannot start {svc.config.container_name}: {exc.explanation or exc}"
+            ) from None
         self._after_start(service)
 
     def stop(self, service: str, timeout: float = 10.0) -> None:
@@ -285,8 +297,9 @@ class DockerStack(Stack):
         try:
             self.client.api.restart(svc.id, timeout=math.ceil(timeout))
         except APIError as exc:
-            raise StackError(f"cannot restart {svc.config.container_name}: "
-                             f"{exc.explanation or exc}") from None
+            raise StackError(
+                f"cannot restart {svc.config.container_name}: {exc.explanation or exc}"
+            ) from None
         self._after_start(service)
 
     def kill(self, service: str, sig: int = signal.SIGKILL) -> None:
@@ -295,8 +308,9 @@ class DockerStack(Stack):
             self.client.api.kill(svc.id, signal=int(sig))
         except APIError as exc:
             if exc.status_code != 409:  # 409: not running, nothing to kill
-                raise StackError(f"cannot kill {svc.config.container_name}: "
-                                 f"{exc.explanation or exc}") from None
+                raise StackError(
+                    f"cannot kill {svc.config.container_name}: {exc.explanation or exc}"
+                ) from None
             return
         if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
             deadline = time.monotonic() + 10
@@ -325,8 +339,9 @@ class DockerStack(Stack):
             except NotFound:
                 continue
             except APIError as exc:
-                raise StackError(f"cannot remove volume {self.compose.project}_{name}: "
-                                 f"{exc.explanation or exc}") from None
+                raise StackError(
+                    f"cannot remove volume {self.compose.project}_{name}: {exc.explanation or exc}"
+                ) from None
             removed.append(f"{self.compose.project}_{name}")
         return removed
 
@@ -375,9 +390,12 @@ class DockerStack(Stack):
                 return False
             return bool(st.get("Running")) and st.get("StartedAt") == started_at
 
-        threading.Thread(target=self._links.populate,
-                         args=(api, container_id, started_at, still_current),
-                         daemon=True, name="toxiproxy-populate").start()
+        threading.Thread(
+            target=self._links.populate,
+            args=(api, container_id, started_at, still_current),
+            daemon=True,
+            name="toxiproxy-populate",
+        ).start()
 
     # -- observation ------------------------------------------------------------------------
     def logs(self, service: str) -> list[tuple[float, str]]:
@@ -450,7 +468,7 @@ class DockerStack(Stack):
     def host_path(self, production_path: str) -> Path | None:
         for prod, rel in self.compose.host_paths.items():
             if production_path == prod or production_path.startswith(prod.rstrip("/") + "/"):
-                return self.dir / rel / production_path[len(prod):].lstrip("/")
+                return self.dir / rel / production_path[len(prod) :].lstrip("/")
         return None
 
     # -- images and ownership ------------------------------------------------------------------

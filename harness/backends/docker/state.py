@@ -40,8 +40,9 @@ def status_of(state: dict[str, Any]) -> Status:
     }.get(str(state.get("Status")), Status.EXITED)
 
 
-def container_state(attrs: dict[str, Any], service: str, name: str,
-                    config: ServiceConfig) -> ContainerState:
+def container_state(
+    attrs: dict[str, Any], service: str, name: str, config: ServiceConfig
+) -> ContainerState:
     """One container's inspect document as the harness's ContainerState.
 
     `name` is the production container_name (what the runbook's commands use), whatever
@@ -53,7 +54,8 @@ def container_state(attrs: dict[str, Any], service: str, name: str,
         name=name,
         config=config,
         status=status,
-        exit_code=None if status in (Status.RUNNING, Status.CREATED)
+        exit_code=None
+        if status in (Status.RUNNING, Status.CREATED)
         else int(st.get("ExitCode") or 0),
         oom_killed=bool(st.get("OOMKilled")),
         restart_count=int(attrs.get("RestartCount") or 0),
@@ -74,8 +76,9 @@ def resource_usage(sample: dict[str, Any], limit_bytes: int | None) -> ResourceU
     cache = detail.get("total_inactive_file", detail.get("inactive_file", 0))
     usage = max(0, usage - int(cache or 0))
     cpu, pre = sample.get("cpu_stats") or {}, sample.get("precpu_stats") or {}
-    cpu_delta = (cpu.get("cpu_usage", {}).get("total_usage", 0)
-                 - pre.get("cpu_usage", {}).get("total_usage", 0))
+    cpu_delta = cpu.get("cpu_usage", {}).get("total_usage", 0) - pre.get("cpu_usage", {}).get(
+        "total_usage", 0
+    )
     sys_delta = cpu.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
     cpus = cpu.get("online_cpus") or len(cpu.get("cpu_usage", {}).get("percpu_usage") or []) or 1
     percent = 100.0 * cpu_delta / sys_delta * cpus if cpu_delta > 0 and sys_delta > 0 else 0.0

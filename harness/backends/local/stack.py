@@ -219,11 +219,20 @@ class LocalStack(Stack):
             self.create(name, configs[name])
         deadline = time.monotonic() + timeout
         for name in order:
-            if not self.wait_healthy(name, max(0.1, deadline - time.monotonic())):
-                tail = "\n".join(line for _, line in self.logs(name)[-5:])
-                raise StackError(
-                    f"service {name} did not become healthy in {timeout:.0f}s:\n{tail}"
+            while not self.wait_healthy(name, min(0.5, max(0.1, deadline - time.monotonic()))):
+                state = self.containers()[name]
+                # A crash loop will not heal by waiting: fail now, with the service's words.
+                looping = state.restart_count >= 3 or (
+                    state.status == Status.EXITED and state.config.restart == "no"
                 )
+                if looping or time.monotonic() >= deadline:
+                    tail = "\n".join(line for _, line in self.logs(name)[-5:])
+                    why = (
+                        f"exits ({state.status_text})"
+                        if looping
+                        else f"not healthy in {timeout:.0f}s"
+                    )
+                    raise StackError(f"service {name} {why}:\n{tail}")
 
     def close(self) -> None:
         with self._lock:

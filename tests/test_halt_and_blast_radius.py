@@ -1,0 +1,86 @@
+"""Halt conditions and blast radius: what the harness refuses, cuts off, or aborts."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness import catalog
+from harness.backends import make_stack
+from harness.compose import ComposeFile
+from harness.gameday import Gameday
+from harness.result import Verdict
+from harness.runbook import parse_runbook
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_hung_step_is_cut_off_and_reported_timed_out(operator):
+    started = time.monotonic()
+    out = operator.shell.run_command("sleep 30", timeout=1.0)
+    assert out.timed_out and out.exit_code == 124
+    assert time.monotonic() - started < 5
+
+
+def test_runbook_steps_cannot_kill_a_process_the_stack_does_not_own(operator):
+    # A foreign web server takes the API's port while the API is stopped...
+    operator.sh("docker stop testgen-copilot")
+    host, port = operator.stack.published(8000)
+    foreign = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", host],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((host, port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        out = operator.sh("fuser -k 8000/tcp")
+        assert out.exit_code == 1
+        assert f"refusing to kill pid {foreign.pid}" in out.stderr
+        assert foreign.poll() is None  # ...and the runbook's `fuser -k` may not touch it
+    finally:
+        foreign.kill()
+        foreign.wait()
+
+
+def test_crash_refuses_a_pid_outside_the_stack(operator):
+    import pytest
+
+    from harness.errors import BlastRadiusError
+
+    sleeper = subprocess.Popen(["sleep", "30"])
+    proc = operator.stack._containers["testgen"].proc
+    real_pid = proc.pid
+    try:
+        assert not operator.stack.owns_pid(sleeper.pid)
+        assert not operator.stack.owns_pid(1)
+        assert operator.stack.owns_pid(real_pid)
+        proc.pid = sleeper.pid  # as if the pid had been reused by a foreign process
+        with pytest.raises(BlastRadiusError):
+            operator.stack.crash("testgen")
+        assert sleeper.poll() is None
+    finally:
+        proc.pid = real_pid
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_a_gameday_whose_stack_cannot_reach_steady_state_is_aborted_never_passed():
+    # The operator's shell exports an empty secret, which wins over .env: the API refuses
+    # to start, so there is no healthy stack to run a gameday against.
+    scenario = dataclasses.replace(catalog.SERVICE_DOWN, stack_env={"TESTGEN_SECRET_KEY": ""})
+    runbook = parse_runbook(ROOT / "runbooks" / "incident-response.md")
+    compose = ComposeFile(ROOT / "docker-compose.chaos.yml")
+    result = Gameday(runbook, scenario, lambda env: make_stack(
+        "local", compose, env, ROOT / ".env.example")).run()
+    assert result.verdict == Verdict.ABORTED
+    assert "TESTGEN_SECRET_KEY" in result.reason
+    assert not any(s.phase == "resolve" for s in result.steps)
