@@ -387,6 +387,22 @@ def test_close_leaves_no_process_behind(backend: str) -> None:
         assert _docker_leftovers(stack) == []
 
 
+def test_two_stacks_run_side_by_side_under_production_names(backend: str) -> None:
+    first, second = new_stack(backend), new_stack(backend)
+    try:
+        for stack in (first, second):
+            stack.create("redis", stack.resolve_config()["redis"])
+        for stack in (first, second):
+            assert stack.wait_healthy("redis", 30)
+            assert stack.containers()["redis"].name == "testgen-redis"
+        assert first.endpoint("redis", 6379) != second.endpoint("redis", 6379)
+        first.kill("redis")
+        assert status(second, "redis") == Status.RUNNING  # faults stay inside their stack
+    finally:
+        first.close()
+        second.close()
+
+
 _KILLED_HARNESS = textwrap.dedent("""
     import sys, time
     from harness.backends import make_stack
