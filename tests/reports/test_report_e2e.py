@@ -63,14 +63,16 @@ def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+SHIPPED = str(Path(__file__).resolve().parents[2] / "runbooks" / "incident-response.md")
+
+
 @pytest.mark.skipif(
     CHROMIUM is None, reason="headless Chromium is not installed (apt-get install -y chromium)"
 )
 def test_gameday_run_renders_a_report_with_summary_step_tables_and_timelines(tmp_path):
     out = tmp_path / "gameday-out"
     run = subprocess.run(
-        ["gameday", "run", "--scenario", "service-down", "--out", str(out),
-         "--runbook", str(Path(__file__).resolve().parents[2] / "runbooks" / "incident-response.md")],
+        ["gameday", "run", "--scenario", "service-down", "--out", str(out), "--runbook", SHIPPED],
         capture_output=True,
         text=True,
         cwd=tmp_path,
