@@ -8,6 +8,7 @@ scripts/ci-docker.sh does) to make a missing engine or image a failure instead.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -25,8 +26,9 @@ BACKENDS = [pytest.param("local", id="local"),
 docker_skips: list[str] = []  # reasons, for the run's summary
 
 
+@functools.lru_cache(maxsize=1)
 def docker_problem() -> str | None:
-    """Why the docker backend cannot run here, or None."""
+    """Why the docker backend cannot run here, or None (asked once per test run)."""
     try:
         from harness.backends.docker import engine_problem
         from harness.backends.docker.engine import connect
