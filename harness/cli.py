@@ -5,6 +5,9 @@
     gameday history DIR                       trend of every results.json under DIR
     gameday lint RUNBOOK [--compose PATH]     what a gameday cannot exercise, without a stack
     gameday review RESULTS.json --out DIR     post-incident reviews in the runbook's template
+    gameday mutate [--runbook P] [--scenario ID]... [--max-mutants N] [--json OUT]
+                                              runbook mutation testing
+    gameday repeat N [--scenario ID]... [--runbook P]...   verdicts stable over N runs?
 
 `run` is `pytest -m gameday` on the repository's scenarios directory, in this process,
 with the HTML report, then results.json and one review per scenario in --out; its exit
@@ -109,7 +112,49 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="take the template from this runbook (default: each result's own)",
     )
+    _add_trust_subcommands(sub)
     return parser
+
+
+def _add_trust_subcommands(sub: Any) -> None:
+    """`mutate` and `repeat`: how far the gameday's verdicts can be trusted."""
+    mutate = sub.add_parser(
+        "mutate", help="runbook mutation testing: which steps does the gameday really check?"
+    )
+    mutate.add_argument(
+        "--runbook",
+        default=str(REPO_ROOT / "runbooks" / "incident-response.fixed.md"),
+        metavar="PATH",
+        help="runbook to mutate (default: runbooks/incident-response.fixed.md)",
+    )
+    mutate.add_argument(
+        "--scenario", action="append", default=[], metavar="ID", help="repeatable; default: all"
+    )
+    mutate.add_argument("--backend", default="local", help="stack backend (default: local)")
+    mutate.add_argument("--compose", default=None, metavar="PATH", help="compose file")
+    mutate.add_argument(
+        "--max-mutants", type=int, default=None, metavar="N", help="run the first N mutants only"
+    )
+    mutate.add_argument("--json", default=None, metavar="OUT", help="write the results as JSON")
+    mutate.add_argument("--markdown", default=None, metavar="OUT", help="write a Markdown report")
+    mutate.add_argument("--list", action="store_true", help="list the mutants, run nothing")
+
+    repeat = sub.add_parser("repeat", help="run scenarios N times; exit 1 if a verdict differs")
+    repeat.add_argument("n", type=int, metavar="N", help="how many times (at least 1)")
+    repeat.add_argument(
+        "--scenario", action="append", default=[], metavar="ID", help="repeatable; default: all"
+    )
+    repeat.add_argument(
+        "--runbook",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="repeatable; default: every runbooks/*.md",
+    )
+    repeat.add_argument("--backend", default="local", help="stack backend (default: local)")
+    repeat.add_argument("--compose", default=None, metavar="PATH", help="compose file")
+    repeat.add_argument("--json", default=None, metavar="OUT", help="write the results as JSON")
+    repeat.add_argument("--markdown", default=None, metavar="OUT", help="write a Markdown report")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "history": cmd_history,
         "lint": cmd_lint,
         "review": cmd_review,
+        "mutate": cmd_mutate,
+        "repeat": cmd_repeat,
     }
     try:
         return handlers[args.command](args)
@@ -327,6 +374,18 @@ def cmd_review(args: argparse.Namespace) -> int:
     for path in write_reviews(run.results, args.out, args.runbook):
         print(path)
     return 0
+
+
+def cmd_mutate(args: argparse.Namespace) -> int:
+    from harness import mutate
+
+    return mutate.main(args)
+
+
+def cmd_repeat(args: argparse.Namespace) -> int:
+    from harness import repeat
+
+    return repeat.main(args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,119 @@
+"""Secrets never appear in any output or report (DESIGN.md §7).
+
+Canary API keys are planted in the environment of a real `gameday run` (both shipped
+runbooks, plus a careless copy of the fixed one whose steps print the keys on purpose:
+`echo $OPENAI_API_KEY`, `docker inspect`, `docker exec … env`, `curl -v` with the bearer
+header). The canaries, or any 12-character piece of their random part, must appear in none
+of: the run's stdout and stderr (pytest's output included), report.html, results.json, the
+per-result JSON files with every step's output, the reviews.
+
+The second test proves the first can fail: the same careless runbook with redaction
+switched off (tests/trust/site/sitecustomize.py) must leak the canary into the reports.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SITE = Path(__file__).resolve().parent / "site"
+FIXED = REPO / "runbooks" / "incident-response.fixed.md"
+SHIPPED = REPO / "runbooks" / "incident-response.md"
+
+# Detection steps that print the keys; they exit 0 on a healthy stack, so they never count
+# as detecting anything, but every gameday runs them and records their output.
+LEAKY_STEPS = (
+    'echo "keys in use: $OPENAI_API_KEY $ANTHROPIC_API_KEY"\n'
+    "docker inspect testgen-copilot\n"
+    "docker exec testgen-copilot env\n"
+    'curl -v -s -o /dev/null -H "Authorization: Bearer $OPENAI_API_KEY" '
+    "https://api.openai.com/v1/models\n"
+)
+
+
+def careless_runbook(tmp: Path) -> Path:
+    text = FIXED.read_text()
+    for anchor in (
+        "# Check alert source\n",  # Detection and Alert: polled by llm-quota
+        "# 1. Check if the API container is running",  # Service Down: polled by service-down
+    ):
+        assert anchor in text, anchor
+        text = text.replace(anchor, "# Print what the service runs with\n" + LEAKY_STEPS + anchor)
+    path = tmp / "careless-incident-response.md"
+    path.write_text(text)
+    return path
+
+
+def canaries() -> dict[str, str]:
+    return {
+        "OPENAI_API_KEY": f"sk-canary-{secrets.token_hex(16)}",
+        "ANTHROPIC_API_KEY": f"sk-ant-canary-{secrets.token_hex(16)}",
+    }
+
+
+def needles(keys: dict[str, str]) -> list[str]:
+    """Each key, and every 12-character window of its random part (a truncated excerpt
+    must not leak a usable piece either)."""
+    out = []
+    for value in keys.values():
+        out.append(value)
+        token = value.rsplit("-", 1)[1]
+        out += [token[i : i + 12] for i in range(0, len(token) - 11, 4)]
+    return out
+
+
+def run_gameday(tmp: Path, keys: dict[str, str], runbooks: list[Path], scenarios: list[str],
+                redact: bool = True) -> tuple[subprocess.CompletedProcess[str], Path]:  # fmt: skip
+    out = tmp / "out"
+    env = {**os.environ, **keys}
+    if not redact:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SITE), env.get("PYTHONPATH")]))
+        env["GAMEDAY_TRUST_NO_REDACT"] = "1"
+    argv = ["gameday", "run", "--out", str(out)]
+    for sid in scenarios:
+        argv += ["--scenario", sid]
+    for rb in runbooks:
+        argv += ["--runbook", str(rb)]
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=tmp, env=env, timeout=900)
+    return proc, out
+
+
+def leaks(proc: subprocess.CompletedProcess[str], out: Path, keys: dict[str, str]) -> list[str]:
+    found = []
+    sources = {"stdout": proc.stdout.encode(), "stderr": proc.stderr.encode()}
+    sources.update({str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()})
+    for name, data in sources.items():
+        for needle in needles(keys):
+            if needle.encode() in data:
+                found.append(f"{name}: {needle}")
+                break
+    return found
+
+
+def test_canary_keys_appear_in_no_output_report_or_step_output(tmp_path):
+    keys = canaries()
+    careless = careless_runbook(tmp_path)
+    proc, out = run_gameday(
+        tmp_path, keys, [SHIPPED, FIXED, careless], ["llm-quota", "service-down"]
+    )
+    per_result = sorted(p.name for p in out.glob("*--*.json"))
+    assert len(per_result) == 6, (per_result, proc.stdout[-3000:], proc.stderr[-3000:])
+    assert (out / "report.html").exists() and (out / "results.json").exists()
+    assert list((out / "reviews").iterdir()), "no review was written"
+    # The careless steps really ran and printed something where the keys were.
+    assert "[REDACTED]" in (out / "service-down--careless-incident-response.json").read_text()
+    assert not leaks(proc, out, keys)
+
+
+def test_the_canary_check_finds_a_leak_when_redaction_is_switched_off(tmp_path):
+    keys = canaries()
+    proc, out = run_gameday(
+        tmp_path, keys, [careless_runbook(tmp_path)], ["service-down"], redact=False
+    )
+    assert (out / "results.json").exists(), proc.stderr[-3000:]
+    found = leaks(proc, out, keys)
+    assert any(f.startswith("service-down--careless") for f in found), found
+    assert any(f.startswith("report.html") for f in found), found
