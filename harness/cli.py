@@ -137,6 +137,13 @@ def _add_trust_subcommands(sub: Any) -> None:
     )
     mutate.add_argument("--json", default=None, metavar="OUT", help="write the results as JSON")
     mutate.add_argument("--markdown", default=None, metavar="OUT", help="write a Markdown report")
+    mutate.add_argument(
+        "--mutant",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="run only this mutant (repeatable)",
+    )
     mutate.add_argument("--list", action="store_true", help="list the mutants, run nothing")
 
     repeat = sub.add_parser("repeat", help="run scenarios N times; exit 1 if a verdict differs")

@@ -599,6 +599,7 @@ class MutationRun:
         stack_factory: StackFactory,
         backend: str,
         max_mutants: int | None = None,
+        only: Sequence[str] = (),
         progress: Progress = print,
         checkpoint: Callable[[MutationReport], None] | None = None,
     ) -> None:
@@ -613,6 +614,15 @@ class MutationRun:
         self.scenarios = {s.id: s for s in scenarios}
         self.stack_factory = stack_factory
         all_mutants, self.untouched = derive_mutants(self.text, str(runbook_path), scenarios)
+        if only:
+            known = {m.id for m in all_mutants}
+            unknown = [m for m in only if m not in known]
+            if unknown:
+                raise BadInput(
+                    f"no mutant {unknown[0]!r} for these scenarios "
+                    "(gameday mutate --list shows them)"
+                )
+            all_mutants = [m for m in all_mutants if m.id in only]
         self.total = len(all_mutants)
         self.mutants = all_mutants[:max_mutants] if max_mutants is not None else all_mutants
         self.backend = backend
@@ -945,6 +955,7 @@ def main(args: Any, out: TextIO = sys.stdout) -> int:
         factory,
         backend,
         max_mutants=args.max_mutants,
+        only=args.mutant,
         progress=say,
         checkpoint=checkpoint,
     )

@@ -1,0 +1,143 @@
+"""Runbook mutation testing (harness/mutate.py): the mutants are the edits they claim to be,
+and a mutant that breaks recovery is killed while a redundant step survives, explained."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness import catalog
+from harness.backends import make_stack
+from harness.compose import ComposeFile
+from harness.mutate import (
+    MutationRun,
+    derive_mutants,
+    drop_fail,
+    or_true,
+    to_markdown,
+    wrong_service_variants,
+)
+from harness.runbook import parse_runbook_text
+
+REPO = Path(__file__).resolve().parents[2]
+FIXED = REPO / "runbooks" / "incident-response.fixed.md"
+TEXT = FIXED.read_text()
+ALL = list(catalog.SCENARIOS.values())
+
+
+@pytest.fixture(scope="module")
+def mutants():
+    return derive_mutants(TEXT, str(FIXED), ALL)[0]
+
+
+def steps(text: str) -> dict[int, str]:
+    runbook = parse_runbook_text(text, "mutant.md")
+    return {s.line: s.command for sec in runbook.sections for s in sec.steps if s.command}
+
+
+def test_every_mutant_parses_and_changes_only_its_own_step(mutants):
+    original = steps(TEXT)
+    assert len(mutants) > 50 and len({m.text for m in mutants}) == len(mutants)
+    for m in mutants:
+        mutated = steps(m.text)
+        changed = {
+            ln for ln in original.keys() | mutated.keys() if original.get(ln) != mutated.get(ln)
+        }
+        if m.operator == "reorder":
+            assert mutated.get(m.line) != m.command, m.id
+            assert m.command in mutated.values(), m.id
+        else:
+            assert changed == {m.line}, (m.id, changed)
+            assert mutated.get(m.line, "") == (m.mutated if m.mutated.strip() else ""), m.id
+        assert len(m.text.split("\n")) == len(TEXT.split("\n")), m.id  # line numbers hold
+
+
+def test_only_sections_the_scenarios_exercise_are_mutated():
+    scenario = catalog.SERVICE_DOWN
+    found, _ = derive_mutants(TEXT, str(FIXED), [scenario])
+    assert {m.section for m in found} == {"Service Down (SEV-1)"}
+    assert {m.operator for m in found if m.role == "resolution"} == {
+        "delete",
+        "reorder",
+        "wrong-service",
+    }
+    llm, _ = derive_mutants(TEXT, str(FIXED), [catalog.LLM_QUOTA])
+    sections = {m.section for m in llm}
+    assert sections == {"1. Detection and Alert", "Scenario 3: LLM API Issues"}
+    assert all(m.role == "detection" for m in llm if m.section == "1. Detection and Alert")
+
+
+def test_manual_detection_steps_and_instructions_are_listed_not_mutated():
+    _, untouched = derive_mutants(TEXT, str(FIXED), ALL)
+    reasons = {u.line: u.reason for u in untouched}
+    assert reasons[37].startswith("manual, never polled: `kubectl`")
+    assert reasons[215] == "instruction for a person"
+
+
+def test_wrong_service_swaps_services_containers_and_ports_but_not_tools_or_users():
+    assert [w for _, w in wrong_service_variants("docker-compose up -d ollama testgen")] == [
+        "ollama → llm",
+        "testgen → redis",
+    ]
+    variants = wrong_service_variants('docker exec testgen-postgres psql -U testgen -c "\\dt"')
+    assert [v for v, _ in variants] == ['docker exec testgen-redis psql -U testgen -c "\\dt"']
+    assert wrong_service_variants("redis-cli FLUSHALL") == []
+    assert wrong_service_variants("tail /var/log/testgen/app.log") == []
+    ports = [
+        v
+        for v, _ in wrong_service_variants("curl -sf http://localhost:8000/h || fuser -k 8000/tcp")
+    ]
+    assert ports == [
+        "curl -sf http://localhost:6379/h || fuser -k 8000/tcp",
+        "curl -sf http://localhost:8000/h || fuser -k 6379/tcp",
+    ]
+
+
+def test_weakening_drops_fail_and_keeps_trailing_comments_as_comments():
+    assert drop_fail("curl -f http://x/health") == "curl http://x/health"
+    assert drop_fail("curl -sf http://x") == "curl -s http://x"
+    assert drop_fail("curl -fsS http://x") == "curl -sS http://x"
+    assert drop_fail("curl --fail -s http://x") == "curl -s http://x"
+    assert drop_fail("docker ps --filter name=x -f y") is None
+    assert drop_fail("curl -s http://x") is None
+    assert or_true("curl http://localhost:6379/  # Redis") == (
+        "curl http://localhost:6379/ || true  # Redis"
+    )
+    assert or_true("echo '# not a comment'") == "echo '# not a comment' || true"
+
+
+def test_mutate_list_prints_the_mutants_and_starts_nothing(tmp_path):
+    proc = subprocess.run(
+        ["gameday", "mutate", "--scenario", "service-down", "--list"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("16 mutants of ")
+    assert "L66-delete" in proc.stdout and "L67-delete" in proc.stdout
+
+
+def test_a_step_recovery_needs_is_killed_and_a_redundant_one_survives_explained():
+    compose = ComposeFile(REPO / "docker-compose.chaos.yml")
+    run = MutationRun(
+        FIXED,
+        [catalog.REDIS_DOWN],
+        lambda env: make_stack("local", compose, env, REPO / ".env.example"),
+        "local",
+        only=["L66-delete", "L67-delete"],
+        progress=lambda line: None,
+    )
+    report = run.run()
+    status = {r.mutant.id: r for r in report.results}
+    # `docker-compose up -d` is what starts a killed Redis; `restart testgen` never does.
+    assert status["L67-delete"].status == "killed", status["L67-delete"].outcomes
+    assert "recovered → not-recovered" in status["L67-delete"].outcomes[0].why
+    assert status["L66-delete"].status == "survived", status["L66-delete"].outcomes
+    assert "line 67 `docker-compose up -d` does the same" in status["L66-delete"].outcomes[0].why
+    assert report.score == 0.5
+    md = to_markdown(report)
+    assert "**Mutation score: 1/2 = 50%**" in md and "### L66-delete" in md
