@@ -48,6 +48,7 @@ from harness.scenario import Scenario
 
 SCHEMA = "gameday-mutation/1"
 TYPICAL_GAMEDAY_S = 10.0  # a gameday takes ~2-20 s on the local backend
+ABORT_ATTEMPTS = 3
 
 # "Point it at the wrong service": production's service and container names, and ports.
 SERVICE_SWAPS = {
@@ -643,6 +644,22 @@ class MutationRun:
     def _gameday(self, runbook: Runbook, scenario: Scenario) -> GamedayResult:
         return Gameday(runbook, scenario, self.stack_factory).run()
 
+    def _tested(self, runbook: Runbook, scenario: Scenario) -> GamedayResult | str:
+        """A gameday that tested something, or why none did. ABORTED (the stack never came
+        up or never reached steady state, the fault never took) happens before any runbook
+        step can matter, so it says nothing about the mutant: such runs are retried."""
+        why = ""
+        for _ in range(ABORT_ATTEMPTS):
+            try:
+                result = self._gameday(runbook, scenario)
+            except HarnessError as exc:
+                why = f"{type(exc).__name__}: {exc}"
+                continue
+            if result.verdict != Verdict.ABORTED:
+                return result
+            why = f"aborted: {result.reason}"
+        return f"{ABORT_ATTEMPTS} attempts, none tested anything; last: {why[:300]}"
+
     def run(self) -> MutationReport:
         started = time.monotonic()
         report = MutationReport(
@@ -655,8 +672,10 @@ class MutationRun:
         )
         originals: dict[str, GamedayResult] = {}
         for sid, scenario in self.scenarios.items():
-            result = self._gameday(self.runbook, scenario)
-            originals[sid] = result
+            tested = self._tested(self.runbook, scenario)
+            if isinstance(tested, str):
+                raise HarnessError(f"the unmutated runbook's {sid} gameday: {tested}")
+            result = originals[sid] = tested
             det = _detector(result)
             report.originals[sid] = OriginalRun(
                 sid,
@@ -702,14 +721,9 @@ class MutationRun:
         result = MutantResult(mutant, "survived")
         for sid in mutant.scenarios:
             scenario, original = self.scenarios[sid], originals[sid]
-            try:
-                run = self._gameday(runbook, scenario)
-            except HarnessError as exc:  # the stack, not the runbook: no verdict to compare
-                result.outcomes.append(
-                    Outcome(
-                        sid, original.verdict.value, "error", False, f"{type(exc).__name__}: {exc}"
-                    )
-                )
+            run = self._tested(runbook, scenario)
+            if isinstance(run, str):  # the stack, not the runbook: no verdict to compare
+                result.outcomes.append(Outcome(sid, original.verdict.value, "error", False, run))
                 continue
             killed = run.verdict != original.verdict
             if killed:
@@ -969,7 +983,13 @@ def main(args: Any, out: TextIO = sys.stdout) -> int:
         for m in run.mutants:
             say(f"{m.id:<26} {m.role:<10} {m.description}  [{', '.join(m.scenarios)}]")
         return 0
-    report = run.run()
+    try:
+        report = run.run()
+    except BadInput:
+        raise
+    except HarnessError as exc:  # the stack cannot give a reference verdict: nothing to compare
+        print(f"gameday: mutate: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
     say("")
     say(table(report))
     say("")
