@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from harness.backends import choose_backend, make_stack
+from harness.backends import make_stack, select_backend
 from harness.compose import ComposeFile
 from harness.errors import BadInput
 from harness.gameday import Gameday
@@ -83,7 +83,7 @@ class Settings:
         self.runbooks: list[Runbook] = [parse_runbook(p) for p in paths]
         compose_path = Path(config.getoption("--compose") or root / "docker-compose.chaos.yml")
         self.compose = ComposeFile(compose_path)
-        self.backend = choose_backend(config.getoption("--backend"))
+        self.backend, self.backend_why = select_backend(config.getoption("--backend"), self.compose)
         out = config.getoption("--gameday-out")
         self.out = Path(out) if out else None
 
@@ -111,7 +111,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ) and "gameday" not in (config.getoption("-m") or ""):
         return []
     s = settings(config)
-    return [f"gameday: backend={s.backend}, runbooks={', '.join(r.path for r in s.runbooks)}"]
+    return [
+        f"gameday: backend={s.backend} ({s.backend_why}), "
+        f"runbooks={', '.join(r.path for r in s.runbooks)}"
+    ]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -44,7 +44,9 @@ def listening_ports_of(pids: set[int]) -> set[int]:
 
 
 @pytest.mark.parametrize("phase", PHASES)
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name
+)
 def test_interrupted_gameday_leaves_no_process_port_or_dir(phase, sig):
     # A TMPDIR of its own (traversable: PostgreSQL runs unprivileged) isolates this stack.
     tmp_path = Path(tempfile.mkdtemp(prefix="gd-cleanup-"))
@@ -52,10 +54,25 @@ def test_interrupted_gameday_leaves_no_process_port_or_dir(phase, sig):
     phase_file = tmp_path / "phases"
     env = {**os.environ, "TMPDIR": str(tmp_path), "GAMEDAY_PHASE_FILE": str(phase_file)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", str(ROOT / "scenarios"), "-m", "gameday", "-q",
-         "-p", "no:cacheprovider", "--runbook", str(ROOT / "runbooks" / "incident-response.md"),
-         "-k", "service_down"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(ROOT / "scenarios"),
+            "-m",
+            "gameday",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--runbook",
+            str(ROOT / "runbooks" / "incident-response.md"),
+            "-k",
+            "service_down",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 60

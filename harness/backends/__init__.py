@@ -8,30 +8,53 @@ from pathlib import Path
 
 from harness.backends.base import Stack
 from harness.compose import ComposeFile
-from harness.errors import OptionError
+from harness.errors import HarnessError, OptionError
 
 BACKENDS = ("auto", "local", "docker")
 
 
-def docker_available() -> bool:
+def docker_problem(compose: ComposeFile | None = None) -> str | None:
+    """Why the docker backend cannot run here (no engine, images not built), or None."""
     try:
-        import docker
+        from harness.backends.docker import engine, images
+    except ImportError as exc:
+        return f"the docker backend cannot load: {exc}"
+    problem = engine.engine_problem()
+    if problem is not None or compose is None:
+        return problem
+    import docker
 
-        client = docker.from_env(timeout=2)
-        client.ping()
+    client = docker.from_env(timeout=5)
+    try:
+        configs, _ = compose.resolve(dict(os.environ))
+        images.require(client, sorted({c.image for c in configs.values()}))
+    except HarnessError as exc:
+        return str(exc)
+    finally:
         client.close()
-        return True
-    except Exception:  # noqa: BLE001 - any failure means: no engine to use
-        return False
+    return None
 
 
-def choose_backend(name: str | None) -> str:
-    name = name or os.environ.get("GAMEDAY_BACKEND") or "local"
+def choose_backend(name: str | None, compose: ComposeFile | None = None) -> str:
+    return select_backend(name, compose)[0]
+
+
+def select_backend(name: str | None, compose: ComposeFile | None = None) -> tuple[str, str]:
+    """(backend, why). `auto` (the default) is docker when an engine answers and has the
+    stack's images, local otherwise; an explicit `docker` that cannot run is bad input."""
+    name = name or os.environ.get("GAMEDAY_BACKEND") or "auto"
     if name not in BACKENDS:
         raise OptionError(f"--backend must be one of {', '.join(BACKENDS)}, not {name!r}")
-    if name == "auto":
-        return "docker" if docker_available() else "local"
-    return name
+    if name == "local":
+        return "local", "chosen"
+    problem = docker_problem(compose)
+    if name == "docker":
+        if problem:
+            raise OptionError(f"--backend docker: {problem}")
+        return "docker", "chosen"
+    if problem:
+        return "local", f"auto: {problem}"
+    return "docker", "auto: a Docker engine answers and has the images"
 
 
 def make_stack(

@@ -34,6 +34,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, cast
 
+import harness.faultproxy._asyncio_compat  # noqa: F401  (before any transport exists)
+
 from . import errors
 from .toxics import Chunk, Toxic, ToxicContext
 

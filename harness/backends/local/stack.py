@@ -12,6 +12,7 @@ in the stack's temp dir; `mem_limit` is a real memory cgroup where one is writab
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -274,8 +275,8 @@ class LocalStack(Stack):
 
     # -- containers ----------------------------------------------------------------------
     def containers(self) -> dict[str, ContainerState]:
-        with self._lock:
-            return {n: c.state for n, c in self._containers.items()}
+        with self._lock:  # copies: a caller's "before" must not change under it
+            return {n: dataclasses.replace(c.state) for n, c in self._containers.items()}
 
     def create(self, service: str, config: ServiceConfig) -> None:
         with self._lock:
@@ -750,6 +751,12 @@ class LocalStack(Stack):
         return [(r, t, i) for (r, t), i in seen.items()]
 
     def owns_pid(self, pid: int) -> bool:
+        """A process this stack started: one of its live children (an unreaped child's pid
+        cannot be reused), or one carrying the stack's marker (their descendants)."""
+        with self._lock:
+            for cont in self._containers.values():
+                if cont.proc is not None and cont.proc.pid == pid and cont.proc.poll() is None:
+                    return True
         try:
             return psutil.Process(pid).environ().get(STACK_MARKER) == self.id
         except (psutil.Error, OSError):
