@@ -32,7 +32,7 @@ from harness.bridge.shell import OperatorShell, Outcome
 from harness.errors import StackError
 from harness.faults.base import Fault, FaultNotTaken
 from harness.load import Load, unreadable_jobs
-from harness.probes import steady_state
+from harness.probes import postgres_login, steady_state
 from harness.redact import Redactor
 from harness.result import Event, GamedayResult, Impact, StepRun, StepStatus, Verdict
 from harness.runbook_model import Role, Runbook, Section, Step
@@ -339,13 +339,10 @@ class Gameday:
 
         try:
             host, port = stack.endpoint("postgres", 5432)
-            cfg = stack.containers()["postgres"].config.env
             with psycopg.connect(
                 host=host,
                 port=port,
-                user=cfg.get("POSTGRES_USER", "postgres"),
-                password=cfg.get("POSTGRES_PASSWORD", ""),
-                dbname=cfg.get("POSTGRES_DB", "postgres"),
+                **postgres_login(stack),
                 connect_timeout=1,
             ) as conn:
                 row = conn.execute(

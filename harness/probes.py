@@ -48,3 +48,14 @@ def steady_state(stack: Stack, timeout: float = 3.0) -> tuple[bool, str]:
     except (ValueError, KeyError) as exc:
         return False, f"unexpected body from /v1/generate: {exc}"
     return True, "health 200, ready 200, generate 200 and job read back"
+
+
+def postgres_login(stack: Stack) -> dict[str, str]:
+    """user, password and dbname of the stack's PostgreSQL, from its container's config."""
+    env = stack.containers()["postgres"].config.env
+    user = env.get("POSTGRES_USER", "postgres")
+    return {
+        "user": user,
+        "password": env.get("POSTGRES_PASSWORD", ""),
+        "dbname": env.get("POSTGRES_DB", user),
+    }

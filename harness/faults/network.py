@@ -14,6 +14,7 @@ import httpx
 
 from harness.backends.base import Stack
 from harness.faults.base import Fault
+from harness.probes import postgres_login
 from harness.toxiproxy import Toxiproxy, ToxiproxyError
 
 PROXY_API_PORT = 8474
@@ -39,13 +40,10 @@ def link_round_trip(stack: Stack, link: str, timeout: float = 3.0) -> float | No
         elif link == "postgres":
             import psycopg
 
-            env = stack.containers()["postgres"].config.env
             with psycopg.connect(
                 host=host,
                 port=port,
-                user=env.get("POSTGRES_USER", "postgres"),
-                password=env.get("POSTGRES_PASSWORD", ""),
-                dbname=env.get("POSTGRES_DB", "postgres"),
+                **postgres_login(stack),
                 connect_timeout=max(1, int(timeout)),
             ) as conn:
                 conn.execute("SELECT 1")
