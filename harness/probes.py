@@ -7,6 +7,7 @@ reads back from `/v1/jobs/{id}`.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 
@@ -50,7 +51,7 @@ def steady_state(stack: Stack, timeout: float = 3.0) -> tuple[bool, str]:
     return True, "health 200, ready 200, generate 200 and job read back"
 
 
-def postgres_login(stack: Stack) -> dict[str, str]:
+def postgres_login(stack: Stack) -> dict[str, Any]:
     """user, password and dbname of the stack's PostgreSQL, from its container's config."""
     env = stack.containers()["postgres"].config.env
     user = env.get("POSTGRES_USER", "postgres")
