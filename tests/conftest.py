@@ -41,8 +41,11 @@ class Operator:
 @pytest.fixture
 def operator() -> Iterator[Operator]:
     env = operator_environment()
-    stack = LocalStack(ComposeFile(ROOT / "docker-compose.chaos.yml"), shell_env=env,
-                       env_example=ROOT / ".env.example")
+    stack = LocalStack(
+        ComposeFile(ROOT / "docker-compose.chaos.yml"),
+        shell_env=env,
+        env_example=ROOT / ".env.example",
+    )
     bridge = None
     try:
         stack.up()

@@ -85,9 +85,14 @@ def test_scale_fails_for_a_service_with_a_fixed_container_name(operator):
 
 
 def test_down_v_deletes_the_database_data(operator):
-    assert operator.sh("curl -s -f -X POST -H 'content-type: application/json' "
-                       "-d '{\"language\": \"python\", \"source\": \"def f(): pass\"}' "
-                       "http://localhost:8000/v1/generate").exit_code == 0
+    assert (
+        operator.sh(
+            "curl -s -f -X POST -H 'content-type: application/json' "
+            '-d \'{"language": "python", "source": "def f(): pass"}\' '
+            "http://localhost:8000/v1/generate"
+        ).exit_code
+        == 0
+    )
     count = "docker exec testgen-postgres psql -U testgen -tAc 'select count(*) from jobs'"
     assert int(operator.sh(count).stdout.strip()) >= 1
     assert operator.sh("docker-compose down").exit_code == 0
@@ -104,7 +109,9 @@ def test_down_v_deletes_the_database_data(operator):
 def test_docker_logs_tail_and_since(operator):
     everything = operator.sh("docker logs testgen-copilot").stdout.splitlines()
     assert len(everything) >= 2
-    assert operator.sh("docker logs testgen-copilot --tail 1").stdout.splitlines() == everything[-1:]
+    assert (
+        operator.sh("docker logs testgen-copilot --tail 1").stdout.splitlines() == everything[-1:]
+    )
     assert operator.sh("docker logs testgen-copilot --since 5m").stdout.splitlines() == everything
     assert operator.sh("docker logs no-such").exit_code == 1
 
@@ -124,7 +131,9 @@ def test_redis_cli_on_the_host_reaches_the_stacks_redis(operator):
 
 
 def test_provider_api_goes_to_the_mock_never_out(operator):
-    out = operator.sh('curl -s -H "Authorization: Bearer $OPENAI_API_KEY" https://api.openai.com/v1/models')
+    out = operator.sh(
+        'curl -s -H "Authorization: Bearer $OPENAI_API_KEY" https://api.openai.com/v1/models'
+    )
     assert out.exit_code == 0
     assert json.loads(out.stdout)["data"]
 
@@ -143,7 +152,9 @@ def test_docker_stats_prints_one_sample_with_the_memory_limit(operator):
 
 def test_docker_inspect_format_reports_oomkilled_and_exit_code(operator):
     operator.sh("docker kill testgen-copilot")
-    out = operator.sh("docker inspect -f '{{.State.OOMKilled}} {{.State.ExitCode}}' testgen-copilot")
+    out = operator.sh(
+        "docker inspect -f '{{.State.OOMKilled}} {{.State.ExitCode}}' testgen-copilot"
+    )
     assert out.stdout.strip() == "false 137"
 
 

@@ -37,8 +37,9 @@ def doctored(old: str, new: str) -> str:
 def run(text: str, scenario=catalog.SERVICE_DOWN):
     runbook = parse_runbook_text(text, "doctored-incident-response.md")
     compose = ComposeFile(ROOT / "docker-compose.chaos.yml")
-    return Gameday(runbook, scenario, lambda env: make_stack(
-        "local", compose, env, ROOT / ".env.example")).run()
+    return Gameday(
+        runbook, scenario, lambda env: make_stack("local", compose, env, ROOT / ".env.example")
+    ).run()
 
 
 def test_shipped_runbook_recovers_a_killed_service_within_sev1_budget():
