@@ -49,6 +49,8 @@ from harness.scenario import Scenario
 SCHEMA = "gameday-mutation/1"
 TYPICAL_GAMEDAY_S = 10.0  # a gameday takes ~2-20 s on the local backend
 ABORT_ATTEMPTS = 3
+# Faults under which the process dies by itself, so the `restart:` policy applies.
+DIES_BY_ITSELF = frozenset({"cache-bloat", "process-crash"})
 
 # "Point it at the wrong service": production's service and container names, and ports.
 SERVICE_SWAPS = {
@@ -95,6 +97,7 @@ class Mutant:
     mutated: str  # the step after the mutation ("" when deleted)
     scenarios: tuple[str, ...]
     text: str = field(repr=False, compare=False)  # the whole mutant runbook
+    partner: int | None = None  # reorder: the line of the step it was moved after
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,7 @@ def derive_mutants(
         new_text: str,
         users: list[str],
         suffix: str = "",
+        partner: int | None = None,
     ) -> None:
         if new_text in seen:
             return
@@ -236,6 +240,7 @@ def derive_mutants(
                 mutated=mutated,
                 scenarios=tuple(dict.fromkeys(users)),
                 text=new_text,
+                partner=partner,
             )
         )
 
@@ -279,6 +284,7 @@ def derive_mutants(
                         step.command,
                         "\n".join(moved),
                         users,
+                        partner=nxt.line,
                     )
             for i, (mutated, what) in enumerate(wrong_service_variants(step.command), 1):
                 add(
@@ -445,6 +451,35 @@ class MutationReport:
         }
 
 
+def report_from_dict(data: dict[str, Any]) -> MutationReport:
+    """A saved `--json` report, for rendering again (the mutant texts are not stored)."""
+    if data.get("schema") != SCHEMA:
+        raise BadInput(f"not a {SCHEMA} report (schema {data.get('schema')!r})")
+    report = MutationReport(
+        runbook=data["runbook"],
+        backend=data["backend"],
+        scenarios=list(data["scenarios"]),
+        started_at=data["started_at"],
+        originals={k: OriginalRun(**v) for k, v in data["originals"].items()},
+        untouched=[Untouched(**u) for u in data.get("untouched", [])],
+        total_mutants=data.get("total_mutants", 0),
+        duration_s=data.get("duration_s", 0.0),
+        finished=data.get("finished", False),
+    )
+    for m in data["mutants"]:
+        fields = {k: m[k] for k in Mutant.__dataclass_fields__ if k in m and k != "text"}
+        fields["scenarios"] = tuple(fields["scenarios"])
+        report.results.append(
+            MutantResult(
+                Mutant(**fields, text=""),
+                m["status"],
+                [Outcome(**o) for o in m["outcomes"]],
+                m.get("note", ""),
+            )
+        )
+    return report
+
+
 def _detector(result: GamedayResult) -> StepRun | None:
     return next((s for s in result.steps if s.detected), None)
 
@@ -533,12 +568,31 @@ def classify_survivor(
         change = f"pointing it at the wrong service ({status})"
     elif mutant.operator == "reorder":
         change = "running it later"
+        partner = _steps_by_line(runbook).get(mutant.partner or 0)
+        if partner is not None:
+            kind = (
+                "is manual (never runs)"
+                if manual_reason(partner.command, partner.comment)
+                else None
+                if changes_state(partner.command)
+                else "only reads state"
+            )
+            if kind:
+                return (
+                    f"{change} did not change recovery because the step it moved past (line "
+                    f"{partner.line} `{_first(partner.command)}`) {kind}: the steps that act "
+                    "still act in the same order"
+                )
     else:
         change = "removing the step"
-    return f"{change} did not change recovery because {_not_needed(step, siblings, scenario)}"
+    return (
+        f"{change} did not change recovery because {_not_needed(step, siblings, scenario, result)}"
+    )
 
 
-def _not_needed(step: Step, siblings: Sequence[Step], scenario: Scenario) -> str:
+def _not_needed(
+    step: Step, siblings: Sequence[Step], scenario: Scenario, result: GamedayResult
+) -> str:
     cover = _covering_step(step, siblings)
     if cover is not None:
         return f"line {cover.line} `{_first(cover.command)}` does the same for this service"
@@ -547,8 +601,22 @@ def _not_needed(step: Step, siblings: Sequence[Step], scenario: Scenario) -> str
             "the fault's cause is lifted after the resolution steps (lift=after-resolution) "
             "and the service recovers by itself once it is gone"
         )
+    fault = scenario.fault()
     acted = _compose_targets(step.command)
-    targets = _fault_targets(scenario.fault())
+    targets = _fault_targets(fault)
+    if fault.kind in DIES_BY_ITSELF and acted and acted[0] == "restart" and acted[1] & targets:
+        return (
+            f"{', '.join(sorted(acted[1] & targets))} dies by itself under this fault, so its "
+            "restart policy restarts it without the step"
+        )
+    impact = result.impact
+    if impact.incident_requests and not impact.incident_failed:
+        return (
+            f"no request failed during the incident even with the mutation (0 of "
+            f"{impact.incident_requests}), so verify (health, ready, a generate round trip, "
+            "the ledger) passes either way: the gameday never checks that the fault itself "
+            f"is gone ({fault.description})"
+        )
     if acted and acted[1] and not acted[1] & targets:
         return (
             f"it acts on {', '.join(sorted(acted[1]))} while the fault is on "

@@ -141,3 +141,59 @@ def test_a_step_recovery_needs_is_killed_and_a_redundant_one_survives_explained(
     assert report.score == 0.5
     md = to_markdown(report)
     assert "**Mutation score: 1/2 = 50%**" in md and "### L66-delete" in md
+
+
+def _record(scenario, verdict="recovered", **kw):
+    from harness.result import GamedayResult, Verdict
+
+    return GamedayResult(
+        scenario=scenario.id,
+        title="",
+        section=scenario.section,
+        runbook=str(FIXED),
+        backend="local",
+        declared_severity=1,
+        budget_s=300,
+        fault="",
+        fault_description="",
+        verdict=Verdict(verdict),
+        **kw,
+    )
+
+
+def test_survivors_are_classified_from_the_runbook_and_the_records(mutants):
+    from harness.mutate import classify_survivor
+    from harness.result import Impact, StepRun, StepStatus
+
+    by_id = {m.id: m for m in mutants}
+    runbook = parse_runbook_text(TEXT, str(FIXED))
+
+    def why(mid, scenario, original=None, result=None):
+        return classify_survivor(
+            by_id[mid],
+            scenario,
+            runbook,
+            original or _record(scenario),
+            result or _record(scenario),
+        )
+
+    assert why("L194-delete", catalog.MISSING_VARIABLE).startswith("step is manual (`vim`")
+    assert "moved past (line 194 `vim .env" in why("L193-reorder", catalog.MISSING_VARIABLE)
+    assert why("L312-delete", catalog.DATABASE_DOWN).startswith("step only reads state")
+    assert "restart policy restarts it" in why("L232-delete", catalog.OOM)
+    quiet = _record(catalog.MEMORY_PRESSURE, impact=Impact(incident_requests=9, incident_failed=0))
+    assert "never checks that the fault itself is gone" in why(
+        "L232-delete", catalog.MEMORY_PRESSURE, result=quiet
+    )
+    assert "lift=after-resolution" in why("L309-delete", catalog.DATABASE_LINK_CUT)
+
+    def detected_by(line):
+        step = StepRun("detect", "", "", f"cmd {line}", line, "detection", StepStatus.FAILED,
+                       exit_code=7, baseline_exit=0, detected=True)  # fmt: skip
+        return _record(catalog.SERVICE_DOWN, steps=[step], ttd_s=0.1)
+
+    took_over = why("L63-or-true", catalog.SERVICE_DOWN, detected_by(63), detected_by(73))
+    assert took_over.startswith("another detection step took over: line 73")
+    assert why("L73-drop-fail", catalog.SERVICE_DOWN, detected_by(73), detected_by(73)).startswith(
+        "the weakened step still detects"
+    )
