@@ -51,6 +51,8 @@ TYPICAL_GAMEDAY_S = 10.0  # a gameday takes ~2-20 s on the local backend
 ABORT_ATTEMPTS = 3
 # Faults under which the process dies by itself, so the `restart:` policy applies.
 DIES_BY_ITSELF = frozenset({"cache-bloat", "process-crash"})
+# Faults that are on one service or link (not on testgen's configuration or its memory).
+SERVICE_FAULTS = frozenset({"service-killed", "network", "network-multi"})
 
 # "Point it at the wrong service": production's service and container names, and ports.
 SERVICE_SWAPS = {
@@ -569,6 +571,12 @@ def classify_survivor(
     elif mutant.operator == "reorder":
         change = "running it later"
         partner = _steps_by_line(runbook).get(mutant.partner or 0)
+        exports = [_exported(c) for c in (step.command, partner.command if partner else "")]
+        if partner is not None and all(exports) and not set(exports[0]) & set(exports[1]):
+            return (
+                f"{change} did not change recovery because it and line {partner.line} "
+                f"`{_first(partner.command)}` export different variables: the two commute"
+            )
         if partner is not None:
             kind = (
                 "is manual (never runs)"
@@ -588,6 +596,14 @@ def classify_survivor(
     return (
         f"{change} did not change recovery because {_not_needed(step, siblings, scenario, result)}"
     )
+
+
+def _exported(command: str) -> list[str]:
+    """Variables a pure `export A=1 B=2` step sets; [] for anything else."""
+    words = command.split()
+    if len(words) < 2 or words[0] != "export" or not all("=" in w for w in words[1:]):
+        return []
+    return [w.split("=", 1)[0] for w in words[1:]]
 
 
 def _not_needed(
@@ -617,7 +633,7 @@ def _not_needed(
             "the ledger) passes either way: the gameday never checks that the fault itself "
             f"is gone ({fault.description})"
         )
-    if acted and acted[1] and not acted[1] & targets:
+    if fault.kind in SERVICE_FAULTS and acted and acted[1] and not acted[1] & targets:
         return (
             f"it acts on {', '.join(sorted(acted[1]))} while the fault is on "
             f"{', '.join(sorted(targets))}, which recovers without it"
