@@ -197,3 +197,14 @@ def test_survivors_are_classified_from_the_runbook_and_the_records(mutants):
     assert why("L73-drop-fail", catalog.SERVICE_DOWN, detected_by(73), detected_by(73)).startswith(
         "the weakened step still detects"
     )
+
+
+def test_two_exports_of_different_variables_commute(mutants):
+    from harness.mutate import classify_survivor
+
+    runbook = parse_runbook_text(TEXT, str(FIXED))
+    mutant = next(m for m in mutants if m.id == "L269-reorder")
+    s = catalog.LLM_QUOTA
+    assert "export different variables" in classify_survivor(
+        mutant, s, runbook, _record(s), _record(s)
+    )
