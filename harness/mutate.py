@@ -550,7 +550,7 @@ def classify_survivor(
     reason = manual_reason(step.command, step.comment)
     if reason is not None:
         return f"step is manual ({reason}): the gameday never runs it"
-    if not changes_state(step.command):
+    if not _acts(step.command):
         return (
             "step only reads state (it changes nothing), so the verdict cannot depend on it: "
             "it is output for a person, not a check"
@@ -582,7 +582,7 @@ def classify_survivor(
                 "is manual (never runs)"
                 if manual_reason(partner.command, partner.comment)
                 else None
-                if changes_state(partner.command)
+                if _acts(partner.command)
                 else "only reads state"
             )
             if kind:
@@ -591,11 +591,27 @@ def classify_survivor(
                     f"{partner.line} `{_first(partner.command)}`) {kind}: the steps that act "
                     "still act in the same order"
                 )
+            later = [
+                s
+                for s in siblings
+                if s.line > partner.line and (_compose_targets(s.command) or ("", set()))[0] == "up"
+            ]
+            if later and _covering_step(step, siblings) is None:
+                return (
+                    f"{change} did not change recovery because the step still runs, and line "
+                    f"{later[0].line} `{_first(later[0].command)}` starts the services after it"
+                )
     else:
         change = "removing the step"
     return (
         f"{change} did not change recovery because {_not_needed(step, siblings, scenario, result)}"
     )
+
+
+def _acts(command: str) -> bool:
+    """Changes state: the runbook parser's rule, plus `fuser -k` (kills what holds a port),
+    which that rule does not know."""
+    return changes_state(command) or bool(re.search(r"\bfuser\b[^|;&]*\s-k\b", command))
 
 
 def _exported(command: str) -> list[str]:
@@ -638,6 +654,14 @@ def _not_needed(
             f"it acts on {', '.join(sorted(acted[1]))} while the fault is on "
             f"{', '.join(sorted(targets))}, which recovers without it"
         )
+    if fault.kind in SERVICE_FAULTS:
+        for other in siblings:
+            theirs = _compose_targets(other.command) if other.line != step.line else None
+            if theirs and (not theirs[1] or targets <= theirs[1]):
+                return (
+                    f"line {other.line} `{_first(other.command)}` already brings back "
+                    f"{', '.join(sorted(targets))}, the only service this fault took down"
+                )
     return (
         "… (no automatic explanation: the step ran with exit 0 in the unmutated run, yet "
         "the verdict does not depend on it)"
