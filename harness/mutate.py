@@ -996,6 +996,20 @@ def to_markdown(report: MutationReport, title: str = "Runbook mutation report") 
         for o in r.outcomes:
             out.append(f"- **{o.scenario}** ({o.verdict} as before): {o.why}")
         out.append("")
+    partial = [(r, o) for r in report.killed for o in r.outcomes if not o.killed]
+    if partial:
+        out += [
+            "## Killed mutants that some scenario did not notice",
+            "",
+            "The mutant changed another scenario's verdict, but not these ones':",
+            "",
+        ]
+        for r, o in partial:
+            out.append(
+                f"- **{r.mutant.id}** (line {r.mutant.line}, {r.mutant.description}) on "
+                f"**{o.scenario}** ({o.verdict} as before): {o.why}"
+            )
+        out.append("")
     out += [
         "## Every mutant",
         "",
