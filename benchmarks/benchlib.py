@@ -41,8 +41,27 @@ def loadavg() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def git_state() -> dict[str, Any]:
+    """The commit measured, and whether harness/ had uncommitted changes (other engineers
+    edit it while benchmarks run)."""
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "harness_dirty": bool(git("status", "--porcelain", "--", "harness")),
+    }
+
+
 def machine() -> dict[str, Any]:
     return {
+        "git": git_state(),
         "cores": os.cpu_count(),
         "python": sys.version.split()[0],
         "platform": sys.platform,

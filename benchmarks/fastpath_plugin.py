@@ -11,9 +11,13 @@ ssl_once       httpx clients of the harness (probes, load, the local stack's hea
                ever speak plain HTTP on loopback, but every client built with the default
                loads the CA bundle (~25 ms CPU each, and the stack's health loop builds
                one per poll). The harness change: verify=False, or one shared client.
-pg_last        LocalStack.up creates postgres last: its data-dir copy (`cp -a`, 0.1-0.7 s,
-               blocking) then overlaps with the Python services' imports instead of
-               delaying their spawn. (TestGen's pool connects lazily and heals.)
+pg_last        (superseded by commit 13062aa, which creates all services in parallel threads;
+               applying it now *replaces* that up() with a sequential one) LocalStack.up
+               creates postgres last so its data-dir copy overlaps the Python imports.
+load_early     the background load starts as soon as steady state holds, so it warms up
+               while the baseline runs (the baseline then sees the same traffic the
+               detection steps will see) instead of after it: the runner's wait for 5
+               acknowledged writes before t0 (~0.45 s at 10 req/s) is already over.
 lpt_order      collection order: longest gameday first (durations from a previous serial
                run, $GAMEDAY_BENCH_DURATIONS JSON {nodeid: seconds}); under `-n 2` this
                shortens the tail where one worker idles.
@@ -40,7 +44,13 @@ import tempfile
 from typing import Any
 
 PATCHES = {p.strip() for p in os.environ.get("GAMEDAY_BENCH_PATCHES", "").split(",") if p.strip()}
-SAFE = ("kill_close", "ssl_once", "pg_last", "tmpfs", "fixed_rate")  # verdict-neutral, all measured
+SAFE = (
+    "kill_close",
+    "ssl_once",
+    "tmpfs",
+    "fixed_rate",
+    "load_early",
+)  # verdict-neutral, all measured
 _undo: list[tuple[object, str, object]] = []
 
 
@@ -148,6 +158,31 @@ def _xdist_fix() -> None:
     _set(plugin.GamedayFixture, "run", run)
 
 
+def _load_early() -> None:
+    import harness.gameday as gameday_mod
+
+    real_load = gameday_mod.Load
+    orig_await = gameday_mod.Gameday._await_steady_state
+
+    def await_steady_state(self: Any, stack: Any, timeout: float = 20.0) -> Any:
+        holds, observed = orig_await(self, stack, timeout)
+        if holds:
+            self._bench_early_load = real_load(stack, self.now).start()
+        return holds, observed
+
+    def make_load(stack: Any, clock: Any, *args: Any, **kwargs: Any) -> Any:
+        game = getattr(clock, "__self__", None)
+        early = getattr(game, "_bench_early_load", None)
+        if early is None:
+            return real_load(stack, clock, *args, **kwargs)
+        game._bench_early_load = None
+        early.start = lambda: early  # already running
+        return early
+
+    _set(gameday_mod.Gameday, "_await_steady_state", await_steady_state)
+    _set(gameday_mod, "Load", make_load)
+
+
 def _tmpfs() -> None:
     if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
         tempfile.gettempdir()
@@ -161,6 +196,7 @@ _APPLY = {
     "tmpfs": _tmpfs,
     "fixed_rate": _fixed_rate,
     "xdist_fix": _xdist_fix,
+    "load_early": _load_early,
 }
 
 

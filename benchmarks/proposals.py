@@ -36,7 +36,8 @@ from harness.bridge import server as bridge_server
 def stack_patches(runs: int) -> dict[str, Any]:
     compose = stack_bench._compose()
     variants: list[tuple[str, list[str]]] = [("stock", [])]
-    start_patches = [n for n in fastpath_plugin.SAFE if n != "fixed_rate"]  # runner-only
+    # the runner-only patches do not touch a stack start
+    start_patches = [n for n in fastpath_plugin.SAFE if n not in ("fixed_rate", "load_early")]
     variants += [(name, [name]) for name in start_patches]
     variants += [("all", start_patches)]
     out: dict[str, Any] = {}

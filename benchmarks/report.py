@@ -61,17 +61,31 @@ def overhead_by_phase(g: dict[str, Any]) -> str:
                 a[k] += row[k]
     n = len(g["gamedays"])
     lines = [
-        f"| stretch (opened by event), sums over {n} gamedays | wall | main-thread CPU "
+        f"| stretch between events (sums over {n} gamedays) | wall | main-thread CPU "
         "| bridge CPU | shims |",
         "|---|---|---|---|---|",
     ]
-    order = ["start", "up", "steady-state", "baseline", "inject", "fault-confirmed", "detected"]
-    order += ["lift", "resolve", "data-destroyed", "recovered", "verdict", "teardown"]
+    names = {
+        "start": "start → up: stack construction and up()",
+        "up": "up → steady-state: probes",
+        "steady-state": "steady-state → baseline: detection steps twice",
+        "baseline": "baseline → inject: load warm-up, fault injection",
+        "inject": "inject → fault-confirmed",
+        "fault-confirmed": "fault-confirmed → detected: polling (undetected: whole window)",
+        "detected": "detected → next event: 1st resolution step (no step: all of verify)",
+        "lift": "lift → next step",
+        "resolve": "step → next step / verdict: resolution steps, then verify",
+        "data-destroyed": "data-destroyed → next",
+        "recovered": "recovered → verdict: ledger",
+        "verdict": "verdict → teardown",
+        "teardown": "teardown: impact, fault cleanup, bridge and stack close",
+    }
+    order = list(names)
     for phase in sorted(acc, key=lambda p: order.index(p) if p in order else 99):
         a = acc[phase]
         lines.append(
-            f"| {phase} | {a['wall']:.1f} s | {a['main_cpu']:.2f} s | {a['bridge_cpu']:.2f} s "
-            f"| {a['shim']:.2f} s |"
+            f"| {names.get(phase, phase)} | {a['wall']:.1f} s | {a['main_cpu']:.2f} s "
+            f"| {a['bridge_cpu']:.2f} s | {a['shim']:.2f} s |"
         )
     return "\n".join(lines)
 

@@ -32,6 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import benchlib  # noqa: E402
 from benchlib import REPO, RUNBOOKS, loadavg, machine  # noqa: E402
 
 SECTIONS = ("bare", "stack", "gameday", "proposals", "suite", "docker")
@@ -44,7 +45,7 @@ PROPOSAL_PAIRS = [
     ("llm-quota", "incident-response"),
     ("redis-down", "incident-response"),
 ]
-SAFE = "kill_close,ssl_once,pg_last,tmpfs,fixed_rate"
+SAFE = "kill_close,ssl_once,tmpfs,fixed_rate,load_early"
 
 
 def log(msg: str) -> None:
@@ -128,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     out["machine"]["loadavg_at_end"] = os.getloadavg()
+    out["machine"]["git_at_end"] = benchlib.git_state()
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=2, default=str))
     print(table(out))
@@ -403,7 +405,9 @@ def table(out: dict[str, Any]) -> str:
     head = (
         f"gameday harness benchmarks — {m['cores']} cores, {m['memory_gib']} GiB, "
         f"Python {m['python']}, load avg at start {m['loadavg_at_start'][0]:.2f}, "
-        f"runs {out['runs']}{' (quick)' if out['quick'] else ''}"
+        f"runs {out['runs']}{' (quick)' if out['quick'] else ''}, "
+        f"commit {m.get('git', {}).get('commit', '?')}"
+        f"{' (harness/ dirty)' if m.get('git', {}).get('harness_dirty') else ''}"
     )
     w = max(len(r[0]) for r in rows) if rows else 30
     lines = [
