@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from hypothesis import HealthCheck, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
@@ -50,6 +51,7 @@ from harness.probes import steady_state
 from harness.redact import Redactor
 from harness.runbook import parse_runbook
 from harness.runbook_model import Role
+from harness.toxiproxy import ToxiproxyError
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXED_RUNBOOK = ROOT / "runbooks" / "incident-response.fixed.md"
@@ -249,6 +251,10 @@ class ChaosMachine(RuleBasedStateMachine):
     )
     def llm_provider_mode(self, provider: str, mode: str, seconds: float) -> None:
         label = f"llm provider {provider}"
+        state = self.stack.containers().get("llm")
+        if state is None or state.status != Status.RUNNING:
+            note(f"{label}: the mock provider is down, no mode to set")
+            return
         fault = LlmProviderFault(provider, mode, delay_ms=1500 if mode == "slow" else None)
         fault.inject(self.stack)  # replaces whatever mode the provider had
         self.active[label] = ActiveFault(label, fault, time.monotonic() + seconds)
@@ -267,7 +273,7 @@ class ChaosMachine(RuleBasedStateMachine):
         now = time.monotonic()
         for label, active in list(self.active.items()):
             if active.expires_at is not None and active.expires_at <= now:
-                active.fault.lift(self.stack)
+                self._lift(active)
                 del self.active[label]
                 note(f"{label}: lifted after its duration")
 
@@ -275,9 +281,17 @@ class ChaosMachine(RuleBasedStateMachine):
     def heal(self) -> None:
         self._heal_and_check()
 
+    def _lift(self, active: ActiveFault) -> None:
+        try:
+            active.fault.lift(self.stack)
+        except (httpx.HTTPError, ToxiproxyError) as exc:
+            # The fault lives in a service that is down now (e.g. the mock provider was
+            # killed): its restart starts it without the fault.
+            note(f"{active.label}: cannot lift ({type(exc).__name__}); it goes with its service")
+
     def _heal_and_check(self) -> None:
         for active in list(self.active.values()):
-            active.fault.lift(self.stack)
+            self._lift(active)
         self.active.clear()
         outcome = self.shell.run_command("docker-compose up -d")
         assert outcome.exit_code == 0, (

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from .support import REPO, SITE, checkout_env
+
 MALFORMED = REPO / "tests" / "runbook" / "malformed"
-SITE = Path(__file__).resolve().parent / "site"
 FIXED = REPO / "runbooks" / "incident-response.fixed.md"
 COMPOSE = REPO / "docker-compose.chaos.yml"
 STACK_MARKER = "GAMEDAY_STACK_ID"
@@ -259,13 +259,12 @@ def test_bad_input_is_one_line_exit_2_and_starts_nothing(case: Case, tmp_path: P
     private_tmp = tmp_path / "tmpdir"
     private_tmp.mkdir()
     spawn_log, phases = tmp_path / "spawned.log", tmp_path / "phases"
-    env = {
-        **os.environ,
-        "TMPDIR": str(private_tmp),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(SITE), os.environ.get("PYTHONPATH")])),
-        "GAMEDAY_TRUST_SPAWN_LOG": str(spawn_log),
-        "GAMEDAY_PHASE_FILE": str(phases),
-    }
+    env = checkout_env(
+        SITE,
+        TMPDIR=str(private_tmp),
+        GAMEDAY_TRUST_SPAWN_LOG=str(spawn_log),
+        GAMEDAY_PHASE_FILE=str(phases),
+    )
     proc = subprocess.run(
         ["gameday", *argv],
         capture_output=True,

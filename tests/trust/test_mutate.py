@@ -4,7 +4,6 @@ and a mutant that breaks recovery is killed while a redundant step survives, exp
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -21,7 +20,8 @@ from harness.mutate import (
 )
 from harness.runbook import parse_runbook_text
 
-REPO = Path(__file__).resolve().parents[2]
+from .support import REPO, checkout_env
+
 FIXED = REPO / "runbooks" / "incident-response.fixed.md"
 TEXT = FIXED.read_text()
 ALL = list(catalog.SCENARIOS.values())
@@ -114,6 +114,7 @@ def test_mutate_list_prints_the_mutants_and_starts_nothing(tmp_path):
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        env=checkout_env(),
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr

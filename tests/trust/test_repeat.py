@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 from harness.repeat import RepeatReport, Series, table, to_markdown
 
-REPO = Path(__file__).resolve().parents[2]
+from .support import REPO, checkout_env
 
 
 def test_a_scenario_with_two_verdicts_is_reported_unstable():
@@ -48,6 +47,7 @@ def test_repeat_runs_the_gameday_n_times_and_exits_0_when_verdicts_agree(tmp_pat
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        env=checkout_env(),
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

@@ -13,13 +13,12 @@ switched off (tests/trust/site/sitecustomize.py) must leak the canary into the r
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-SITE = Path(__file__).resolve().parent / "site"
+from .support import REPO, SITE, checkout_env
+
 FIXED = REPO / "runbooks" / "incident-response.fixed.md"
 SHIPPED = REPO / "runbooks" / "incident-response.md"
 
@@ -68,10 +67,10 @@ def needles(keys: dict[str, str]) -> list[str]:
 def run_gameday(tmp: Path, keys: dict[str, str], runbooks: list[Path], scenarios: list[str],
                 redact: bool = True) -> tuple[subprocess.CompletedProcess[str], Path]:  # fmt: skip
     out = tmp / "out"
-    env = {**os.environ, **keys}
-    if not redact:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SITE), env.get("PYTHONPATH")]))
-        env["GAMEDAY_TRUST_NO_REDACT"] = "1"
+    if redact:
+        env = checkout_env(**keys)
+    else:
+        env = checkout_env(SITE, **keys, GAMEDAY_TRUST_NO_REDACT="1")
     argv = ["gameday", "run", "--out", str(out)]
     for sid in scenarios:
         argv += ["--scenario", sid]
