@@ -142,7 +142,9 @@ class GamedayFixture:
         )
         result = game.run()
         self.request.config.stash[RESULTS_KEY].append(result)
-        self.request.node.user_properties.append(("gameday", result.to_dict()))
+        # Plain JSON types: pytest-xdist ships user_properties between processes (no enums).
+        plain = json.loads(json.dumps(result.to_dict()))
+        self.request.node.user_properties.append(("gameday", plain))
         if s.out:
             s.out.mkdir(parents=True, exist_ok=True)
             name = f"{scenario.id}--{Path(rb.path).stem}.json"
