@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -203,6 +204,9 @@ class ComposeFile:
         if not isinstance(hp, dict):
             raise ComposeError(where, "'x-host-paths' must map production paths to stack paths")
         self.host_paths: dict[str, str] = {str(k): str(v) for k, v in hp.items()}
+        # Fail now, before anything starts: interpolation syntax, sizes, dependency cycles.
+        self.resolve(dict(os.environ))
+        self.startup_order(self.service_names)
 
     @property
     def service_names(self) -> list[str]:
