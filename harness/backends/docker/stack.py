@@ -479,14 +479,21 @@ class DockerStack(Stack):
         return images.rows(self.client, [c.image for c in self.resolve_config().values()])
 
     def owns_pid(self, pid: int) -> bool:
-        """True when pid runs inside one of this stack's containers (its cgroup names one)."""
+        """True when pid runs inside one of this stack's containers (its cgroup names one),
+        or is a host process the harness started for this stack (it carries the marker)."""
         try:
             cgroups = Path(f"/proc/{pid}/cgroup").read_text()
         except OSError:
             return False
         with self._lock:
             ids = [svc.id for svc in self._services.values()]
-        return any(cid in cgroups for cid in ids)
+        if any(cid in cgroups for cid in ids):
+            return True
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return f"GAMEDAY_STACK_ID={self.id}".encode() in environ
 
 
 def _port_open(port: int) -> bool:
