@@ -80,11 +80,14 @@ def runbook_actions(path: Path = FIXED_RUNBOOK) -> list[str]:
 
 
 def chaos_settings() -> settings:
-    """Small and deterministic in CI; `GAMEDAY_CHAOS_EXAMPLES=N` for scheduled runs."""
+    """Small and deterministic in CI. Scheduled runs set `GAMEDAY_CHAOS_EXAMPLES=N`: N
+    examples of up to 25 steps from a fresh random seed each night (a failure prints the
+    blob that reproduces it); `GAMEDAY_CHAOS_DERANDOMIZE=1` keeps them deterministic."""
     scheduled = os.environ.get("GAMEDAY_CHAOS_EXAMPLES")
     examples = int(scheduled) if scheduled else 10
     return settings(
-        derandomize=True,
+        derandomize=not scheduled or os.environ.get("GAMEDAY_CHAOS_DERANDOMIZE") == "1",
+        print_blob=True,
         database=None,
         max_examples=examples,
         stateful_step_count=25 if scheduled else 10,
@@ -302,7 +305,7 @@ class ChaosMachine(RuleBasedStateMachine):
         self.heals += 1
         assert holds, (
             f"no steady state {HEAL_TIMEOUT_S:.0f}s after lifting every fault and "
-            f"`docker-compose up -d`: {observed}"
+            f"`docker-compose up -d`: {observed}\n{self._diagnosis()}"
         )
         acknowledged = list(self.load.acknowledged)
         lost = unreadable_jobs(self.stack, acknowledged)
@@ -311,6 +314,17 @@ class ChaosMachine(RuleBasedStateMachine):
             f"heal: {lost[:5]}"
         )
         note(f"heal {self.heals}: steady state, {len(acknowledged)} acknowledged jobs readable")
+
+    def _diagnosis(self) -> str:
+        """What the engine shows, for a heal that did not heal."""
+        lines = []
+        for service, state in sorted(self.stack.containers().items()):
+            lines.append(
+                f"  {service}: {state.status.value} exit {state.exit_code} "
+                f"restarts {state.restart_count} pid {state.pid}"
+            )
+        tail = [text for _, text in self.stack.logs("testgen")[-8:]]
+        return "containers:\n" + "\n".join(lines) + "\ntestgen log tail:\n  " + "\n  ".join(tail)
 
     def teardown(self) -> None:
         try:
