@@ -312,7 +312,9 @@ def run_one(
     report = time.perf_counter() - r0
     shim = rec.bridge_calls * shim_cost
     overhead = main_cpu + rec.bridge_cpu + shim + report
-    in_window, window_s = window_overhead(rec.marks, result.verdict.value, shim_cost)
+    in_window, window_s, window_cpu, window_calls = window_overhead(
+        rec.marks, result.verdict.value, shim_cost
+    )
     return {
         "scenario": scenario.id,
         "runbook": Path(runbook.path).stem,
@@ -333,6 +335,8 @@ def run_one(
         # the gameday) left out, on both sides of the ratio
         "overhead_outside_windows_pct": 100 * (overhead - in_window) / max(1e-9, wall - window_s),
         "overhead_in_window": in_window,
+        "window_cpu": window_cpu,
+        "window_calls": window_calls,
         "window_s": window_s,
         "overhead_by_phase": by_phase(rec.marks, shim_cost),
         "process_cpu_pct": 100 * (process_cpu + shim + report) / wall,
@@ -362,7 +366,7 @@ def by_phase(marks: list[tuple[str, float, float, float, int]], shim_cost: float
 
 def window_overhead(
     marks: list[tuple[str, float, float, float, int]], verdict: str, shim_cost: float
-) -> tuple[float, float]:
+) -> tuple[float, float, float, int]:
     """(overhead inside the fixed window, the window's wall time): for an undetected
     verdict the detect window (fault-confirmed → teardown), for not-recovered the verify
     window (last step or lift → verdict)."""
@@ -372,12 +376,12 @@ def window_overhead(
     elif verdict == "not-recovered" and "verdict" in kinds:
         opens = [i for i, k in enumerate(kinds) if k in ("step", "lift", "detected")]
         if not opens:
-            return 0.0, 0.0
+            return 0.0, 0.0, 0.0, 0
         a, b = marks[max(opens)], marks[kinds.index("verdict")]
     else:
-        return 0.0, 0.0
-    over = (b[2] - a[2]) + (b[3] - a[3]) + (b[4] - a[4]) * shim_cost
-    return over, b[1] - a[1]
+        return 0.0, 0.0, 0.0, 0
+    cpu, calls = (b[2] - a[2]) + (b[3] - a[3]), b[4] - a[4]
+    return cpu + calls * shim_cost, b[1] - a[1], cpu, calls
 
 
 def phases(r: dict[str, Any], scenario: Scenario) -> dict[str, float]:
@@ -498,3 +502,24 @@ def measure(
 if __name__ == "__main__":
     ids = sys.argv[1:] or None
     print(json.dumps(measure(1, ids), indent=2, default=str))
+
+
+def projected(games: list[dict[str, Any]], shim_cost: float) -> dict[str, Any]:
+    """The overhead figures again with every shim call costing `shim_cost` instead of the
+    measured python -S start (e.g. the bash-function floor from proposals.shim_variants)."""
+    pct, outside = [], []
+    for g in games:
+        over = g["main_cpu"] + g["bridge_cpu"] + g["bridge_calls"] * shim_cost + g["report"]
+        in_window = g.get("window_cpu", 0.0) + g.get("window_calls", 0) * shim_cost
+        pct.append(100 * over / g["wall"])
+        outside.append(100 * (over - in_window) / max(1e-9, g["wall"] - g.get("window_s", 0.0)))
+    return {
+        "shim_cost": shim_cost,
+        "overhead_pct": stats(pct, unit="%", digits=2),
+        "overhead_outside_windows_pct": stats(outside, unit="%", digits=2),
+        "overhead_pct_no_window_gamedays": stats(
+            (p for p, g in zip(pct, games, strict=True) if not g.get("window_s")),
+            unit="%",
+            digits=2,
+        ),
+    }
