@@ -112,8 +112,12 @@ class LiveStack:
             self.compose, shell_env=self.env, env_example=self.compose.path.parent / ".env.example"
         )
         self.stack = stack
-        stack.up()
-        self.bridge = BridgeServer(stack, stack.dir / "run" / "bridge")
+        try:
+            stack.up()
+            self.bridge = BridgeServer(stack, stack.dir / "run" / "bridge")
+        except BaseException:
+            self.close()  # nothing of a stack that never came up may outlive it
+            raise
 
     def shell(self) -> OperatorShell:
         """A fresh on-call shell (no exports left over from an earlier example)."""
