@@ -68,6 +68,8 @@ def test_interrupted_gameday_leaves_no_process_port_or_dir(phase, sig):
             str(ROOT / "runbooks" / "incident-response.md"),
             "-k",
             "service_down",
+            "--backend",
+            "local",
         ],
         cwd=ROOT,
         env=env,
