@@ -137,6 +137,19 @@ CASES = [
     Case("runbook-missing", ("lint", "{tmp}/nowhere.md"), "no such runbook"),
     Case("runbook-is-a-directory", ("run", "--runbook", "{tmp}"), "runbook"),
     Case(
+        "runbook-without-the-scenarios-section-run",
+        (
+            "run",
+            "--runbook",
+            "{tmp}/no_llm_section.md",
+            "--scenario",
+            "llm-quota",
+            "--out",
+            "{tmp}/out",
+        ),
+        "Scenario 3",
+    ),  # fmt: skip
+    Case(
         "runbook-without-the-scenarios-section-mutate",
         ("mutate", "--runbook", "{tmp}/no_llm_section.md", "--scenario", "llm-quota"),
         "Scenario 3",
@@ -206,11 +219,15 @@ CASES = [
     Case("mutate-json-is-a-directory", ("mutate", "--json", "{tmp}"), "must be a file"),
 ]
 
-# Bad input that `gameday run` lets through today: its compose check is `ComposeFile(path)`,
-# which validates structure but not what only `resolve()` / `startup_order()` see; pytest
-# then starts stacks that fail one by one. Fix (harness/cli.py cmd_run, or ComposeFile
-# itself): validate mem_limit, interpolation and depends_on cycles up front.
-KNOWN_GAPS: dict[str, str] = {}  # cases the CLI does not yet reject (none left)
+# Bad input that `gameday run` lets through today (strict xfail: a fix turns it into a failure
+# that says "remove me"). A runbook without the section a selected scenario answers parses,
+# so `run` starts pytest, whose gameday test dies on `Runbook.section()`'s KeyError: exit 1, a
+# traceback, and an empty results.json. Fix in harness/cli.py cmd_run (or the plugin's
+# Settings): check `runbook.section(s.section)` and `s.steps_from` for every selected runbook
+# and scenario before pytest starts, as `gameday mutate` and `gameday repeat` do.
+KNOWN_GAPS: dict[str, str] = {
+    "runbook-without-the-scenarios-section-run": "run does not check scenario sections up front",
+}
 
 
 def _marked_processes(tmpdir: Path) -> list[int]:
