@@ -71,7 +71,9 @@ def run_gameday(tmp: Path, keys: dict[str, str], runbooks: list[Path], scenarios
         env = checkout_env(**keys)
     else:
         env = checkout_env(SITE, **keys, GAMEDAY_TRUST_NO_REDACT="1")
-    argv = ["gameday", "run", "--out", str(out)]
+    # The local backend: what an engine happens to run on this machine must not decide it
+    # (the docker backend has its own suite in scripts/ci-docker.sh).
+    argv = ["gameday", "run", "--backend", "local", "--out", str(out)]
     for sid in scenarios:
         argv += ["--scenario", sid]
     for rb in runbooks:
