@@ -10,11 +10,14 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: recovered-after-lift, resolution finding, hold, fault check
 
 
 class Verdict(enum.StrEnum):
-    RECOVERED = "recovered"  # TTR within the SEV budget
+    RECOVERED = "recovered"  # the runbook's steps recovered it, held, within the SEV budget
+    # The service came back only once the world lifted the fault (a network repaired by its
+    # owners): the runbook's steps did not restore it.
+    RECOVERED_AFTER_LIFT = "recovered-after-lift"
     SLOW = "slow"  # recovered after the budget
     NOT_RECOVERED = "not-recovered"
     UNDETECTED = "undetected"
@@ -80,6 +83,27 @@ class Ledger:
 
 
 @dataclass
+class Finding:
+    """The resolution's outcome when detection missed the incident (the second finding).
+
+    The incident is declared by its impact when the detection window ends, the section's
+    resolution steps still run, and this records what they achieved."""
+
+    verdict: Verdict
+    reason: str = ""
+    ttr_s: float | None = None  # from t0, when recovery was first seen
+
+
+@dataclass
+class FaultCheck:
+    """Whether the injected fault was still in effect when recovery was judged."""
+
+    checked: bool = False  # False: the injector has no check for this; said in `unchecked`
+    present: bool = False
+    evidence: str = ""
+
+
+@dataclass
 class GamedayResult:
     scenario: str
     title: str
@@ -104,6 +128,13 @@ class GamedayResult:
     impact: Impact = field(default_factory=Impact)
     ledger: Ledger = field(default_factory=Ledger)
     notes: list[str] = field(default_factory=list)
+    # Schema 2: the rules that keep "recovered" true (DESIGN.md §1).
+    resolution_finding: Finding | None = None  # set when undetected and the resolution ran
+    recovery_confirmed_s: float | None = None  # from t0: when the hold window completed
+    hold_s: float = 0.0  # how long steady state had to hold, without restarts
+    fault_check: FaultCheck = field(default_factory=FaultCheck)
+    baseline_failing_steps: list[str] = field(default_factory=list)  # non-zero on every healthy run
+    unchecked: list[str] = field(default_factory=list)  # what this verdict did not check
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -125,6 +156,12 @@ class GamedayResult:
         imp["buckets"] = [tuple(b) for b in imp.get("buckets", [])]
         data["impact"] = Impact(**imp)
         data["ledger"] = Ledger(**data.get("ledger", {}))
+        finding = data.get("resolution_finding")
+        if finding is not None:
+            data["resolution_finding"] = Finding(
+                **{**finding, "verdict": Verdict(finding["verdict"])}
+            )
+        data["fault_check"] = FaultCheck(**data.get("fault_check", {}))
         return cls(**data)
 
     def step_table(self) -> str:

@@ -1,6 +1,6 @@
 """`results.json`: one file per gameday run, the `GamedayResult` records plus what the run was.
 
-    {"schema_version": 1,
+    {"schema_version": 2,
      "run": {"started_at": ISO 8601, "backend": "local", "runbooks": [...],
              "host_cores": 2, "harness_version": "0.1.0"},
      "results": [GamedayResult.to_dict(), ...]}
@@ -27,7 +27,7 @@ from harness.redact import Redactor
 from harness.result import SCHEMA_VERSION as RESULT_SCHEMA_VERSION
 from harness.result import GamedayResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # follows the record's schema (harness.result)
 RESULTS_FILE = "results.json"
 
 
