@@ -72,18 +72,24 @@ class OperatorShell:
                 )
         return command
 
-    def run(self, step: Step, timeout: float | None = None) -> Outcome:
+    def run(self, step: Step, timeout: float | None = None, isolated: bool = False) -> Outcome:
         reason = manual_reason(step.command, step.comment)
         if reason is not None:
             return Outcome(None, "", "", 0.0, manual_reason=reason)
-        return self.run_command(step.command, timeout)
+        return self.run_command(step.command, timeout, isolated)
 
-    def run_command(self, command: str, timeout: float | None = None) -> Outcome:
+    def run_command(
+        self, command: str, timeout: float | None = None, isolated: bool = False
+    ) -> Outcome:
+        """Run one command. `isolated`: in a copy of the shell as it is now (another terminal
+        of the same operator): what it exports is not kept, so concurrent runs can't race."""
+        # An isolated run never writes the shared env file (concurrent polls would race on it).
+        save_env = "" if isolated else f"env -0 > {_quote(str(self._envfile))}\n"
         script = (
             f"cd {_quote(self.cwd)} 2>/dev/null\n"
             f"{self.map_host_paths(command)}\n"
             "__gameday_rc=$?\n"
-            f"env -0 > {_quote(str(self._envfile))}\n"
+            f"{save_env}"
             "exit $__gameday_rc\n"
         )
         started = time.monotonic()
@@ -104,7 +110,7 @@ class OperatorShell:
             os.killpg(proc.pid, signal.SIGKILL)
             out, err = proc.communicate()
         duration = time.monotonic() - started
-        if not timed_out:
+        if not timed_out and not isolated:
             self._absorb_env()
         rc = 124 if timed_out else proc.returncode
         return Outcome(rc, self._excerpt(out), self._excerpt(err), duration, timed_out)
