@@ -21,8 +21,10 @@ from __future__ import annotations
 import os
 import secrets
 import statistics
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from harness.backends.base import Stack, Status
@@ -34,9 +36,19 @@ from harness.faults.base import Fault, FaultNotTaken
 from harness.load import Load, unreadable_jobs
 from harness.probes import postgres_login, steady_state
 from harness.redact import Redactor
-from harness.result import Event, GamedayResult, Impact, StepRun, StepStatus, Verdict
+from harness.result import (
+    Event,
+    FaultCheck,
+    GamedayResult,
+    Impact,
+    StepRun,
+    StepStatus,
+    Verdict,
+)
+from harness.runbook import changes_state
 from harness.runbook_model import Role, Runbook, Section, Step
 from harness.scenario import Scenario
+from harness.verdict import Observations, Verification, decide, fails_at_baseline
 
 DETECTION_ROLES = (Role.DETECTION, Role.INVESTIGATION)
 StackFactory = Callable[[dict[str, str]], Stack]
@@ -141,11 +153,59 @@ class Gameday:
         fault: Fault,
         result: GamedayResult,
     ) -> None:
+        """Gather the phase records, then let the pure verdict function judge them."""
+        obs = Observations(
+            section=self.section.title,
+            budget_s=result.budget_s,
+            fault_is_incident=fault.is_incident,
+            lift=self.scenario.lift,
+        )
+        result.hold_s = self.scenario.hold_s
+        result.address_map = self._address_map(stack)
+        if any("not enforced" in n for n in stack.info.notes):
+            obs.unchecked.append("the memory limit (not enforced on this machine)")
+        self._phases(stack, shell, fault, result, obs)
+        decision = decide(obs)
+        result.verdict, result.reason = decision.verdict, decision.reason
+        result.unchecked = decision.unchecked
+        result.resolution_finding = decision.finding
+        if decision.verdict != Verdict.UNDETECTED:
+            result.ttr_s = None if decision.ttr_s is None else round(decision.ttr_s, 4)
+            result.recovery_confirmed_s = (
+                None if decision.confirmed_s is None else round(decision.confirmed_s, 4)
+            )
+        judged = obs.after_lift or obs.verify
+        if judged is not None:
+            result.fault_check = FaultCheck(
+                judged.fault_checked, bool(judged.fault_present), judged.fault_present or ""
+            )
+        failed = [
+            r for r in obs.resolution if r.status in (StepStatus.FAILED, StepStatus.TIMED_OUT)
+        ]
+        if failed and decision.verdict in (Verdict.RECOVERED, Verdict.SLOW):
+            result.notes.append(
+                "resolution steps that failed but did not prevent recovery: "
+                + "; ".join(f"line {s.line} `{s.command}` exit {s.exit_code}" for s in failed)
+            )
+        self.event(
+            result,
+            "verdict",
+            decision.verdict.value + (f": {decision.reason}" if decision.reason else ""),
+        )
+
+    def _phases(
+        self,
+        stack: Stack,
+        shell: OperatorShell,
+        fault: Fault,
+        result: GamedayResult,
+        obs: Observations,
+    ) -> None:
         # Steady state: the harness's probes, then each detection step as a negative control.
         holds, observed = self._await_steady_state(stack)
         self.event(result, "steady-state", observed)
+        obs.steady_state_held, obs.steady_state_observed = holds, observed
         if not holds:
-            result.verdict, result.reason = Verdict.ABORTED, f"steady state never held: {observed}"
             return
         detection = self._detection_steps()
         baseline: dict[int, int | None] = {}
@@ -155,10 +215,15 @@ class Gameday:
             baseline[step.line] = first.exit_code
             run = self._step_run("steady-state", step, first, start=self.now() - first.duration)
             result.steps.append(run)
+            key = f"line {step.line}: {step.command}"
             if first.manual_reason is None and (
                 first.exit_code != second.exit_code or first.timed_out
             ):
-                result.noisy_steps.append(f"line {step.line}: {step.command}")
+                result.noisy_steps.append(key)
+            elif first.manual_reason is None and fails_at_baseline(
+                step.command, [first.exit_code, second.exit_code]
+            ):
+                result.baseline_failing_steps.append(key)
         self.event(result, "baseline", f"{len(detection)} detection steps ran on the healthy stack")
 
         load = self._load = Load(stack, self.now).start()
@@ -174,123 +239,202 @@ class Gameday:
         try:
             evidence = fault.wait_confirmed(stack)
         except FaultNotTaken as exc:
-            result.verdict, result.reason = Verdict.ABORTED, str(exc)
+            obs.fault_error = str(exc)
             return
+        obs.fault_confirmed = evidence
         self.event(result, "fault-confirmed", evidence)
 
-        # Detect: poll the detection steps until one's exit status leaves its baseline.
-        budget = result.budget_s
-        window = min(self.scenario.detect_window_s, budget)
+        # Detect: every step polled on its own clock until one leaves its baseline.
+        window = min(self.scenario.detect_window_s, result.budget_s)
+        skipped = set(result.noisy_steps) | set(result.baseline_failing_steps)
         eligible = [
             s
             for s in detection
-            if baseline.get(s.line) is not None
-            and f"line {s.line}: {s.command}" not in result.noisy_steps
+            if baseline.get(s.line) is not None and f"line {s.line}: {s.command}" not in skipped
         ]
-        detected_by: StepRun | None = None
-        last_runs: dict[int, StepRun] = {}
-        rounds = 0
-        while detected_by is None and self.now() - t0 < window:
-            rounds += 1
-            for step in eligible:
-                start = self.now()
-                outcome = shell.run(step)
-                run = self._step_run("detect", step, outcome, start, baseline[step.line])
-                last_runs[step.line] = run
-                if outcome.exit_code != baseline[step.line]:
-                    run.detected = True
-                    detected_by = run
-                    break
-            if detected_by is None:
-                time.sleep(self.poll_interval)
-        result.steps.extend(last_runs.values())
-        if detected_by is None:
-            result.verdict = Verdict.UNDETECTED
-            result.reason = (
-                f"no detection step of '{self.section.title}' changed its exit status "
-                f"within {window:.0f}s ({rounds} polling rounds; "
-                f"{len(eligible)} runnable steps, {len(detection) - len(eligible)} manual or noisy)"
-            )
-            return
-        t_detect = detected_by.started + detected_by.duration
-        result.ttd_s = round(t_detect - t0, 4)
-        self.event(
-            result,
-            "detected",
-            f"line {detected_by.line}: {detected_by.command} "
-            f"(exit {detected_by.exit_code}, was {detected_by.baseline_exit})",
+        detected_by, runs, polls = self._detect(shell, eligible, baseline, t0, window)
+        result.steps.extend(runs)
+        obs.detected_by, obs.detect_window_s = detected_by, window
+        obs.detect_note = (
+            f"{polls} step runs; {len(eligible)} runnable steps polled concurrently, "
+            f"{len(detection) - len(eligible)} manual, noisy or failing at baseline"
         )
-        if self.scenario.lift == "after-detection":
-            fault.lift(stack)
-            self.event(result, "lift", "the fault's external cause went away")
+        if detected_by is not None:
+            result.ttd_s = round(detected_by.started + detected_by.duration - t0, 4)
+            self.event(
+                result,
+                "detected",
+                f"line {detected_by.line}: {detected_by.command} "
+                f"(exit {detected_by.exit_code}, was {detected_by.baseline_exit})",
+            )
+        else:
+            # Users notice what the runbook's checks missed: the incident is declared by its
+            # impact, and the resolution still runs so that one gameday shows every defect.
+            self.event(
+                result,
+                "declared",
+                f"undetected after {window:.0f}s; {self._impact_so_far(load, t0)}",
+            )
 
         # Resolve: every resolution step, in runbook order, exactly as written.
-        failed_steps = []
-        lost_after: str | None = None
         removals = len(stack.volume_removals)
         for step in self.section.steps_with_role(Role.RESOLUTION):
             start = self.now()
             outcome = shell.run(step)
             run = self._step_run("resolve", step, outcome, start)
             result.steps.append(run)
+            obs.resolution.append(run)
+            if run.status != StepStatus.MANUAL and changes_state(step.command):
+                obs.remediations.append(f"line {step.line}")
             self.event(
                 result,
                 "step",
                 f"line {step.line}: {run.status.value}"
                 + (f" (exit {run.exit_code})" if run.exit_code is not None else ""),
             )
-            if run.status in (StepStatus.FAILED, StepStatus.TIMED_OUT):
-                failed_steps.append(run)
-            if lost_after is None and (
+            if obs.destroyed_after is None and (
                 len(stack.volume_removals) > removals or self._jobs_table_emptied(stack)
             ):
-                lost_after = f"line {step.line} `{step.command}`"
-                self.event(result, "data-destroyed", f"{lost_after} destroyed the database's data")
-        if self.scenario.lift == "after-resolution":
-            fault.lift(stack)
-            self.event(result, "lift", "the fault's external cause went away")
+                obs.destroyed_after = f"line {step.line} `{step.command}`"
+                self.event(
+                    result, "data-destroyed", f"{obs.destroyed_after} destroyed the database's data"
+                )
 
-        # Verify: the harness's own probes, a real round trip, the ledger.
+        # Verify with the fault as the world left it; only then may the world lift it, so a
+        # recovery the runbook did not make is never credited to the runbook.
+        obs.verify = self._verify(stack, fault, t0, result, "verify")
+        if not (obs.verify.held and not (fault.is_incident and obs.verify.fault_present)):
+            obs.diagnosis = self._diagnosis(stack, shell, fault)
+            if self.scenario.lift != "never":
+                fault.lift(stack)
+                self.event(result, "lift", "the world lifted the fault's external cause")
+                obs.after_lift = self._verify(stack, fault, t0, result, "verify-after-lift")
+        judged = obs.after_lift if obs.after_lift is not None else obs.verify
+        if judged.held:
+            load.stop()
+            acked = list(load.acknowledged)
+            lost = unreadable_jobs(stack, acked)
+            obs.acknowledged, obs.lost, obs.ledger_checked = len(acked), len(lost), True
+            result.ledger.acknowledged, result.ledger.verified, result.ledger.lost = (
+                len(acked),
+                len(acked) - len(lost),
+                lost[:50],
+            )
+
+    def _detect(
+        self,
+        shell: OperatorShell,
+        steps: list[Step],
+        baseline: dict[int, int | None],
+        t0: float,
+        window: float,
+    ) -> tuple[StepRun | None, list[StepRun], int]:
+        """Poll each step on its own clock (one thread a step), so a short-lived symptom (an
+        API down between two OOM kills) is seen whichever step would see it: a slow step
+        (`docker stats`) never delays a fast one (`curl -f`)."""
+        found = threading.Event()
+        lock = threading.Lock()
+        last: dict[int, StepRun] = {}
+        firsts: list[StepRun] = []
+        polls = 0
+
+        def poll(step: Step) -> None:
+            nonlocal polls
+            while not found.is_set() and self.now() - t0 < window:
+                start = self.now()
+                outcome = shell.run(step, isolated=True)
+                run = self._step_run("detect", step, outcome, start, baseline[step.line])
+                with lock:
+                    polls += 1
+                    if found.is_set():  # another step already detected: not a finding
+                        return
+                    last[step.line] = run
+                    if outcome.exit_code != baseline[step.line]:
+                        run.detected = True
+                        firsts.append(run)
+                        found.set()
+                        return
+                found.wait(self.poll_interval)
+
+        if steps:
+            with ThreadPoolExecutor(max_workers=min(len(steps), 8)) as pool:
+                list(pool.map(poll, steps))
+        order = {s.line: i for i, s in enumerate(steps)}
+        runs = sorted(last.values(), key=lambda r: order[r.line])
+        return (firsts[0] if firsts else None), runs, polls
+
+    def _verify(
+        self, stack: Stack, fault: Fault, t0: float, result: GamedayResult, phase: str
+    ) -> Verification:
+        """Steady state must be seen, then hold for the hold window under the background
+        load with no container restarting or OOM-killed; then the fault is checked."""
+        hold = self.scenario.hold_s
         deadline = time.monotonic() + self.scenario.verify_window_s
-        holds, observed = steady_state(stack)
-        while not holds and time.monotonic() < deadline:
-            time.sleep(self.poll_interval)
+        since: float | None = None
+        disturbances: list[str] = []
+        signature = self._restart_signature(stack)
+        observed = ""
+        while True:
             holds, observed = steady_state(stack)
-        if not holds:
-            result.verdict = Verdict.NOT_RECOVERED
-            result.reason = self._not_recovered_reason(stack, shell, observed, failed_steps, fault)
-            if lost_after:
-                result.reason += f"; and {lost_after} destroyed the database's data"
-            self.event(result, "verdict", result.reason)
-            return
-        t_recovered = self.now()
-        result.ttr_s = round(t_recovered - t0, 4)
-        self.event(result, "recovered", observed)
-        load.stop()
-        acked = list(load.acknowledged)
-        lost = unreadable_jobs(stack, acked)
-        result.ledger.acknowledged, result.ledger.verified, result.ledger.lost = (
-            len(acked),
-            len(acked) - len(lost),
-            lost[:50],
-        )
-        if lost:
-            result.verdict = Verdict.DATA_LOSS
-            culprit = f" after {lost_after}" if lost_after else ""
-            result.reason = (
-                f"{len(lost)} of {len(acked)} acknowledged jobs are no longer readable{culprit}"
-            )
-        elif result.ttr_s <= result.budget_s:
-            result.verdict = Verdict.RECOVERED
-        else:
-            result.verdict = Verdict.SLOW
-            result.reason = f"recovered after {result.ttr_s:.1f}s, budget {result.budget_s:.0f}s"
-        if failed_steps and result.verdict in (Verdict.RECOVERED, Verdict.SLOW):
-            result.notes.append(
-                "resolution steps that failed but did not prevent recovery: "
-                + "; ".join(f"line {s.line} `{s.command}` exit {s.exit_code}" for s in failed_steps)
-            )
-        self.event(result, "verdict", result.verdict.value)
+            now_sig = self._restart_signature(stack)
+            if now_sig != signature:
+                changed = sorted(k for k in now_sig if now_sig[k] != signature.get(k))
+                disturbances.append(
+                    f"{', '.join(changed)} restarted or was killed at t0+{self.now() - t0:.1f}s"
+                )
+                signature, since = now_sig, None
+            elif holds:
+                if since is None:
+                    since = self.now()
+                    self.event(result, "recovery-seen", f"{phase}: {observed}")
+                elif self.now() - since >= hold:
+                    break
+            else:
+                since = None
+            # A stretch that started inside the window may finish its hold after it.
+            if since is None and time.monotonic() >= deadline:
+                break
+            time.sleep(self.poll_interval)
+        v = Verification(held=since is not None, observed=observed, disturbances=disturbances)
+        if since is not None:
+            v.first_seen_s, v.confirmed_s = since - t0, self.now() - t0
+            self.event(result, "recovered", f"{phase}: held {hold:.0f}s: {observed}")
+        try:
+            v.fault_present = fault.still_in_effect(stack)
+            v.fault_checked = True
+        except NotImplementedError:
+            pass
+        except Exception as exc:  # noqa: BLE001 - a check that cannot answer proves nothing
+            v.fault_present = f"the fault check could not answer: {type(exc).__name__}: {exc}"
+            v.fault_checked = True
+        self.event(result, "fault-check", v.fault_present or "the fault is gone")
+        return v
+
+    @staticmethod
+    def _restart_signature(stack: Stack) -> dict[str, tuple[int, bool]]:
+        return {
+            name: (state.restart_count, state.status == Status.RUNNING)
+            for name, state in stack.containers().items()
+        }
+
+    @staticmethod
+    def _impact_so_far(load: Load, t0: float) -> str:
+        window = [r for r in list(load.requests) if r.t >= t0]
+        failed = sum(not r.ok for r in window)
+        if not window:
+            return "no requests sent since the fault"
+        return f"{failed} of {len(window)} requests failed since the fault"
+
+    def _address_map(self, stack: Stack) -> dict[str, str]:
+        """The stack's real addresses, by the production names the runbook uses."""
+        out: dict[str, str] = {}
+        for service, port in (("testgen", 8000), ("redis", 6379), ("postgres", 5432)):
+            try:
+                host, real = stack.published(port) or stack.endpoint(service, port)
+            except (LookupError, KeyError, ValueError):
+                continue
+            out[f"{host}:{real}"] = f"localhost:{port}"
+        return out
 
     # -- helpers ----------------------------------------------------------------------
     def _detection_steps(self) -> list[Step]:
@@ -352,12 +496,9 @@ class Gameday:
         except Exception:  # noqa: BLE001 - PostgreSQL down or absent: nothing to conclude
             return False
 
-    def _not_recovered_reason(
-        self, stack: Stack, shell: OperatorShell, observed: str, failed: list[StepRun], fault: Fault
-    ) -> str:
-        parts = [f"after the resolution steps the service did not recover: {observed}"]
-        if not self.section.steps_with_role(Role.RESOLUTION):
-            parts.append(f"'{self.section.title}' has no resolution step")
+    def _diagnosis(self, stack: Stack, shell: OperatorShell, fault: Fault) -> list[str]:
+        """The stack's state in the runbook's terms, for a not-recovered reason."""
+        parts = []
         still = fault.diagnose(stack)
         if still:
             parts.append(still)
@@ -368,14 +509,8 @@ class Gameday:
             parts.append("containers: " + ", ".join(down))
         if missing:
             parts.append("services with no container: " + ", ".join(missing))
-        for s in failed:
-            first = (s.stderr or s.stdout).strip().splitlines()[:1]
-            parts.append(
-                f"step line {s.line} `{s.command}` exited {s.exit_code}"
-                + (f": {first[0][:160]}" if first else "")
-            )
         parts.extend(self._stale_config(stack, shell))
-        return self.redact("; ".join(parts))
+        return [self.redact(p) for p in parts]
 
     def _stale_config(self, stack: Stack, shell: OperatorShell) -> list[str]:
         """Exports and `.env` edits the running containers never saw."""

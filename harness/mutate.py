@@ -609,9 +609,8 @@ def classify_survivor(
 
 
 def _acts(command: str) -> bool:
-    """Changes state: the runbook parser's rule, plus `fuser -k` (kills what holds a port),
-    which that rule does not know."""
-    return changes_state(command) or bool(re.search(r"\bfuser\b[^|;&]*\s-k\b", command))
+    """Changes state: the runbook parser's rule (one reader of command text)."""
+    return changes_state(command)
 
 
 def _exported(command: str) -> list[str]:

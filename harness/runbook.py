@@ -236,6 +236,8 @@ def changes_state(command: str) -> bool:
             return True
         if prog == "sed" and any(w.startswith("-i") for w in argv[1:]):
             return True
+        if prog == "fuser" and any(w == "-k" or (w.startswith("-") and "k" in w) for w in argv[1:]):
+            return True  # kills whatever holds the port
     return False
 
 

@@ -36,6 +36,18 @@ class Fault(abc.ABC):
     def lift(self, stack: Stack) -> None:
         """Remove the fault's external cause, where the real world would."""
 
+    # Whether the fault *is* the incident (memory held, a port squatted, a poisoned cache, a
+    # degraded link): then "recovered" needs it gone. An external cause the runbook is meant
+    # to route around (an exhausted provider quota) may persist; it is reported, not required gone.
+    is_incident: ClassVar[bool] = True
+
+    def still_in_effect(self, stack: Stack) -> str | None:
+        """Evidence that the fault is in effect now, or None when it is gone.
+
+        Raises NotImplementedError where the injector cannot tell; the verdict then names the
+        fault check among what it did not check."""
+        raise NotImplementedError
+
     def diagnose(self, stack: Stack) -> str | None:
         """What of the fault is still there, in words, for a not-recovered verdict."""
         return None

@@ -60,6 +60,21 @@ class CacheBloat(Fault):
                 return f"{state.name} memory at {usage >> 20} MiB (no memory limit enforced here)"
         return None
 
+    def still_in_effect(self, stack: Stack) -> str | None:
+        """Poisoned entries still in Redis: the API will be OOM-killed again once it reads them."""
+        client = self._redis(stack)
+        try:
+            keys = [f"testgen:cache:{content_key('python', s)}" for s in POPULAR_SOURCES]
+            sizes = [client.strlen(k) for k in keys]
+        except redis.RedisError as exc:
+            return f"cannot tell whether the poisoned cache entries are gone: {exc}"
+        finally:
+            client.close()
+        poisoned = sum(1 for n in sizes if n > 1 << 20)
+        if poisoned:
+            return f"{poisoned} cache entries still carry {self.payload_mb} MiB payloads"
+        return None
+
     @property
     def description(self) -> str:
         return (

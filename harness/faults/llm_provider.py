@@ -6,6 +6,8 @@ answers it actually served to the TestGen service.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import httpx
 
 from harness.backends.base import Stack
@@ -23,8 +25,12 @@ class LlmProviderFault(Fault):
         mode: str = "quota_exceeded",
         ratio: float | None = None,
         delay_ms: int | None = None,
+        also: Sequence[str] = (),
     ) -> None:
         self.provider, self.mode, self.ratio, self.delay_ms = provider, mode, ratio, delay_ms
+        # Further providers put in the same mode (e.g. every hosted one exhausted). Only
+        # `provider`, the one the service calls first, confirms that the fault took.
+        self.also = tuple(also)
         self._served_before = 0
 
     def _control(self, stack: Stack) -> str:
@@ -43,12 +49,13 @@ class LlmProviderFault(Fault):
 
     def inject(self, stack: Stack) -> None:
         self._served_before = self._served(stack)
-        body: dict[str, object] = {"provider": self.provider, "mode": self.mode}
-        if self.ratio is not None:
-            body["ratio"] = self.ratio
-        if self.delay_ms is not None:
-            body["delay_ms"] = self.delay_ms
-        httpx.put(f"{self._control(stack)}/mode", json=body, timeout=2).raise_for_status()
+        for provider in (self.provider, *self.also):
+            body: dict[str, object] = {"provider": provider, "mode": self.mode}
+            if self.ratio is not None:
+                body["ratio"] = self.ratio
+            if self.delay_ms is not None:
+                body["delay_ms"] = self.delay_ms
+            httpx.put(f"{self._control(stack)}/mode", json=body, timeout=2).raise_for_status()
 
     def confirm(self, stack: Stack) -> str | None:
         served = self._served(stack) - self._served_before
@@ -56,15 +63,32 @@ class LlmProviderFault(Fault):
             return f"{self.provider} provider in mode {self.mode}: {served} such answers served"
         return None
 
+    # An exhausted quota is not the runbook's to fix: it must route around it (a fallback).
+    is_incident = False
+
+    def still_in_effect(self, stack: Stack) -> str | None:
+        modes = httpx.get(f"{self._control(stack)}/mode", timeout=2).json()
+        mode = modes.get(self.provider, {})
+        mode = mode.get("mode", mode) if isinstance(mode, dict) else mode
+        if mode and mode != "ok":
+            return f"the {self.provider} provider is still in mode {mode}"
+        return None
+
     def diagnose(self, stack: Stack) -> str | None:
-        return f"the {self.provider} API still {self.description.split(' API ', 1)[-1].rstrip('.')}"
+        what = self.description.split(" API ", 1)[-1].split(" APIs ", 1)[-1].rstrip(".")
+        return f"the {self._names} API{'s' if self.also else ''} still {what}"
 
     def lift(self, stack: Stack) -> None:
-        httpx.put(
-            f"{self._control(stack)}/mode",
-            json={"provider": self.provider, "mode": "ok"},
-            timeout=2,
-        ).raise_for_status()
+        for provider in (self.provider, *self.also):
+            httpx.put(
+                f"{self._control(stack)}/mode",
+                json={"provider": provider, "mode": "ok"},
+                timeout=2,
+            ).raise_for_status()
+
+    @property
+    def _names(self) -> str:
+        return " and ".join((self.provider, *self.also))
 
     @property
     def description(self) -> str:
@@ -77,4 +101,5 @@ class LlmProviderFault(Fault):
             "malformed": "answers 200 with a body that is not valid JSON",
         }.get(self.mode, self.mode)
         share = f" for {self.ratio:.0%} of requests" if self.ratio is not None else ""
-        return f"The {self.provider} LLM API {what}{share}."
+        apis = "APIs" if self.also else "API"
+        return f"The {self._names} LLM {apis} {what}{share}."

@@ -33,6 +33,10 @@ class MemoryPressure(Fault):
             return f"{state.name} holds {usage.memory_bytes >> 20} MiB of {limit >> 20} MiB"
         return None
 
+    def still_in_effect(self, stack: Stack) -> str | None:
+        # The same threshold as the confirmation: the allocation is still held.
+        return self.confirm(stack)
+
     @property
     def description(self) -> str:
         return f"The TestGen API grew to {self.share:.0%} of its memory limit (not killed)."

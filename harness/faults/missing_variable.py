@@ -33,6 +33,16 @@ class MissingVariable(Fault):
             )
         return None
 
+    def still_in_effect(self, stack: Stack) -> str | None:
+        state = stack.containers().get(self.service)
+        if state is None:
+            return f"{self.service} has no container"
+        if self.variable not in state.config.env:
+            return f"{state.name} runs without {self.variable} ({state.status.value})"
+        if state.status != Status.RUNNING:
+            return f"{state.name} is {state.status.value} (exit {state.exit_code})"
+        return None
+
     @property
     def description(self) -> str:
         return (

@@ -111,6 +111,9 @@ class LinkToxic(Fault):
             return f"the {self.toxic} on the link to {self.link} is still there"
         return None
 
+    def still_in_effect(self, stack: Stack) -> str | None:
+        return self.diagnose(stack)
+
     def lift(self, stack: Stack) -> None:
         with toxiproxy_for(stack) as api:
             if self.toxic == "cut":
@@ -149,6 +152,13 @@ class Toxics(Fault):
     def lift(self, stack: Stack) -> None:
         for f in self.faults:
             f.lift(stack)
+
+    def still_in_effect(self, stack: Stack) -> str | None:
+        present = [e for f in self.faults if (e := f.still_in_effect(stack))]
+        return "; ".join(present) or None
+
+    def diagnose(self, stack: Stack) -> str | None:
+        return self.still_in_effect(stack)
 
     @property
     def description(self) -> str:

@@ -63,6 +63,11 @@ class PortConflict(Fault):
             )
         return None
 
+    def still_in_effect(self, stack: Stack) -> str | None:
+        if self.squatter is not None and self.squatter.poll() is None:
+            return f"port {self.port} is held by pid {self.squatter.pid} (not the stack's API)"
+        return None
+
     def diagnose(self, stack: Stack) -> str | None:
         if self.squatter is not None and self.squatter.poll() is None:
             return (

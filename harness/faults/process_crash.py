@@ -30,6 +30,12 @@ class ProcessCrash(Fault):
                     f"status {state.status}")
         return None
 
+    def still_in_effect(self, stack: Stack) -> str | None:
+        state = stack.containers().get(self.service)
+        if state is None or state.status != Status.RUNNING:
+            return f"{self.service} is not running"
+        return None
+
     @property
     def description(self) -> str:
         return f"The {self.service} process crashed (SIGKILL outside the engine)."

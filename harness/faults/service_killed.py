@@ -26,6 +26,14 @@ class ServiceKilled(Fault):
             return f"{self.service} (pid {self._pid}) killed: Exited ({code})"
         return None
 
+    def still_in_effect(self, stack: Stack) -> str | None:
+        state = stack.containers().get(self.service)
+        if state is None:
+            return f"{self.service} has no container"
+        if state.status != Status.RUNNING:
+            return f"{state.name} is {state.status.value} (exit {state.exit_code})"
+        return None
+
     @property
     def description(self) -> str:
         return (
