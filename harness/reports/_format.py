@@ -8,14 +8,16 @@ table cell unescaped.
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
-from harness.result import StepStatus, Verdict
+from harness.result import GamedayResult, StepRun, StepStatus, Verdict
 
 # One palette for every view, so a colour means the same thing in the HTML report, the
 # timeline, the regression report and the history picture.
 VERDICT_COLOURS: dict[str, str] = {
     Verdict.RECOVERED.value: "#2e7d32",
+    Verdict.RECOVERED_AFTER_LIFT.value: "#00838f",
     Verdict.SLOW.value: "#f9a825",
     Verdict.NOT_RECOVERED.value: "#c62828",
     Verdict.UNDETECTED.value: "#6a1b9a",
@@ -28,6 +30,16 @@ STATUS_COLOURS: dict[str, str] = {
     StepStatus.TIMED_OUT.value: "#ef6c00",
     StepStatus.MANUAL.value: "#9e9e9e",
     StepStatus.SKIPPED.value: "#cfcfcf",
+}
+# A step that fails on the healthy stack: neither a detection nor a fault of this incident.
+BASELINE_FAILING = "failing at baseline"
+BASELINE_FAILING_COLOUR = "#8d6e63"
+
+# What a verdict means, where its name alone would mislead a reader.
+VERDICT_MEANINGS: dict[str, str] = {
+    Verdict.RECOVERED_AFTER_LIFT.value: (
+        "self-healed once the fault was lifted; the runbook's steps did not restore service"
+    ),
 }
 
 
@@ -84,3 +96,120 @@ def excerpt(text: str, lines: int = 6, width: int = 160) -> str:
 
 def runbook_stem(path: str) -> str:
     return Path(path).stem if path else "?"
+
+
+def command_text(command: str) -> str:
+    """A runbook command on one line: shell line continuations (`\\` + newline) joined,
+    separate lines joined with `; ` as the shell would run them."""
+    joined = re.sub(r"[ \t]*\\[ \t]*\r?\n[ \t]*", " ", command.strip())
+    return "; ".join(ln.strip() for ln in joined.splitlines() if ln.strip())
+
+
+# curl's progress meter (stderr, when its output is not a terminal): two header lines, then
+# rows of twelve columns rewritten in place with carriage returns. Noise in an excerpt.
+_METER_HEADER = re.compile(
+    r"^[ \t]*% Total[ \t]+% Received[ \t]+% Xferd.*$|^[ \t]+Dload[ \t]+Upload[ \t]+Total.*$",
+    re.MULTILINE,
+)
+_SIZE = r"\d+(?:\.\d+)?[kMGTPE]?"
+_CLOCK = r"(?:--:--:--|\d+:\d\d:\d\d|\d+d \d\dh|\d+h \d\dm)"
+_METER_ROW = re.compile(
+    rf"[ \t]*\d{{1,3}}[ \t]+{_SIZE}[ \t]+\d{{1,3}}[ \t]+{_SIZE}[ \t]+\d{{1,3}}[ \t]+{_SIZE}"
+    rf"[ \t]+{_SIZE}[ \t]+{_SIZE}[ \t]+{_CLOCK}[ \t]+{_CLOCK}[ \t]+{_CLOCK}[ \t]+{_SIZE}"
+)
+_METER_BAR = re.compile(r"#+[ \t]*\d{1,3}\.\d%[ \t]*")  # curl -#
+
+
+def strip_progress_meter(text: str) -> str:
+    """Output without curl's progress meter, for display only (the record keeps it all).
+    A response body that curl wrote between two meter updates stays."""
+    if "% Total" not in text and "%" not in text:
+        return text
+    kept = []
+    for line in text.split("\n"):
+        cleaned = _METER_BAR.sub("", _METER_ROW.sub("", _METER_HEADER.sub("", line)))
+        if cleaned == line:
+            kept.append(line)
+        elif cleaned.replace("\r", "").strip():
+            kept.append("".join(p for p in cleaned.split("\r") if p.strip()))
+    return "\n".join(kept)
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
+def _host_pattern(host: str) -> str:
+    hosts = _LOOPBACK if host in _LOOPBACK else (host,)
+    return "(?:" + "|".join(re.escape(h) for h in hosts) + ")"
+
+
+def map_addresses(text: str, address_map: dict[str, str]) -> str:
+    """The stack's real addresses shown as the production names the runbook uses.
+
+    `address_map` maps "host:port" as the stack really listens ("127.0.0.1:30441") to the
+    name in the runbook ("localhost:8000"). Both shapes tools print are rewritten: `host:port`
+    (URLs, redis-cli) and curl's `host port N` ("Failed to connect to 127.0.0.1 port 30441").
+    A loopback address matches whichever loopback spelling the tool printed."""
+    for real, shown in sorted(address_map.items(), key=lambda kv: -len(kv[0])):
+        host, sep, port = real.rpartition(":")
+        shown_host, shown_sep, shown_port = shown.rpartition(":")
+        if not sep or not port.isdigit():
+            continue
+        hp = _host_pattern(host)
+        text = re.sub(rf"(?<![\w.-]){hp}:{port}(?!\d)", shown, text)
+        if shown_sep:
+            text = re.sub(
+                rf"(?<![\w.-]){hp} port {port}(?!\d)", f"{shown_host} port {shown_port}", text
+            )
+    return text
+
+
+def address_map(result: GamedayResult) -> dict[str, str]:
+    """The record's map of real stack addresses to production names (empty when absent)."""
+    mapping = getattr(result, "address_map", None)
+    return dict(mapping) if isinstance(mapping, dict) else {}
+
+
+def shown(result: GamedayResult, text: str) -> str:
+    """Text from the record as a reader should see it: production names, not loopback ports."""
+    mapping = address_map(result)
+    return map_addresses(text, mapping) if mapping and text else text
+
+
+def shown_output(result: GamedayResult, text: str) -> str:
+    """A step's output for display: production names, curl's progress meter left out."""
+    return shown(result, strip_progress_meter(text))
+
+
+def baseline_failing_lines(result: GamedayResult) -> set[int]:
+    """Runbook lines of the steps that failed on every healthy run ("line N: command")."""
+    lines = set()
+    for entry in result.baseline_failing_steps:
+        m = re.match(r"\s*line (\d+)", entry)
+        if m:
+            lines.add(int(m.group(1)))
+    return lines
+
+
+def is_baseline_failing(result: GamedayResult, step: StepRun) -> bool:
+    return step.line in baseline_failing_lines(result)
+
+
+def incident_end(result: GamedayResult) -> float | None:
+    """Where the incident's record ends on the gameday clock: recovery when it came, else
+    the last thing recorded after t0 (a detection window's last poll, a resolution step,
+    the verdict), else the gameday's own end. None when no fault was injected."""
+    if result.t0 is None:
+        return None
+    if result.ttr_s is not None:
+        return result.t0 + result.ttr_s
+    ends = [e.t for e in result.events if e.t >= result.t0]
+    ends += [s.started + s.duration for s in result.steps if s.phase != "steady-state"]
+    if result.recovery_confirmed_s is not None:
+        ends.append(result.t0 + result.recovery_confirmed_s)
+    if result.resolution_finding is not None and result.resolution_finding.ttr_s is not None:
+        ends.append(result.t0 + result.resolution_finding.ttr_s)
+    end = max(ends, default=result.t0)
+    if end <= result.t0 and result.duration_s > result.t0:
+        end = result.duration_s
+    return end

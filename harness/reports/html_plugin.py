@@ -9,6 +9,11 @@ run's rows (so two `pytest.main` calls in one process never share state). The ro
 from each report's `user_properties` ("gameday", `GamedayResult.to_dict()`), the same
 record the JSON is written from, and those travel with reports under pytest-xdist too.
 Every string from a result is HTML-escaped where it meets markup.
+
+The plugin also replaces pytest-html's furniture where it would mislead a gameday reader:
+the page title names the runbooks, the environment table leads with the backend, the
+runbooks and the harness version, and the "No log output captured." line under every
+passing gameday is left out.
 """
 
 from __future__ import annotations
@@ -20,15 +25,23 @@ from urllib.parse import quote
 import pytest
 
 from harness.reports._format import (
+    BASELINE_FAILING,
+    BASELINE_FAILING_COLOUR,
     STATUS_COLOURS,
     VERDICT_COLOURS,
+    VERDICT_MEANINGS,
+    command_text,
     esc,
     excerpt,
+    incident_end,
+    is_baseline_failing,
     runbook_stem,
     seconds,
+    shown,
+    shown_output,
 )
 from harness.reports.timeline_svg import timeline_svg
-from harness.result import GamedayResult, StepRun
+from harness.result import GamedayResult, StepRun, StepStatus
 
 PLUGIN_NAME = "gameday-html"
 _INSTANCE_NAME = "gameday-html-report"
@@ -49,7 +62,14 @@ CSS = """
 .gd details summary{cursor:pointer;color:#1565c0}
 .gd .facts th{width:11em}
 .gd .timeline{margin:8px 0;overflow-x:auto}
+.gd .meaning{font-style:italic}
+.gd .unchecked{border-left:4px solid #f9a825;background:#fff8e1;padding:4px 10px;margin:6px 0}
+.gd .unchecked ul{margin:2px 0 2px 18px;padding:0}
+.gd .finding{border-left:4px solid #6a1b9a;padding-left:6px}
 """
+NO_LOG = "No log output captured."
+DASH = '<span class="muted">-</span>'
+
 
 
 def badge(verdict: str) -> str:
@@ -57,28 +77,100 @@ def badge(verdict: str) -> str:
     return f'<span class="badge gd-verdict" style="background:{colour}">{esc(verdict)}</span>'
 
 
+def verdict_text(verdict: str, reason: str = "") -> str:
+    """A verdict's badge, what it means where the name alone would mislead, and the reason."""
+    meaning = VERDICT_MEANINGS.get(verdict)
+    return (
+        badge(verdict)
+        + (f' <span class="meaning">{esc(meaning)}</span>' if meaning else "")
+        + (f" {esc(reason)}" if reason else "")
+    )
+
+
 def _status(status: str) -> str:
     colour = STATUS_COLOURS.get(status, "#9e9e9e")
+    if status == BASELINE_FAILING:
+        colour = BASELINE_FAILING_COLOUR
     text_colour = "#212121" if status in ("skipped",) else "#fff"
     return (
         f'<span class="status" style="background:{colour};color:{text_colour}">{esc(status)}</span>'
     )
 
 
+def step_status(result: GamedayResult, step: StepRun) -> str:
+    """The status a reader should see. A step that fails on the healthy stack is "failing at
+    baseline" (every steady-state run is on the healthy stack), never a plain "failed",
+    which would read as the fault's doing, nor anything that looks like it went well."""
+    failing = step.status in (StepStatus.FAILED, StepStatus.TIMED_OUT)
+    if failing and (step.phase == "steady-state" or is_baseline_failing(result, step)):
+        return BASELINE_FAILING
+    return step.status.value
+
+
+def unchecked_html(result: GamedayResult) -> str:
+    """What this verdict did not check, above the facts, where nobody misses it."""
+    if not result.unchecked:
+        return ""
+    items = "".join(f"<li>{esc(shown(result, u))}</li>" for u in result.unchecked)
+    return (
+        f'<div class="unchecked gd-unchecked"><strong>Not checked by this verdict '
+        f"({len(result.unchecked)})</strong><ul>{items}</ul></div>"
+    )
+
+
+def _recovery(result: GamedayResult) -> str:
+    if result.ttr_s is None:
+        return esc(seconds(None))
+    text = f"first seen {seconds(result.ttr_s)} after t0"
+    if result.recovery_confirmed_s is not None:
+        text += (
+            f"; confirmed at {seconds(result.recovery_confirmed_s)} after steady state held "
+            f"{seconds(result.hold_s)} with no restart"
+        )
+    elif result.hold_s:
+        text += f"; hold window {seconds(result.hold_s)}"
+    return esc(text)
+
+
+def _fault_check(result: GamedayResult) -> str:
+    check = result.fault_check
+    if not check.checked:
+        return '<span class="muted">not checked (the injector has no check for this fault)</span>'
+    state = "still present" if check.present else "gone"
+    return f"<strong>{state}</strong> when recovery was judged" + (
+        f": {esc(shown(result, check.evidence))}" if check.evidence else ""
+    )
+
+
+def finding_html(result: GamedayResult) -> str:
+    """The second finding: what the resolution achieved after the missed detection."""
+    f = result.resolution_finding
+    if f is None:
+        return ""
+    ttr = f" (service back {esc(seconds(f.ttr_s))} after t0)" if f.ttr_s is not None else ""
+    return (
+        f'<span class="finding gd-finding">resolution: '
+        f"{verdict_text(f.verdict.value, shown(result, f.reason))}{ttr}</span>"
+    )
+
+
 def facts_table(result: GamedayResult) -> str:
     imp, led = result.impact, result.ledger
     rows: list[tuple[str, str]] = [
-        (
-            "verdict",
-            badge(result.verdict.value) + (f" {esc(result.reason)}" if result.reason else ""),
-        ),
+        ("verdict", verdict_text(result.verdict.value, shown(result, result.reason))),
+    ]
+    if result.resolution_finding is not None:
+        rows.append(("second finding", finding_html(result)))
+    end = incident_end(result)
+    rows += [
         (
             "runbook section",
             f'{esc(result.section)} <span class="muted">({esc(result.runbook)})</span>',
         ),
         ("fault", f"<code>{esc(result.fault)}</code>: {esc(result.fault_description)}"),
+        ("fault check", _fault_check(result)),
         ("TTD", esc(seconds(result.ttd_s))),
-        ("TTR", esc(seconds(result.ttr_s))),
+        ("TTR", _recovery(result)),
         (
             "budget",
             esc(f"SEV-{result.declared_severity}: {seconds(result.budget_s)}")
@@ -103,14 +195,36 @@ def facts_table(result: GamedayResult) -> str:
             esc(f"{led.verified} of {led.acknowledged} acknowledged writes readable")
             + (esc(f"; lost: {', '.join(led.lost[:10])}") if led.lost else ""),
         ),
-        ("started", esc(f"{result.started_at} (gameday took {seconds(result.duration_s)})")),
+        (
+            "started",
+            esc(
+                f"{result.started_at} (gameday took {seconds(result.duration_s)}"
+                + (
+                    f"; incident recorded for {seconds(end - result.t0)} after t0"
+                    if end is not None and result.t0 is not None and result.ttr_s is None
+                    else ""
+                )
+                + ")"
+            ),
+        ),
     ]
+    if result.baseline_failing_steps:
+        rows.append(
+            (
+                BASELINE_FAILING,
+                "<br>".join(
+                    f"<code>{esc(command_text(n))}</code>" for n in result.baseline_failing_steps
+                )
+                + '<br><span class="muted">non-zero on every run against the healthy stack, so '
+                "they cannot show this fault: fix these runbook steps</span>",
+            )
+        )
     if result.noisy_steps:
         rows.append(
             ("noisy steps", "<br>".join(f"<code>{esc(n)}</code>" for n in result.noisy_steps))
         )
     if result.notes:
-        rows.append(("notes", "<br>".join(esc(n) for n in result.notes)))
+        rows.append(("notes", "<br>".join(esc(shown(result, n)) for n in result.notes)))
     body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     return f'<table class="facts">{body}</table>'
 
@@ -119,23 +233,28 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} ms"
 
 
-def _output_cell(step: StepRun) -> str:
+def _output_cell(step: StepRun, result: GamedayResult | None = None) -> str:
     """The last lines of stdout and stderr (stderr first when the step failed); the whole
-    recorded output behind a <details> when the excerpt leaves something out."""
-    out = excerpt(step.stdout, lines=3, width=110)
-    err = excerpt(step.stderr, lines=2, width=110)
+    recorded output behind a <details> when the excerpt leaves something out. Display only:
+    curl's progress meter is left out and the stack's addresses are shown as the runbook's
+    names; the record keeps the output as it was."""
+    stdout, stderr = step.stdout, step.stderr
+    if result is not None:
+        stdout, stderr = shown_output(result, stdout), shown_output(result, stderr)
+    out = excerpt(stdout, lines=3, width=110)
+    err = excerpt(stderr, lines=2, width=110)
     pieces = [out, err] if step.exit_code in (0, None) else [err, out]
     short = "\n".join(p for p in pieces if p)
     if not short:
         return '<span class="muted">-</span>'
-    full = step.stdout.rstrip()
-    if step.stderr.strip():
-        full += ("\n" if full else "") + "--- stderr ---\n" + step.stderr.rstrip()
+    full = stdout.rstrip()
+    if stderr.strip():
+        full += ("\n" if full else "") + "--- stderr ---\n" + stderr.rstrip()
     cell = f"<pre>{esc(short)}</pre>"
     everything = 10**9
     if (out, err) != (
-        excerpt(step.stdout, everything, everything),
-        excerpt(step.stderr, everything, everything),
+        excerpt(stdout, everything, everything),
+        excerpt(stderr, everything, everything),
     ):
         lines = len(full.splitlines())
         cell += (
@@ -153,20 +272,22 @@ def step_table(result: GamedayResult) -> str:
     rows = []
     for s in result.steps:
         command = (
-            f"<code>{esc(s.command)}</code>"
+            f"<code>{esc(command_text(s.command))}</code>"
             if s.command
             else f'<span class="muted"># {esc(s.comment)}</span>'
         )
+        status = step_status(result, s)
         exit_text = "-" if s.exit_code is None else str(s.exit_code)
         if s.baseline_exit is not None:
             exit_text += f' <span class="muted">(healthy: {s.baseline_exit})</span>'
         if s.detected:
             exit_text += " <strong>detected</strong>"
-        out_html = _output_cell(s)
+        slug = status.replace(" ", "-")
         rows.append(
-            f'<tr class="gd-step gd-step-{esc(s.status.value)}"><td>{esc(s.phase)}</td>'
+            f'<tr class="gd-step gd-step-{esc(slug)}"><td>{esc(s.phase)}</td>'
             f'<td class="num">{s.line}</td><td>{command}</td><td>{esc(s.role)}</td>'
-            f'<td>{_status(s.status.value)}</td><td class="num">{exit_text}</td><td>{out_html}</td>'
+            f'<td>{_status(status)}</td><td class="num">{exit_text}</td>'
+            f"<td>{_output_cell(s, result)}</td>"
             f'<td class="num">{esc(seconds(s.duration))}</td>'
             f"<td>{esc(s.manual_reason or '')}</td></tr>"
         )
@@ -180,7 +301,8 @@ def result_html(result: GamedayResult, id_prefix: str | None = None) -> str:
     title = f"{result.scenario} — {result.title}"
     return (
         f'<div class="gd gd-result" data-scenario="{esc(result.scenario)}"><style>{CSS}</style>'
-        f"<h3>{esc(title)} {badge(result.verdict.value)}</h3>{facts_table(result)}"
+        f"<h3>{esc(title)} {badge(result.verdict.value)}</h3>{unchecked_html(result)}"
+        f"{facts_table(result)}"
         f'<div class="timeline">{timeline_svg(result, id_prefix)}</div>'
         f"<h3>Runbook steps</h3>{step_table(result)}</div>"
     )
@@ -196,8 +318,9 @@ class SummaryRow:
 def summary_html(rows: list[SummaryRow]) -> str:
     """The table of every scenario at the top of the report."""
     head = (
-        "<tr><th>scenario</th><th>runbook</th><th>verdict</th><th>as expected</th><th>TTD</th>"
-        "<th>TTR</th><th>budget</th><th>impact</th><th>backend</th><th>reason</th></tr>"
+        "<tr><th>scenario</th><th>runbook</th><th>verdict</th><th>second finding</th>"
+        "<th>as expected</th><th>TTD</th><th>TTR</th><th>budget</th><th>impact</th>"
+        "<th>backend</th><th>not checked</th><th>reason</th></tr>"
     )
     body = []
     for row in rows:
@@ -207,18 +330,52 @@ def summary_html(rows: list[SummaryRow]) -> str:
         body.append(
             f'<tr class="gd-summary-row"><td><a href="#{esc(quote(row.nodeid, safe=""))}">'
             f"{esc(r.scenario)}</a></td><td>{esc(runbook_stem(r.runbook))}</td>"
-            f"<td>{badge(r.verdict.value)}</td><td>{esc(expected)}</td>"
+            f"<td>{verdict_text(r.verdict.value)}</td>"
+            f"<td>{finding_html(r) or DASH}</td>"
+            f"<td>{esc(expected)}</td>"
             f'<td class="num">{esc(seconds(r.ttd_s))}</td>'
             f'<td class="num">{esc(seconds(r.ttr_s))}</td>'
             f'<td class="num">{esc(f"SEV-{r.declared_severity} {seconds(r.budget_s)}")}</td>'
             f"<td>{esc(f'{imp.incident_failed}/{imp.incident_requests} failed')}, "
             f"SEV-{imp.severity}</td>"
-            f"<td>{esc(r.backend)}</td><td>{esc(r.reason)}</td></tr>"
+            f"<td>{esc(r.backend)}</td>"
+            f"<td>{_unchecked_cell(r)}</td><td>{esc(shown(r, r.reason))}</td></tr>"
         )
     return (
         f'<div class="gd gd-summary"><style>{CSS}</style><h3>Gameday verdicts</h3>'
         f'<table class="gd-summary-table">{head}{"".join(body)}</table></div>'
     )
+
+
+def _unchecked_cell(result: GamedayResult) -> str:
+    if not result.unchecked:
+        return DASH
+    return "<br>".join(esc(shown(result, u)) for u in result.unchecked)
+
+
+def report_title(results: list[GamedayResult]) -> str:
+    stems = list(dict.fromkeys(runbook_stem(r.runbook) for r in results))
+    return "Gameday report — " + ", ".join(stems) if stems else "Gameday report"
+
+
+def harness_version() -> str:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        return version("gameday-harness")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def environment(results: list[GamedayResult], plugin_env: dict[str, Any]) -> dict[str, Any]:
+    """pytest-html's environment table, led by what a gameday reader needs to know."""
+    ours: dict[str, Any] = {
+        "Gameday backend": ", ".join(dict.fromkeys(r.backend for r in results)),
+        "Runbooks": ", ".join(dict.fromkeys(r.runbook for r in results)),
+        "Gameday harness": harness_version(),
+        "Scenarios": str(len({(r.scenario, r.runbook) for r in results})),
+    }
+    return {**ours, **{k: v for k, v in plugin_env.items() if k not in ours}}
 
 
 def gameday_results(user_properties: list[tuple[str, object]]) -> list[GamedayResult]:
@@ -235,6 +392,7 @@ class GamedayHtml:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.rows: dict[str, SummaryRow] = {}
+        self.report_data: Any = None  # pytest-html's ReportData, for title and environment
 
     @property
     def html_requested(self) -> bool:
@@ -264,8 +422,28 @@ class GamedayHtml:
     def pytest_html_results_summary(
         self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
     ) -> None:
-        if self.rows:
-            prefix.append(summary_html(list(self.rows.values())))
+        if not self.rows:
+            return
+        prefix.append(summary_html(list(self.rows.values())))
+        # Called just before pytest-html writes the page: the run's results are all in.
+        results = [row.result for row in self.rows.values()]
+        if self.report_data is not None:
+            self.report_data.title = report_title(results)
+            env = self.report_data.data.get("environment")
+            self.report_data.set_data(
+                "environment", environment(results, env if isinstance(env, dict) else {})
+            )
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_report_title(self, report: Any) -> None:
+        self.report_data = report
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:
+        # pytest-html's placeholder under every test with no captured output: a gameday's
+        # block above says what happened, and the placeholder reads as a missing log.
+        if data == [NO_LOG]:
+            data.clear()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -22,8 +22,18 @@ import hashlib
 import math
 from dataclasses import dataclass
 
-from harness.reports._format import STATUS_COLOURS, VERDICT_COLOURS, esc, seconds
-from harness.result import GamedayResult, StepRun, StepStatus
+from harness.reports._format import (
+    BASELINE_FAILING,
+    BASELINE_FAILING_COLOUR,
+    STATUS_COLOURS,
+    VERDICT_COLOURS,
+    command_text,
+    esc,
+    incident_end,
+    is_baseline_failing,
+    seconds,
+)
+from harness.result import GamedayResult, StepRun, StepStatus, Verdict
 
 WIDTH = 880
 LABEL_W = 230
@@ -39,8 +49,13 @@ MARKER_COLOURS = {
     "detected": "#ef6c00",
     "lift": "#1565c0",
     "recovered": "#2e7d32",
+    "confirmed": "#1b5e20",
+    "declared": "#6a1b9a",
     "verdict": "#424242",
 }
+# Event kinds that mark the end of a missed detection window (the incident declared by its
+# impact), whichever name the runner gives it.
+DECLARED_KINDS = ("declared", "declared-by-impact", "detection-window-end", "undetected")
 
 
 @dataclass
@@ -86,19 +101,31 @@ def _svg_id(result: GamedayResult, prefix: str | None) -> str:
 def _markers(result: GamedayResult) -> list[_Marker]:
     out = []
     t0 = result.t0
+    if t0 is not None:
+        # The axis's t0 is the record's t0; the inject event is logged a moment after it.
+        out.append(_Marker(t0, "fault injected (t0)", MARKER_COLOURS["inject"]))
+    declared = False
+    recovered_label = {
+        Verdict.RECOVERED_AFTER_LIFT: "back after the lift",
+        Verdict.UNDETECTED: "resolution recovered",
+    }.get(result.verdict, "recovered")
     for ev in result.events:
-        if ev.kind == "inject":
-            out.append(_Marker(ev.t, "fault injected (t0)", MARKER_COLOURS["inject"]))
-        elif ev.kind == "detected" and t0 is not None:
+        if ev.kind == "detected" and t0 is not None:
             ttd = result.ttd_s if result.ttd_s is not None else ev.t - t0
             out.append(
                 _Marker(t0 + ttd, f"detected +{seconds(ttd)}", MARKER_COLOURS["detected"], "4 3")
             )
+        elif ev.kind in DECLARED_KINDS and t0 is not None and not declared:
+            declared = True
+            out.append(_declared(ev.t, t0))
         elif ev.kind == "lift":
             out.append(_Marker(ev.t, "cause lifted", MARKER_COLOURS["lift"], "2 3"))
         elif ev.kind == "recovered" and t0 is not None:
             ttr = result.ttr_s if result.ttr_s is not None else ev.t - t0
-            out.append(_Marker(t0 + ttr, f"recovered +{seconds(ttr)}", MARKER_COLOURS["recovered"]))
+            colour = VERDICT_COLOURS.get(result.verdict.value, MARKER_COLOURS["recovered"])
+            if result.verdict in (Verdict.RECOVERED, Verdict.SLOW, Verdict.UNDETECTED):
+                colour = MARKER_COLOURS["recovered"]
+            out.append(_Marker(t0 + ttr, f"{recovered_label} +{seconds(ttr)}", colour))
         elif ev.kind == "verdict" and ev.detail != "recovered" and result.ttr_s is None:
             out.append(
                 _Marker(
@@ -108,7 +135,28 @@ def _markers(result: GamedayResult) -> list[_Marker]:
                     "1 2",
                 )
             )
+    if t0 is not None and result.verdict == Verdict.UNDETECTED and not declared:
+        # No event names the window's end: its last detection poll ended it.
+        polls = [s.started + s.duration for s in result.steps if s.phase == "detect"]
+        if polls:
+            out.append(_declared(max(polls), t0))
+    if t0 is not None and result.recovery_confirmed_s is not None:
+        out.append(
+            _Marker(
+                t0 + result.recovery_confirmed_s,
+                f"confirmed +{seconds(result.recovery_confirmed_s)} "
+                f"(held {seconds(result.hold_s)})",
+                MARKER_COLOURS["confirmed"],
+                "6 2",
+            )
+        )
     return out
+
+
+def _declared(t: float, t0: float) -> _Marker:
+    return _Marker(
+        t, f"undetected by +{seconds(t - t0)}: declared", MARKER_COLOURS["declared"], "4 3"
+    )
 
 
 def _domain(
@@ -161,8 +209,11 @@ def timeline_svg(result: GamedayResult, id_prefix: str | None = None) -> str:
     parts: list[str] = []
     add = parts.append
     ttd, ttr = seconds(result.ttd_s), seconds(result.ttr_s)
+    finding = result.resolution_finding
     heading = (
-        f"{result.scenario}: {result.verdict.value} · TTD {ttd} · TTR {ttr} · "
+        f"{result.scenario}: {result.verdict.value}"
+        + (f" (resolution: {finding.verdict.value})" if finding is not None else "")
+        + f" · TTD {ttd} · TTR {ttr} · "
         f"SEV-{result.declared_severity} budget {seconds(result.budget_s)}"
     )
     add(f'<text x="8" y="16" font-size="13" font-weight="600">{esc(heading)}</text>')
@@ -204,16 +255,19 @@ def timeline_svg(result: GamedayResult, id_prefix: str | None = None) -> str:
                 f'letter-spacing="0.05em">{esc(s.phase.upper())}</text>'
             )
             y += 14
-        label = f"L{s.line} " + (s.command.splitlines()[0] if s.command else f"# {s.comment}")
+        label = f"L{s.line} " + (command_text(s.command) if s.command else f"# {s.comment}")
         add(
             f'<text x="8" y="{y + 12}" font-size="11" font-family="ui-monospace,Menlo,Consolas,'
-            f'monospace"><title>{esc(s.command or s.comment)}</title>'
+            f'monospace"><title>{esc(command_text(s.command) or s.comment)}</title>'
             f"{esc(_short(label, 34))}</text>"
         )
         bx, bw = x(s.started), max(x(s.started + s.duration) - x(s.started), 2.0)
-        colour = STATUS_COLOURS.get(s.status.value, "#9e9e9e")
+        status = s.status.value
+        colour = STATUS_COLOURS.get(status, "#9e9e9e")
+        if s.status != StepStatus.OK and is_baseline_failing(result, s):
+            status, colour = BASELINE_FAILING, BASELINE_FAILING_COLOUR
         tip = (
-            f"line {s.line} ({s.phase}): {s.status.value}"
+            f"line {s.line} ({s.phase}): {status}"
             + (f", exit {s.exit_code}" if s.exit_code is not None else "")
             + f", started +{seconds(s.started - origin)}, took {seconds(s.duration)}"
             + (" — detected the fault" if s.detected else "")
@@ -233,7 +287,7 @@ def timeline_svg(result: GamedayResult, id_prefix: str | None = None) -> str:
                 f'<rect x="{bx:.1f}" y="{by:.1f}" width="{bw:.1f}" height="{BAR_H}" rx="2" '
                 f'fill="{colour}"{outline}><title>{esc(tip)}</title></rect>'
             )
-        note = s.status.value + (f" {s.exit_code}" if s.exit_code not in (None, 0) else "")
+        note = status + (f" {s.exit_code}" if s.exit_code not in (None, 0) else "")
         note += f" · {seconds(s.duration)}" + (" · detected" if s.detected else "")
         note_w = 5.6 * len(note)
         if bx + bw + note_w + 6 < WIDTH - 2:  # right of the bar
@@ -347,9 +401,9 @@ def _budget_bar(parts: list[str], result: GamedayResult, y: float, uid: str) -> 
     add = parts.append
     budget = result.budget_s
     elapsed_unrecovered = None
-    if result.ttr_s is None and result.t0 is not None:
-        last = max([e.t for e in result.events] + [result.t0])
-        elapsed_unrecovered = max(last - result.t0, 0.0)
+    end = incident_end(result)
+    if result.ttr_s is None and result.t0 is not None and end is not None:
+        elapsed_unrecovered = max(end - result.t0, 0.0)
     spent = result.ttr_s if result.ttr_s is not None else elapsed_unrecovered
     full = max(budget, spent or 0.0, 1e-6)
     add(
@@ -370,13 +424,24 @@ def _budget_bar(parts: list[str], result: GamedayResult, y: float, uid: str) -> 
         text = f"TTR {seconds(result.ttr_s)} = {share:.1%} of the budget"
         if not within:
             text += f" (over by {seconds(result.ttr_s - budget)})"
+        if result.verdict == Verdict.RECOVERED_AFTER_LIFT:
+            colour = VERDICT_COLOURS[result.verdict.value]
+            text += " — only once the fault was lifted: not the runbook's recovery"
         add(
             f'<rect x="{LABEL_W}" y="{y + 3}" width="{w:.1f}" height="10" fill="{colour}">'
             f"<title>{esc(text)}</title></rect>"
         )
     elif elapsed_unrecovered is not None:
         w = max(PLOT_W * elapsed_unrecovered / full, 2.0)
-        text = f"not recovered: {result.verdict.value} after {seconds(elapsed_unrecovered)}"
+        text = (
+            f"not recovered: {result.verdict.value}; incident recorded for "
+            f"{seconds(elapsed_unrecovered)} after t0"
+        )
+        finding = result.resolution_finding
+        if finding is not None:
+            text += f"; resolution: {finding.verdict.value}" + (
+                f" at +{seconds(finding.ttr_s)}" if finding.ttr_s is not None else ""
+            )
         add(
             f'<rect x="{LABEL_W}" y="{y + 3}" width="{w:.1f}" height="10" fill="url(#{uid}-hatch)" '
             f'stroke="{VERDICT_COLOURS["not-recovered"]}"><title>{esc(text)}</title></rect>'
