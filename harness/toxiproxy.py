@@ -25,6 +25,7 @@ from urllib.parse import quote
 import httpx
 
 from harness.errors import HarnessError
+from harness.tls import shared_context
 
 
 class ToxicInfo(TypedDict):
@@ -69,7 +70,7 @@ class Toxiproxy:
 
     def __init__(self, base_url: str, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, verify=shared_context())
 
     def close(self) -> None:
         self._http.close()
@@ -117,7 +118,8 @@ class Toxiproxy:
     def populate(self, proxies: Iterable[ProxySpec | Mapping[str, Any]]) -> list[ProxyInfo]:
         """Create or replace proxies in one call; ones that are unchanged are kept."""
         body = [dict(proxy) for proxy in proxies]
-        return cast(list[ProxyInfo], self._request("POST", "/populate", body).json()["proxies"])
+        created = self._request("POST", "/populate", body).json()["proxies"]
+        return cast(list[ProxyInfo], created or [])  # Toxiproxy answers null for none
 
     def get_proxy(self, name: str) -> ProxyInfo:
         return cast(ProxyInfo, self._request("GET", _proxy_path(name)).json())

@@ -7,6 +7,8 @@ Toxiproxy's clients use: JSON bodies sized by Content-Length (or chunked), keep-
 Routes, status codes and JSON shapes follow Toxiproxy's `api.go`:
 
     GET    /version                         200 {"version": ...}
+    *      /metrics                         200 Prometheus text (with -proxy-metrics or
+                                                -runtime-metrics; else 404, as Toxiproxy)
     POST   /reset                           204
     GET    /proxies                         200 {name: proxy, ...}
     POST   /proxies                         201 proxy            409 exists, 400 bad body
@@ -20,28 +22,44 @@ Routes, status codes and JSON shapes follow Toxiproxy's `api.go`:
     POST   /proxies/{proxy}/toxics/{toxic}  200 toxic (update; or PATCH)
     DELETE /proxies/{proxy}/toxics/{toxic}  204
 
-Errors are `{"error": message, "status": code}`.
+Answers are framed as Toxiproxy's Go server frames them, since clients see it:
+- success: `Content-Type: application/json`;
+- API errors: the JSON `{"error": message, "status": code}` plus a newline, sent as
+  `text/plain; charset=utf-8` (Go's `http.Error`, which Toxiproxy's `apiError` calls);
+- an unknown path: `404 page not found` in plain text; a known path with another
+  method: 405 with an empty body (gorilla/mux);
+- every routed request gets an `X-Toxiproxy-Request-Id` header (an xid, as zerolog's
+  `hlog.RequestIDHandler` makes); 404 and 405 get none, as there no middleware runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import itertools
 import json
 import logging
+import os
+import random
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
 from . import errors
 from .errors import ApiError
-from .server import Proxy, ProxyCollection, ToxicEntry, split_address
+from .server import Proxy, ProxyCollection, ToxicEntry
 from .toxics import TOXICS, BadAttributes
 
 log = logging.getLogger("harness.faultproxy")
 
-VERSION = "0.1.0-faultproxy"
+# The Toxiproxy release whose API this server implements, then (as SemVer build
+# metadata, which version comparisons ignore) what it really is.
+TOXIPROXY_API_VERSION = "2.12.0"
+FAULTPROXY_VERSION = "0.2.0"
+VERSION = f"{TOXIPROXY_API_VERSION}+faultproxy.{FAULTPROXY_VERSION}"
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 1024 * 1024
 MAX_HEADERS = 100
@@ -49,15 +67,56 @@ MAX_REQUESTS_PER_CONNECTION = 100_000
 IDLE_TIMEOUT_SECONDS = 60.0
 READ_TIMEOUT_SECONDS = 15.0  # Toxiproxy's read_timeout
 
-# Toxiproxy's short names for the streams are accepted and stored in full.
-_STREAM_NAMES = {
-    "upstream": "upstream",
-    "up": "upstream",
-    "downstream": "downstream",
-    "down": "downstream",
-}
+JSON = "application/json"
+PLAIN_TEXT = "text/plain; charset=utf-8"
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
-Handler = Callable[..., Awaitable[tuple[int, Any]]]
+# Toxiproxy's stream.ParseDirection: the full names only, in any case.
+_STREAM_NAMES = {"upstream": "upstream", "downstream": "downstream"}
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+@dataclass
+class Reply:
+    """A response other than a handler's plain (status, JSON payload)."""
+
+    status: int
+    body: bytes = b""
+    content_type: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Which of Toxiproxy's metric sets `/metrics` serves (`-proxy-metrics`,
+    `-runtime-metrics`); with neither, there is no `/metrics`."""
+
+    proxy: bool = False
+    runtime: bool = False
+
+    @property
+    def any(self) -> bool:
+        return self.proxy or self.runtime
+
+
+class RequestIds:
+    """xid-style request ids: 12 bytes (time, machine, pid, counter) in 20 base32hex
+    characters, the shape of the ids Toxiproxy puts in `X-Toxiproxy-Request-Id`."""
+
+    def __init__(self) -> None:
+        self._machine = random.randbytes(3)
+        self._pid = (os.getpid() & 0xFFFF).to_bytes(2, "big")
+        self._counter = itertools.count(random.randrange(1 << 24))
+
+    def next(self) -> str:
+        raw = (
+            int(time.time()).to_bytes(4, "big")
+            + self._machine
+            + self._pid
+            + (next(self._counter) & 0xFFFFFF).to_bytes(3, "big")
+        )
+        return base64.b32hexencode(raw).decode().rstrip("=").lower()
 
 
 class _BadHttp(Exception):
@@ -76,8 +135,10 @@ class Request:
 class ApiServer:
     """Serves the REST API for one `ProxyCollection`."""
 
-    def __init__(self, collection: ProxyCollection) -> None:
+    def __init__(self, collection: ProxyCollection, metrics: Metrics | None = None) -> None:
         self.collection = collection
+        self.metrics = metrics or Metrics()
+        self._request_ids = RequestIds()
         self._writers: set[asyncio.StreamWriter] = set()
         # Toxiproxy's server handles one API request at a time per proxy collection
         # (its handlers take the collection's lock); so do we, across awaits.
@@ -103,13 +164,15 @@ class ApiServer:
                 try:
                     request = await _read_request(reader)
                 except _BadHttp as exc:
-                    writer.write(_response(400, errors.ApiError(str(exc), 400).to_json(), False))
+                    # Go's server answers bad framing in plain text and hangs up.
+                    reply = Reply(400, f"400 Bad Request: {exc}".encode(), PLAIN_TEXT)
+                    writer.write(_frame(reply, keep_alive=False))
                     await writer.drain()
                     return
                 if request is None:
                     return
-                status, payload = await self.dispatch(request)
-                writer.write(_response(status, payload, request.keep_alive))
+                reply = await self.dispatch(request)
+                writer.write(_frame(reply, request.keep_alive))
                 await writer.drain()
                 if not request.keep_alive:
                     return
@@ -121,20 +184,36 @@ class ApiServer:
 
     # -- routing -----------------------------------------------------------------------
 
-    async def dispatch(self, request: Request) -> tuple[int, Any]:
-        """Answer one request: (status, JSON payload or None). Never raises."""
-        if request.headers.get("user-agent", "").startswith("Mozilla/"):
-            # Toxiproxy refuses browsers, so a web page cannot drive it across origins.
-            return 403, ApiError("User agent not allowed", 403).to_json()
+    async def dispatch(self, request: Request) -> Reply:
+        """Answer one request. Never raises."""
         try:
             handler, args = self._route(request.method, request.path)
-            async with self._lock:
-                return await handler(request.body, *args)
         except ApiError as exc:
-            return exc.status, exc.to_json()
+            if exc is errors.METHOD_NOT_ALLOWED:
+                return Reply(405)
+            return Reply(404, b"404 page not found\n", PLAIN_TEXT)
+        reply = await self._answer(request, handler, args)
+        reply.headers["X-Toxiproxy-Request-Id"] = self._request_ids.next()
+        return reply
+
+    async def _answer(self, request: Request, handler: Handler, args: list[str]) -> Reply:
+        if request.headers.get("user-agent", "").startswith("Mozilla/"):
+            # Toxiproxy refuses browsers, so a web page cannot drive it across origins.
+            return Reply(403, b"User agent not allowed\n", PLAIN_TEXT, _NOSNIFF.copy())
+        try:
+            async with self._lock:
+                result = await handler(request.body, *args)
+        except ApiError as exc:
+            return _error_reply(exc)
         except Exception as exc:
             log.exception("%s %s failed", request.method, request.path)
-            return 500, ApiError(f"internal error: {exc}", 500).to_json()
+            return _error_reply(ApiError(f"internal error: {exc}", 500))
+        if isinstance(result, Reply):
+            return result
+        status, payload = result
+        if payload is None:
+            return Reply(status)
+        return Reply(status, json.dumps(payload).encode(), JSON)
 
     def _route(self, method: str, path: str) -> tuple[Handler, list[str]]:
         segments = [unquote(part) for part in path.split("?", 1)[0].split("/")[1:]]
@@ -145,6 +224,8 @@ class ApiServer:
         match segments:
             case ["version"]:
                 routes, args = {"GET": self.version}, []
+            case ["metrics"] if self.metrics.any:
+                return self.metrics_text, []
             case ["reset"]:
                 routes, args = {"POST": self.reset}, []
             case ["populate"]:
@@ -178,8 +259,18 @@ class ApiServer:
 
     # -- handlers ----------------------------------------------------------------------
 
-    async def version(self, body: bytes) -> tuple[int, Any]:
-        return 200, {"version": VERSION}
+    async def version(self, body: bytes) -> Reply:
+        # Toxiproxy writes this one by hand: its own content type and a newline.
+        text = json.dumps({"version": VERSION}) + "\n"
+        return Reply(200, text.encode(), "application/json;charset=utf-8")
+
+    async def metrics_text(self, body: bytes) -> Reply:
+        parts: list[str] = []
+        if self.metrics.proxy:
+            parts.append(_proxy_metrics(self.collection))
+        if self.metrics.runtime:
+            parts.append(_runtime_metrics())
+        return Reply(200, "".join(parts).encode(), PROMETHEUS_TEXT)
 
     async def reset(self, body: bytes) -> tuple[int, Any]:
         await self.collection.reset()
@@ -198,43 +289,24 @@ class ApiServer:
             raise errors.MISSING_FIELD.detail("name")
         if not upstream:
             raise errors.MISSING_FIELD.detail("upstream")
-        _check_address("listen", listen)
-        _check_address("upstream", upstream)
+        # As in Toxiproxy, the upstream is only dialled when a client connects (one
+        # without a port then just closes that client), and a listen address that
+        # cannot be bound is a 500 from the bind.
         proxy = Proxy(name, listen, upstream)
         await self.collection.add(proxy, start=enabled)
         return 201, proxy.to_json()
 
     async def populate(self, body: bytes) -> tuple[int, Any]:
-        items = _decode(body)
-        if not isinstance(items, list):
-            raise errors.BAD_REQUEST_BODY.detail("expected a JSON array of proxies")
-        planned: list[tuple[Proxy, bool]] = []
-        names: set[str] = set()
-        # Check the whole request before changing anything, as Toxiproxy does.
-        for number, item in enumerate(items, start=1):
-            fields = _object(item)
-            name = _text(fields, "name", "")
-            upstream = _text(fields, "upstream", "")
-            listen = _text(fields, "listen", "") or "127.0.0.1:0"
-            enabled = _flag(fields, "enabled", True)
-            if not name:
-                raise errors.MISSING_FIELD.detail(f"name at proxy {number}")
-            if not upstream:
-                raise errors.MISSING_FIELD.detail(f"upstream at proxy {number}")
-            if name in names:
-                raise errors.BAD_REQUEST_BODY.detail(f"duplicate proxy name {name!r}")
-            names.add(name)
-            _check_address("listen", listen)
-            _check_address("upstream", upstream)
-            planned.append((Proxy(name, listen, upstream), enabled))
-        done: list[dict[str, Any]] = []
-        for proxy, enabled in planned:
-            try:
-                kept = await self.collection.add_or_replace(proxy, start=enabled)
-            except ApiError as exc:
-                return exc.status, {**exc.to_json(), "proxies": done}
-            done.append(kept.to_json())
-        return 201, {"proxies": done}
+        # Toxiproxy answers every populate, failed or not, as JSON with a "proxies" key
+        # (null when nothing was applied), never through its plain-text error path.
+        done: list[Proxy] = []
+        try:
+            planned = _planned_proxies(_decode(body))
+            for proxy, enabled in planned:
+                done.append(await self.collection.add_or_replace(proxy, start=enabled))
+        except ApiError as exc:
+            return exc.status, {**exc.to_json(), "proxies": _proxies_json(done)}
+        return 201, {"proxies": _proxies_json(done)}
 
     async def proxy_show(self, body: bytes, name: str) -> tuple[int, Any]:
         return 200, self.collection.get(name).to_json()
@@ -245,8 +317,6 @@ class ApiServer:
         listen = _text(fields, "listen", proxy.listen)
         upstream = _text(fields, "upstream", proxy.upstream)
         enabled = _flag(fields, "enabled", proxy.enabled)
-        _check_address("listen", listen)
-        _check_address("upstream", upstream)
         await proxy.update(listen, upstream, enabled)
         return 200, proxy.to_json()
 
@@ -261,7 +331,7 @@ class ApiServer:
         proxy = self.collection.get(name)
         fields = _object(_decode(body))
         stream = _STREAM_NAMES.get(_text(fields, "stream", "downstream").lower())
-        if stream is None:
+        if stream is None:  # "up" and "down" too: Toxiproxy knows only the full names
             raise errors.INVALID_STREAM
         toxic_type = _text(fields, "type", "")
         toxic_name = _text(fields, "name", "") or f"{toxic_type}_{stream}"
@@ -300,6 +370,30 @@ class ApiServer:
 
 
 # -- request bodies ------------------------------------------------------------------
+
+
+def _planned_proxies(items: Any) -> list[tuple[Proxy, bool]]:
+    """A populate body checked whole before anything changes, as Toxiproxy does. A name
+    given twice is applied twice, in order, so the later one wins (Toxiproxy 2.12)."""
+    if not isinstance(items, list):
+        raise errors.BAD_REQUEST_BODY.detail("expected a JSON array of proxies")
+    planned: list[tuple[Proxy, bool]] = []
+    for number, item in enumerate(items, start=1):
+        fields = _object(item)
+        name = _text(fields, "name", "")
+        upstream = _text(fields, "upstream", "")
+        listen = _text(fields, "listen", "") or "127.0.0.1:0"
+        enabled = _flag(fields, "enabled", True)
+        if not name:
+            raise errors.MISSING_FIELD.detail(f"name at proxy {number}")
+        if not upstream:
+            raise errors.MISSING_FIELD.detail(f"upstream at proxy {number}")
+        planned.append((Proxy(name, listen, upstream), enabled))
+    return planned
+
+
+def _proxies_json(proxies: list[Proxy]) -> list[dict[str, Any]] | None:
+    return [proxy.to_json() for proxy in proxies] or None
 
 
 def _decode(body: bytes) -> Any:
@@ -349,13 +443,6 @@ def _attributes(fields: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise errors.BAD_REQUEST_BODY.detail("attributes must be a JSON object")
     return value
-
-
-def _check_address(key: str, address: str) -> None:
-    try:
-        split_address(address)
-    except ValueError as exc:
-        raise errors.BAD_REQUEST_BODY.detail(f"{key}: {exc}") from exc
 
 
 def _find_toxic(proxy: Proxy, name: str) -> ToxicEntry:
@@ -427,17 +514,59 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> b
     return await reader.readexactly(length) if length else b""
 
 
-def _response(status: int, payload: Any, keep_alive: bool) -> bytes:
-    body = b"" if payload is None else json.dumps(payload).encode()
+_NOSNIFF = {"X-Content-Type-Options": "nosniff"}
+
+
+def _error_reply(error: ApiError) -> Reply:
+    body = (json.dumps(error.to_json()) + "\n").encode()
+    return Reply(error.status, body, PLAIN_TEXT, _NOSNIFF.copy())
+
+
+def _frame(reply: Reply, keep_alive: bool) -> bytes:
     try:
-        reason = HTTPStatus(status).phrase
+        reason = HTTPStatus(reply.status).phrase
     except ValueError:
         reason = "Status"
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        + ("Content-Type: application/json\r\n" if body else "")
-        + ("" if keep_alive else "Connection: close\r\n")
-        + "\r\n"
-    )
-    return head.encode("latin-1") + body
+    lines = [f"HTTP/1.1 {reply.status} {reason}", f"Content-Length: {len(reply.body)}"]
+    if reply.content_type:
+        lines.append(f"Content-Type: {reply.content_type}")
+    lines.extend(f"{key}: {value}" for key, value in reply.headers.items())
+    if not keep_alive:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + reply.body
+
+
+# -- /metrics ------------------------------------------------------------------------
+
+_BYTE_COUNTERS = (
+    ("toxiproxy_proxy_received_bytes_total", "Bytes the proxy read, per link direction."),
+    ("toxiproxy_proxy_sent_bytes_total", "Bytes the proxy wrote, per link direction."),
+)
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _proxy_metrics(collection: ProxyCollection) -> str:
+    """Toxiproxy's `-proxy-metrics` counters, in Prometheus' text format. Unlike
+    Toxiproxy, which adds a connection's bytes when it closes, open connections count."""
+    counts = sorted(collection.byte_counts().items())
+    lines: list[str] = []
+    for index, (name, help_text) in enumerate(_BYTE_COUNTERS):
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
+        for (direction, proxy, listener, upstream), pair in counts:
+            labels = (
+                f'direction="{_label(direction)}",listener="{_label(listener)}",'
+                f'proxy="{_label(proxy)}",upstream="{_label(upstream)}"'
+            )
+            lines.append(f"{name}{{{labels}}} {pair[index]}")
+    return "\n".join(lines) + "\n"
+
+
+def _runtime_metrics() -> str:
+    """`-runtime-metrics`: process_* as Toxiproxy has them; python_* in place of go_*.
+    Imported here, not at start: prometheus_client costs a start that must stay fast."""
+    import prometheus_client
+
+    return prometheus_client.generate_latest(prometheus_client.REGISTRY).decode()

@@ -20,6 +20,11 @@ Each Link, for every chunk read from its source socket:
 A source's close takes the same road (`toxic.end`: slow_close waits there); then the
 Link closes its destination, the other Link sees that socket go and closes the other
 one. As in Toxiproxy there is no half-close: either side closing ends the connection.
+A reset (reset_peer) aborts BOTH sockets with SO_LINGER 0, so the client and the
+upstream each read ECONNRESET, as Toxiproxy's links do.
+
+Each Link counts the bytes it reads and writes (one addition per chunk); `/metrics`
+reports them per proxy and direction when the server runs with `-proxy-metrics`.
 """
 
 from __future__ import annotations
@@ -63,8 +68,10 @@ _LINGER_RESET = struct.pack("ii", 1, 0)
 def split_address(address: str) -> tuple[str, int]:
     """`host:port` (or `[v6]:port`) -> (host, port); ValueError when it is not one."""
     host, sep, port_text = address.rpartition(":")
-    if not sep or not port_text.isdigit():
-        raise ValueError(f"{address!r} is not host:port")
+    if not sep:
+        raise ValueError(f"address {address}: missing port in address")
+    if not port_text.isdigit():
+        raise ValueError(f"address {address}: invalid port")
     port = int(port_text)
     if port > 65535:
         raise ValueError(f"{address!r}: port out of range")
@@ -174,6 +181,7 @@ class Side(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         link = cast(Link, self.reads_into)
+        link.received_bytes += nbytes
         buffer = cast(memoryview, self._read_buffer)
         view = buffer[:nbytes]
         if nbytes == len(buffer) and self._read_buffer_size < READ_BUFFER_BYTES:
@@ -185,6 +193,7 @@ class Side(asyncio.BufferedProtocol):
             transport = link.dst.transport
             if transport is not None and not transport.is_closing():
                 transport.write(view)
+                link.sent_bytes += nbytes
                 if transport.get_write_buffer_size():
                     # The transport kept what it could not send. Python 3.11 copies it,
                     # but later versions may keep a reference: read into a new buffer.
@@ -265,6 +274,10 @@ class Link:
         self._queue: deque[tuple[bytes, float] | None] = deque()  # None: the source closed
         self._queued_bytes = 0
         self._runs: dict[ToxicEntry, _Run] = {}
+        # Toxiproxy's metric labels, fixed when the connection starts.
+        self.labels = (stream, conn.proxy.name, conn.proxy.listen, conn.proxy.upstream)
+        self.received_bytes = 0
+        self.sent_bytes = 0
 
     @property
     def closed(self) -> bool:
@@ -276,6 +289,7 @@ class Link:
         if self.worker is None and not self.toxics:
             if not self._closed:
                 self.dst.write(data)
+                self.sent_bytes += len(data)
             return
         if self._closed:
             return
@@ -313,14 +327,7 @@ class Link:
     def reset(self) -> None:
         if self._closed:
             return
-        self._stop_flow()
-        transport = self.dst.transport
-        if transport is not None:
-            sock = transport.get_extra_info("socket")
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-            transport.abort()
+        self.conn.reset()
 
     # -- toxics coming and going -------------------------------------------------------
 
@@ -408,6 +415,7 @@ class Link:
             return
         if index == len(chain):
             self.dst.write(chunk.data)
+            self.sent_bytes += len(chunk.data)
             await self.dst.drained()
             return
         run = chain[index]
@@ -469,6 +477,21 @@ class Connection:
             return
         self.client.resume_reading("connecting upstream")
 
+    def reset(self) -> None:
+        """Abort both sockets with a TCP RST (SO_LINGER 0): unsent data is discarded and
+        each peer reads "connection reset by peer" (Toxiproxy's reset_peer)."""
+        for link in self.links.values():
+            link._stop_flow()
+        for side in (self.client, self.upstream):
+            transport = side.transport
+            if transport is None:
+                continue
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+            transport.abort()
+
     def abort(self) -> None:
         """Drop both sockets now (the proxy was disabled, deleted or shut down)."""
         for side in (self.client, self.upstream):
@@ -494,6 +517,7 @@ class Connection:
         self.proxy.connections.discard(self)
         for link in self.links.values():
             link.shutdown()
+            self.proxy.count_bytes(link.labels, link.received_bytes, link.sent_bytes)
 
 
 class Proxy:
@@ -507,6 +531,8 @@ class Proxy:
         self.toxics: dict[str, list[ToxicEntry]] = {stream: [] for stream in STREAMS}
         self.connections: set[Connection] = set()
         self._server: asyncio.AbstractServer | None = None
+        # (direction, proxy, listener, upstream) -> [received, sent] of finished links.
+        self.finished_bytes: dict[tuple[str, str, str, str], list[int]] = {}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -517,16 +543,35 @@ class Proxy:
             "toxics": [entry.to_json() for entry in self.all_toxics()],
         }
 
+    def count_bytes(self, labels: tuple[str, str, str, str], received: int, sent: int) -> None:
+        counts = self.finished_bytes.setdefault(labels, [0, 0])
+        counts[0] += received
+        counts[1] += sent
+
+    def byte_counts(self) -> dict[tuple[str, str, str, str], list[int]]:
+        """Bytes received and sent per label set: finished links plus open ones."""
+        counts = {labels: list(pair) for labels, pair in self.finished_bytes.items()}
+        for conn in self.connections:
+            for link in conn.links.values():
+                pair = counts.setdefault(link.labels, [0, 0])
+                pair[0] += link.received_bytes
+                pair[1] += link.sent_bytes
+        return counts
+
     # -- listening ---------------------------------------------------------------------
 
     async def start(self) -> None:
         """Listen; the reported `listen` becomes the bound address (port 0 resolved)."""
         if self.enabled:
             return
+        # Toxiproxy reports a listen failure as a plain error, hence 500, worded as Go's.
         try:
             sock = bind_listener(self.listen)
+        except ValueError as exc:
+            raise errors.ApiError(f"listen tcp: {exc}", 500) from exc
         except OSError as exc:
-            raise errors.ApiError(f"listen tcp {self.listen}: {exc.strerror or exc}", 500) from exc
+            reason = (exc.strerror or str(exc)).lower()
+            raise errors.ApiError(f"listen tcp {self.listen}: bind: {reason}", 500) from exc
         self._server = await asyncio.get_running_loop().create_server(
             lambda: Connection(self).client, sock=sock
         )
@@ -592,6 +637,8 @@ class ProxyCollection:
 
     def __init__(self) -> None:
         self.proxies: dict[str, Proxy] = {}
+        # Byte counts of deleted or replaced proxies: Prometheus counters never go back.
+        self.retired_bytes: dict[tuple[str, str, str, str], list[int]] = {}
 
     def get(self, name: str) -> Proxy:
         proxy = self.proxies.get(name)
@@ -612,6 +659,7 @@ class ProxyCollection:
             if existing.listen == proxy.listen and existing.upstream == proxy.upstream:
                 return existing
             existing.stop()
+            self._retire(existing)
             del self.proxies[proxy.name]
         if start:
             await proxy.start()
@@ -619,8 +667,26 @@ class ProxyCollection:
         return proxy
 
     def remove(self, name: str) -> None:
-        self.get(name).stop()
+        proxy = self.get(name)
+        proxy.stop()
+        self._retire(proxy)
         del self.proxies[name]
+
+    def _retire(self, proxy: Proxy) -> None:
+        for labels, (received, sent) in proxy.byte_counts().items():
+            counts = self.retired_bytes.setdefault(labels, [0, 0])
+            counts[0] += received
+            counts[1] += sent
+
+    def byte_counts(self) -> dict[tuple[str, str, str, str], list[int]]:
+        """Bytes received and sent per (direction, proxy, listener, upstream), ever."""
+        counts = {labels: list(pair) for labels, pair in self.retired_bytes.items()}
+        for proxy in self.proxies.values():
+            for labels, (received, sent) in proxy.byte_counts().items():
+                pair = counts.setdefault(labels, [0, 0])
+                pair[0] += received
+                pair[1] += sent
+        return counts
 
     async def reset(self) -> None:
         """Re-enable every proxy and remove every toxic (`POST /reset`)."""

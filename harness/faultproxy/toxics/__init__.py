@@ -7,6 +7,7 @@ from .bandwidth import Bandwidth
 from .base import BadAttributes, Chunk, Emit, Link, Toxic, ToxicContext
 from .latency import Latency
 from .limit_data import LimitData
+from .noop import Noop
 from .reset_peer import ResetPeer
 from .slicer import Slicer
 from .slow_close import SlowClose
@@ -14,7 +15,7 @@ from .timeout import Timeout
 
 TOXICS: dict[str, type[Toxic]] = {
     toxic.type_name: toxic
-    for toxic in (Latency, Bandwidth, SlowClose, Timeout, ResetPeer, Slicer, LimitData)
+    for toxic in (Noop, Latency, Bandwidth, SlowClose, Timeout, ResetPeer, Slicer, LimitData)
 }
 
 __all__ = ["TOXICS", "BadAttributes", "Chunk", "Emit", "Link", "Toxic", "ToxicContext"]
