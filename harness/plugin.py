@@ -48,6 +48,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="compose file (default: docker-compose.chaos.yml at the rootdir)",
     )
     group.addoption(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="run only this scenario (exact id, repeatable; default: all; see scenarios/)",
+    )
+    group.addoption(
         "--gameday-out",
         default=None,
         metavar="DIR",

@@ -246,7 +246,11 @@ def test_remove_volumes_deletes_the_database_data_and_only_then(stack: Stack) ->
         # `down -v`: the named volume, and with it the data, is gone.
         stack.remove("testgen")
         stack.remove("postgres")
+        before = time.time()
         assert stack.remove_volumes() == [f"{stack.compose.project}_pgdata"]
+        # The record the runner names a data-destroying step from (`down -v` at line N).
+        when, names = stack.volume_removals[-1]
+        assert names == [f"{stack.compose.project}_pgdata"] and when >= before
         recreate(stack, "postgres")
         assert not _marker_exists(stack)
     finally:
@@ -288,6 +292,30 @@ def test_exec_resolves_service_names_as_inside_the_stack(stack: Stack) -> None:
     assert b"accepting connections" in direct.stdout
     proxied = stack.exec("testgen", ["pg_isready", "-h", "toxiproxy", "-p", "15432"])
     assert proxied.exit_code == 0, proxied.stdout + proxied.stderr
+
+
+def test_a_step_naming_a_stopped_service_fails_within_two_seconds(stack: Stack) -> None:
+    """Product semantic, not a benchmark: in production the real DNS answers "no such name"
+    for a stopped compose service at once, so `docker exec testgen-copilot pg_isready -h
+    postgres` fails at once, and a runbook's detection poll sees the outage within its
+    interval. A lookup that waits out a resolver timeout (10 s behind the egress block)
+    would put seconds of the harness's own making into every database-down TTD. Names
+    outside the stack still resolve to nothing (no egress)."""
+    stack.kill("postgres")
+    try:
+        wait_for("postgres to exit", lambda: status(stack, "postgres") == Status.EXITED, 10)
+        started = time.monotonic()
+        result = stack.exec("testgen", ["pg_isready", "-h", "postgres", "-p", "5432"])
+        took = time.monotonic() - started
+        assert result.exit_code != 0, result.stdout
+        assert took < 2.0, f"pg_isready -h postgres took {took:.1f}s with postgres stopped"
+        outside = stack.exec("testgen", ["python", "-c",
+                                         "import socket; socket.gethostbyname('example.com')"])
+        assert outside.exit_code != 0, "a name beyond the machine resolved"
+    finally:
+        stack.start("postgres")
+        assert stack.wait_healthy("postgres", 60)
+    wait_for("steady state with postgres back", lambda: steady_state(stack)[0], 30)
 
 
 def test_exec_gives_the_command_status_and_output(stack: Stack) -> None:

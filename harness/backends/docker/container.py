@@ -70,6 +70,7 @@ class ServiceContainer(DockerContainer):
         host_ports: dict[int, int],
         mounts: dict[str, str],
         labels: dict[str, str],
+        dns: list[str] | None = None,
     ) -> None:
         super().__init__(
             config.image,
@@ -99,6 +100,8 @@ class ServiceContainer(DockerContainer):
             },
             "restart_policy": restart_policy(config.restart),
         }
+        if dns:  # upstream DNS for names the engine's own DNS does not know (resolver.py)
+            kwargs["dns"] = dns
         if config.mem_limit_bytes:
             # No swap on top of the limit: past it the kernel OOM-kills, as on a swapless host.
             kwargs["mem_limit"] = config.mem_limit_bytes

@@ -47,7 +47,7 @@ from harness.backends.base import (
     Stack,
     StackInfo,
 )
-from harness.backends.docker import cleanup, egress, engine, images, reaper
+from harness.backends.docker import cleanup, egress, engine, images, reaper, resolver
 from harness.backends.docker import labels as lbl
 from harness.backends.docker.container import ServiceContainer, healthcheck_argv, mounts_for
 from harness.backends.docker.execute import run_in
@@ -98,6 +98,7 @@ class DockerStack(Stack):
         self._services: dict[str, _Service] = {}
         self._network: Network | None = None
         self._bridge: str | None = None
+        self._dns: resolver.NoSuchHost | None = None
         self._events: StartEvents | None = None
         self._health_exec_at: dict[str, float] = {}
         self._links = ProxyLinks(compose.proxies)
@@ -166,6 +167,8 @@ class DockerStack(Stack):
             cleanup.remove_stack(self.client, self.id)
             if self._bridge:
                 egress.unblock(self._bridge, self.id)
+            if self._dns is not None:
+                self._dns.close()
         except DockerException as exc:
             self._note(f"teardown: {exc}; the reaper removes what is left")
         finally:
@@ -198,8 +201,22 @@ class DockerStack(Stack):
                     f"containers are not cut off from the network beyond this machine ({problem})"
                 )
             egress.sweep(cleanup.live_stack_ids(self.client) | {self.id})
+            self._dns = self._start_resolver(str(net.id))
             self._events = StartEvents(self.id, self._on_engine_start).start()
         return self._network
+
+    def _start_resolver(self, network_id: str) -> resolver.NoSuchHost | None:
+        """The upstream DNS of the stack's containers: NXDOMAIN at once (see resolver.py)."""
+        try:
+            ipam = self.client.api.inspect_network(network_id).get("IPAM") or {}
+            gateway = str(((ipam.get("Config") or [{}])[0]).get("Gateway") or "")
+            return resolver.NoSuchHost(gateway.partition("/")[0]) if gateway else None
+        except (OSError, DockerException) as exc:
+            self._note(
+                f"no DNS answer for names outside the stack ({exc}): a lookup of a stopped "
+                "service waits out the resolver's timeout"
+            )
+            return None
 
     def _ensure_volumes(self, config: ServiceConfig) -> None:
         for entry in config.volumes:
@@ -250,6 +267,7 @@ class DockerStack(Stack):
                     host_ports=self._ports.for_service(service),
                     mounts=mounts,
                     labels=labels,
+                    dns=[self._dns.address] if self._dns is not None else [],
                 )
                 try:
                     container.start()
@@ -343,6 +361,8 @@ class DockerStack(Stack):
                     f"cannot remove volume {self.compose.project}_{name}: {exc.explanation or exc}"
                 ) from None
             removed.append(f"{self.compose.project}_{name}")
+        if removed:  # the runner names the step that destroyed data from this record
+            self.volume_removals.append((time.time(), removed))
         return removed
 
     def crash(self, service: str, sig: int = signal.SIGKILL) -> int:
