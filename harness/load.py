@@ -16,6 +16,7 @@ import httpx
 
 from harness.backends.base import Stack
 from harness.probes import api_base
+from harness.tls import shared_context
 
 
 @dataclass
@@ -62,7 +63,9 @@ class Load:
         self._thread.join(timeout=self.timeout + 5)
 
     def _run(self) -> None:
-        with httpx.Client(base_url=self.base, timeout=self.timeout) as client:
+        with httpx.Client(
+            base_url=self.base, timeout=self.timeout, verify=shared_context()
+        ) as client:
             for i in range(self.max_requests):
                 if self._stop.is_set():
                     return
@@ -90,7 +93,9 @@ class Load:
 def unreadable_jobs(stack: Stack, job_ids: list[str], timeout_s: float = 3.0) -> list[str]:
     """Acknowledged job ids that the API cannot return any more."""
     lost = []
-    with httpx.Client(base_url=api_base(stack), timeout=timeout_s) as client:
+    with httpx.Client(
+        base_url=api_base(stack), timeout=timeout_s, verify=shared_context()
+    ) as client:
         for job_id in job_ids:
             try:
                 if client.get(f"/v1/jobs/{job_id}").status_code != 200:

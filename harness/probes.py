@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from harness.backends.base import Stack
+from harness.tls import shared_context
 
 API_PORT = 8000  # production's published port for the TestGen API
 
@@ -27,7 +28,7 @@ def steady_state(stack: Stack, timeout: float = 3.0) -> tuple[bool, str]:
     """(holds, what was observed)."""
     base = api_base(stack)
     try:
-        with httpx.Client(base_url=base, timeout=timeout) as client:
+        with httpx.Client(base_url=base, timeout=timeout, verify=shared_context()) as client:
             health = client.get("/health")
             if health.status_code != 200:
                 return False, f"/health answered {health.status_code}"

@@ -5,7 +5,7 @@ dies by any means (SIGKILL included), it kills every process that carries the st
 marker, removes the stack's memory cgroups and its temp dir, then exits. When the stack
 closes normally it is told to exit (its stdin closes).
 
-    python -m harness.backends.local.reaper OWNER_PID STACK_ID STACK_DIR PIDFILE
+    python -I -S harness/backends/local/reaper.py OWNER_PID STACK_ID STACK_DIR PIDFILE
 """
 
 from __future__ import annotations
@@ -60,7 +60,27 @@ def registered_groups(pidfile: Path) -> list[int]:
     return groups
 
 
+def quit_postgres(groups: list[int], grace: float = 2.0) -> None:
+    """PostgreSQL's immediate shutdown (SIGQUIT) removes its shared memory (a SysV segment,
+    /dev/shm files), which a SIGKILL would leave behind; it takes milliseconds."""
+    quitting = []
+    for pgid in groups:
+        try:
+            with open(f"/proc/{pgid}/comm") as f:
+                if f.read().strip() != "postgres":
+                    continue
+            os.killpg(pgid, signal.SIGQUIT)
+            quitting.append(pgid)
+        except (OSError, ProcessLookupError):
+            continue
+    deadline = time.monotonic() + grace
+    while quitting and time.monotonic() < deadline:
+        time.sleep(0.02)
+        quitting = [pgid for pgid in quitting if _alive(pgid)]
+
+
 def reap(stack_id: str, stack_dir: Path | None, pidfile: Path) -> None:
+    quit_postgres(registered_groups(pidfile))
     for pgid in registered_groups(pidfile):
         try:
             os.killpg(pgid, signal.SIGKILL)

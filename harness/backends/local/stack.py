@@ -45,10 +45,14 @@ from harness.backends.local.cgroup import MemoryCgroup
 from harness.backends.local.ports import free_port, port_open
 from harness.compose import ComposeFile, ServiceConfig, parse_dotenv
 from harness.errors import BlastRadiusError, StackError
+from harness.tls import shared_context
 
 STACK_MARKER = "GAMEDAY_STACK_ID"  # set in every process a local stack starts
 KIND_PORTS = {"postgres": 5432, "redis": 6379, "toxiproxy": 8474}
 STOP_SIGNALS = {"postgres": signal.SIGINT}  # as the official image's STOPSIGNAL
+# PostgreSQL's immediate shutdown still removes its shared memory (a SysV segment and
+# /dev/shm files) which a SIGKILL would leave behind; it takes milliseconds.
+CLOSE_SIGNALS = {"postgres": signal.SIGQUIT}
 _PORT_TOKEN = re.compile(r"\{port:(\d+)\}")
 _RESTART_BACKOFF_START, _RESTART_BACKOFF_MAX = 0.1, 10.0
 
@@ -85,7 +89,7 @@ class LocalStack(Stack):
     ) -> None:
         super().__init__(compose)
         self.id = f"{os.getpid()}-{int(time.time() * 1000) % 10**8}"
-        self.dir = Path(tempfile.mkdtemp(prefix=f"gameday-{self.id}-"))
+        self.dir = Path(tempfile.mkdtemp(prefix=f"gameday-{self.id}-", dir=stack_root()))
         os.chmod(self.dir, 0o711)  # PostgreSQL's unprivileged user must traverse it
         self.workdir = self.dir / "operator"
         self.workdir.mkdir()
@@ -105,9 +109,12 @@ class LocalStack(Stack):
         # The reaper tears the stack down if this process dies without closing it.
         self._reaper = subprocess.Popen(
             [
+                # As a script, isolated and without site: it needs only the standard library,
+                # and `-m` would import the package (httpx, psutil): 0.15 s -> 0.03 s of CPU.
                 sys.executable,
-                "-m",
-                "harness.backends.local.reaper",
+                "-I",
+                "-S",
+                reaper.__file__,
                 str(os.getpid()),
                 self.id,
                 str(self.dir),
@@ -245,12 +252,22 @@ class LocalStack(Stack):
                 return
             self._closed = True
             names = list(self._containers)
+            # The stack's data is deleted right after: a graceful stop buys nothing, so every
+            # service is ended at once instead of one after another (0.7 s -> 0.07 s).
+            for cont in self._containers.values():
+                cont.stopping = True
+                cont.restart_due = None
+                if cont.proc is not None and cont.proc.poll() is None:
+                    _killpg(
+                        cont.proc.pid,
+                        CLOSE_SIGNALS.get(self._kind(cont.state.service), signal.SIGKILL),
+                    )
         for name in reversed(names):
+            cont = self._containers[name]
             try:
-                self._terminate(self._containers[name], timeout=3.0)
+                self._reap(cont, timeout=3.0)
             except Exception:  # noqa: BLE001 - teardown must go on whatever one service does
                 pass
-            cont = self._containers[name]
             if cont.cgroup:
                 cont.cgroup.remove()
         self._kill_marked_leftovers()
@@ -525,7 +542,12 @@ class LocalStack(Stack):
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and cont.proc and cont.proc.poll() is None:
             try:
-                r = httpx.post(f"http://{host}:{port}/populate", json=body, timeout=1.0)
+                r = httpx.post(
+                    f"http://{host}:{port}/populate",
+                    json=body,
+                    timeout=1.0,
+                    verify=shared_context(),
+                )
                 if r.status_code < 300:
                     cont.state.image_id = cont.state.image_id  # populated
                     self._populated = getattr(self, "_populated", set()) | {cont.proc.pid}
@@ -723,7 +745,9 @@ class LocalStack(Stack):
         if hc and len(hc.test) >= 2 and "harness.services.probe" in hc.test:
             url = self._rewrite_url(hc.test[-1], service)
             try:
-                return httpx.get(url, timeout=hc.timeout_s).status_code < 300
+                return (
+                    httpx.get(url, timeout=hc.timeout_s, verify=shared_context()).status_code < 300
+                )
             except httpx.HTTPError:
                 return False
         ports = [p for (s, p) in self._ports if s == service]
@@ -777,6 +801,24 @@ class LocalStack(Stack):
             return psutil.Process(pid).environ().get(STACK_MARKER) == self.id
         except (psutil.Error, OSError):
             return False
+
+
+_TMPFS, _TMPFS_MIN_FREE = "/dev/shm", 512 * 2**20
+
+
+def stack_root() -> str:
+    """Where stack dirs go: $TMPDIR when the user set one; else the shared-memory tmpfs when
+    it has room, since the PostgreSQL volume copy (34 MB, 1300 files) is the slowest part of
+    a cold start and takes 0.35 s on this VM's ext4 against 0.04 s on tmpfs; else /tmp."""
+    if os.environ.get("TMPDIR"):
+        return tempfile.gettempdir()
+    try:
+        fs = os.statvfs(_TMPFS)
+        if fs.f_bavail * fs.f_frsize >= _TMPFS_MIN_FREE and os.access(_TMPFS, os.W_OK | os.X_OK):
+            return _TMPFS
+    except OSError:
+        pass
+    return tempfile.gettempdir()
 
 
 def _image_id(image: str) -> str:
