@@ -164,16 +164,10 @@ def map_addresses(text: str, address_map: dict[str, str]) -> str:
     return text
 
 
-def address_map(result: GamedayResult) -> dict[str, str]:
-    """The record's map of real stack addresses to production names (empty when absent)."""
-    mapping = getattr(result, "address_map", None)
-    return dict(mapping) if isinstance(mapping, dict) else {}
-
-
 def shown(result: GamedayResult, text: str) -> str:
-    """Text from the record as a reader should see it: production names, not loopback ports."""
-    mapping = address_map(result)
-    return map_addresses(text, mapping) if mapping and text else text
+    """Text from the record as a reader should see it: production names, not loopback ports
+    (`GamedayResult.address_map`, recorded by the runner from the stack's endpoints)."""
+    return map_addresses(text, result.address_map) if result.address_map and text else text
 
 
 def shown_output(result: GamedayResult, text: str) -> str:

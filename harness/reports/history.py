@@ -76,7 +76,9 @@ def _cell(r: GamedayResult | None) -> str:
         return "–"
     mark = "✓" if r.verdict == Verdict.RECOVERED else "✗"
     ttr = f" {seconds(r.ttr_s)}" if r.ttr_s is not None else ""
-    return f"{mark} {r.verdict.value}{ttr}"
+    finding = r.resolution_finding
+    second = f" (resolution: {finding.verdict.value})" if finding is not None else ""
+    return f"{mark} {r.verdict.value}{ttr}{second}"
 
 
 def to_markdown(h: History) -> str:

@@ -11,7 +11,10 @@ Compares an old and a new run (two results.json files, or a runbook baseline fil
   value): the runner polls detection and recovery every poll interval, so a difference of
   a few polls is the clock's resolution, and a 20 % swing is ordinary run-to-run variance
   on a shared CI machine. Only a change strictly larger than the noise is reported;
-* steps whose outcome changed: status or exit code, by (scenario, phase, runbook line).
+* steps whose outcome changed: status or exit code, by (scenario, phase, runbook line);
+* second findings (what the resolution achieved after a missed detection) that changed,
+  classified like verdicts: an undetected incident whose resolution stopped recovering
+  is a regression even though the verdict stayed `undetected`.
 
 A baseline file only records verdicts, so against one only verdicts are compared.
 """
@@ -33,6 +36,8 @@ Key = tuple[str, str]  # (scenario id, runbook file stem)
 VERDICT_RANK = {
     Verdict.RECOVERED.value: 0,
     Verdict.SLOW.value: 1,
+    # The runbook's steps did not restore the service: a failure, however it ended.
+    Verdict.RECOVERED_AFTER_LIFT.value: 2,
     Verdict.NOT_RECOVERED.value: 2,
     Verdict.UNDETECTED.value: 2,
     Verdict.ABORTED.value: 2,
@@ -55,6 +60,13 @@ class Snapshot:
     path: str
     verdicts: dict[Key, tuple[str, str]]  # key -> (verdict, reason or why)
     results: dict[Key, GamedayResult] = field(default_factory=dict)
+
+    def finding(self, key: Key) -> tuple[str, str] | None:
+        """The second finding (resolution after a missed detection): (verdict, reason)."""
+        r = self.results.get(key)
+        if r is None or r.resolution_finding is None:
+            return None
+        return r.resolution_finding.verdict.value, r.resolution_finding.reason
 
     @property
     def is_baseline(self) -> bool:
@@ -147,10 +159,15 @@ class Comparison:
     timings: list[TimingChange]
     steps: list[StepChange]
     compared: int  # scenarios present on both sides
+    # Second findings that changed, where both sides are runs (None: none on that side).
+    findings: list[VerdictChange] = field(default_factory=list)
 
     @property
     def regressed(self) -> list[VerdictChange]:
-        return [v for v in self.verdicts if v.kind in ("regressed", "missing")]
+        # A second finding that went away means detection caught up: not a regression.
+        return [v for v in self.verdicts if v.kind in ("regressed", "missing")] + [
+            f for f in self.findings if f.kind == "regressed"
+        ]
 
 
 def classify(old: str | None, new: str | None) -> str:
@@ -176,6 +193,7 @@ def compare(old: Snapshot, new: Snapshot) -> Comparison:
     verdicts: list[VerdictChange] = []
     timings: list[TimingChange] = []
     steps: list[StepChange] = []
+    findings: list[VerdictChange] = []
     keys = sorted(set(old.verdicts) | set(new.verdicts))
     compared = 0
     for key in keys:
@@ -191,6 +209,17 @@ def compare(old: Snapshot, new: Snapshot) -> Comparison:
         ro, rn = old.results.get(key), new.results.get(key)
         if ro is None or rn is None:
             continue
+        fo, fn = old.finding(key), new.finding(key)
+        if (fo and fo[0]) != (fn and fn[0]):
+            findings.append(
+                VerdictChange(
+                    key,
+                    fo[0] if fo else None,
+                    fn[0] if fn else None,
+                    classify(fo[0] if fo else None, fn[0] if fn else None),
+                    (fn or fo or ("", ""))[1],
+                )
+            )
         poll = max(ro.poll_interval_s, rn.poll_interval_s)
         for metric, a, b in (("TTD", ro.ttd_s, rn.ttd_s), ("TTR", ro.ttr_s, rn.ttr_s)):
             if a is not None and b is not None and abs(b - a) > noise(a, poll):
@@ -206,7 +235,7 @@ def compare(old: Snapshot, new: Snapshot) -> Comparison:
                 either = sn or so
                 command = either.command if either is not None else ""
                 steps.append(StepChange(key, phase, line, command, _outcome(so), _outcome(sn)))
-    return Comparison(old, new, verdicts, timings, steps, compared)
+    return Comparison(old, new, verdicts, timings, steps, compared, findings)
 
 
 def compare_files(old: str | Path, new: str | Path) -> Comparison:
@@ -220,6 +249,14 @@ def _change(t: TimingChange) -> str:
     delta = t.new - t.old
     pct = f", {delta / t.old:+.0%}" if t.old else ""
     return f"{'+' if delta > 0 else '−'}{seconds(abs(delta))}{pct}"
+
+
+def _finding_note(snapshot: Snapshot, key: Key) -> str:
+    finding = snapshot.finding(key)
+    return f" (resolution: {finding[0]})" if finding else ""
+
+
+FINDINGS_TITLE = "Second findings (the resolution after a missed detection)"
 
 
 def to_markdown(c: Comparison) -> str:
@@ -237,12 +274,22 @@ def to_markdown(c: Comparison) -> str:
     if c.verdicts:
         out += ["| scenario | runbook | old | new | change | reason |", "|---|---|---|---|---|---|"]
         out += [
-            f"| {md_cell(v.key[0])} | {md_cell(v.key[1])} | {md_cell(v.old or 'not run')} | "
-            f"{md_cell(v.new or 'not run')} | **{v.kind}** | {md_cell(v.reason)} |"
+            f"| {md_cell(v.key[0])} | {md_cell(v.key[1])} | "
+            f"{md_cell((v.old or 'not run') + _finding_note(c.old, v.key))} | "
+            f"{md_cell((v.new or 'not run') + _finding_note(c.new, v.key))} | **{v.kind}** | "
+            f"{md_cell(v.reason)} |"
             for v in c.verdicts
         ]
     else:
         out.append("No verdict changed.")
+    if c.findings:
+        out += ["", f"## {FINDINGS_TITLE}", ""]
+        out += ["| scenario | runbook | old | new | change | reason |", "|---|---|---|---|---|---|"]
+        out += [
+            f"| {md_cell(v.key[0])} | {md_cell(v.key[1])} | {md_cell(v.old or 'none')} | "
+            f"{md_cell(v.new or 'none')} | **{v.kind}** | {md_cell(v.reason)} |"
+            for v in c.findings
+        ]
     out += [
         "",
         "## TTD and TTR beyond noise",
@@ -308,12 +355,23 @@ def to_html(c: Comparison) -> str:
         [
             esc(v.key[0]),
             esc(v.key[1]),
-            _badge(v.old),
-            _badge(v.new),
+            _badge(v.old) + esc(_finding_note(c.old, v.key)),
+            _badge(v.new) + esc(_finding_note(c.new, v.key)),
             f'<strong class="kind-{esc(v.kind)}">{esc(v.kind)}</strong>',
             esc(v.reason),
         ]
         for v in c.verdicts
+    ]
+    finding_rows = [
+        [
+            esc(v.key[0]),
+            esc(v.key[1]),
+            _badge(v.old) if v.old else '<span class="muted">none</span>',
+            _badge(v.new) if v.new else '<span class="muted">none</span>',
+            f'<strong class="kind-{esc(v.kind)}">{esc(v.kind)}</strong>',
+            esc(v.reason),
+        ]
+        for v in c.findings
     ]
     timing_rows = [
         [
@@ -362,6 +420,12 @@ def to_html(c: Comparison) -> str:
             ["scenario", "runbook", "old", "new", "change", "reason"],
             verdict_rows,
             "No verdict changed.",
+        )
+        + (
+            f"<h2>{esc(FINDINGS_TITLE)}</h2>"
+            + table(["scenario", "runbook", "old", "new", "change", "reason"], finding_rows, "")
+            if finding_rows
+            else ""
         )
         + "<h2>TTD and TTR beyond noise</h2>"
         f"<p>Noise is max({NOISE_POLLS} × poll interval, "

@@ -24,7 +24,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from harness.errors import BadInput
-from harness.reports._format import md_cell, md_code, runbook_stem, seconds
+from harness.reports._format import (
+    VERDICT_MEANINGS,
+    command_text,
+    incident_end,
+    is_baseline_failing,
+    md_cell,
+    md_code,
+    runbook_stem,
+    seconds,
+    shown,
+)
 from harness.result import GamedayResult, StepRun, StepStatus, Verdict
 from harness.runbook import parse_runbook
 from harness.runbook_model import Runbook
@@ -159,7 +169,24 @@ class _Facts:
             if s.status == StepStatus.MANUAL and s.line not in seen:
                 seen.add(s.line)
                 self.manual.append(s)
-        self.detector = next((s for s in r.steps if s.detected), None)
+        # A step failing on the healthy stack is credited with nothing, detection included.
+        self.detector = next(
+            (s for s in r.steps if s.detected and not is_baseline_failing(r, s)), None
+        )
+        self.baseline_failing: list[StepRun] = []
+        for s in r.steps:
+            if is_baseline_failing(r, s) and all(b.line != s.line for b in self.baseline_failing):
+                self.baseline_failing.append(s)
+        # Resolution steps are credited only when they are what recovered the service.
+        self.credited = r.verdict == Verdict.RECOVERED
+        self.reason = shown(r, r.reason)
+        finding = r.resolution_finding
+        self.finding = (
+            None
+            if finding is None
+            else f"**{finding.verdict.value}**"
+            + (f" — {shown(r, finding.reason)}" if finding.reason else "")
+        )
 
     def field(self, name: str) -> str | None:
         r, imp = self.r, self.r.impact
@@ -173,7 +200,7 @@ class _Facts:
                     f"no fault was injected ({r.verdict.value}); the gameday took "
                     f"{seconds(r.duration_s)}"
                 )
-            end_t = r.t0 + r.ttr_s if r.ttr_s is not None else max(e.t for e in r.events)
+            end_t = incident_end(r) or r.t0
             total = seconds(end_t - r.t0)
             tail = "" if r.ttr_s is not None else f", not recovered ({r.verdict.value})"
             zone = start.strftime("%Z") or "UTC"
@@ -219,11 +246,16 @@ class _Facts:
         if r.noisy_steps:
             parts.append(
                 "make these detection steps deterministic on a healthy stack: "
-                + ", ".join(r.noisy_steps)
+                + ", ".join(command_text(n) for n in r.noisy_steps)
+            )
+        if self.baseline_failing:
+            parts.append(
+                "fix the detection steps that fail on a healthy stack: "
+                + ", ".join(f"line {s.line}" for s in self.baseline_failing)
             )
         if self.detector is not None:
             parts.append(
-                f"line {self.detector.line} {md_code(self.detector.command)} detected the "
+                f"line {self.detector.line} {_step_text(self.detector)} detected the "
                 f"fault in {seconds(r.ttd_s)}"
             )
         return "; ".join(parts) or "none"
@@ -241,7 +273,17 @@ def _ms(value: float | None) -> str:
 
 
 def _step_text(s: StepRun) -> str:
-    return md_code(s.command.splitlines()[0]) if s.command else f"# {md_cell(s.comment)}"
+    return md_code(command_text(s.command)) if s.command else f"# {md_cell(s.comment)}"
+
+
+def _verdict_line(verdict: Verdict, reason: str, sep: str = " —") -> str:
+    """`**verdict** (what it means, where the name would mislead) — reason`."""
+    meaning = VERDICT_MEANINGS.get(verdict.value)
+    return (
+        f"**{verdict.value}**"
+        + (f" ({meaning})" if meaning else "")
+        + (f"{sep} {reason}" if reason else "")
+    )
 
 
 def _timeline(f: _Facts) -> list[str]:
@@ -254,7 +296,10 @@ def _timeline(f: _Facts) -> list[str]:
         "inject": "Fault injected",
         "fault-confirmed": "Fault confirmed",
         "detected": "Incident detected",
+        "declared": "Incident declared by its impact",
         "lift": "External cause lifted",
+        "recovery-seen": "Steady state seen",
+        "fault-check": "Fault check",
         "recovered": "Service restored",
         "verdict": "Verdict",
     }
@@ -265,16 +310,20 @@ def _timeline(f: _Facts) -> list[str]:
         action = {
             "inject": f"{r.fault}: {ev.detail}",
             "detected": f"runbook {ev.detail}",
-            "recovered": f"harness probes: {ev.detail}",
+            "recovered": f"harness probes, recovery confirmed: {ev.detail}",
             "baseline": ev.detail,
         }.get(ev.kind, ev.detail)
-        rows.append((ev.t, i, names.get(ev.kind, ev.kind), action))
+        # t0 is when the fault went in; the inject event is logged a moment later.
+        t = r.t0 if ev.kind == "inject" and r.t0 is not None else ev.t
+        rows.append((t, i, names.get(ev.kind, ev.kind), shown(r, action)))
     for j, s in enumerate(r.steps):
         if s.phase == "steady-state":
             continue
         outcome = s.status.value + (f", exit {s.exit_code}" if s.exit_code is not None else "")
         event = f"Runbook line {s.line} ({s.phase}): {outcome}"
-        if s.detected:
+        if is_baseline_failing(r, s):
+            event += ", failing at baseline (fails on the healthy stack too)"
+        elif s.detected:
             event += ", showed the fault"
         action = _step_text(s) + (f" — manual: {s.manual_reason}" if s.manual_reason else "")
         rows.append((s.started, 1000 + j, event, action))
@@ -287,12 +336,24 @@ def _timeline(f: _Facts) -> list[str]:
 
 def _root_cause(f: _Facts) -> list[str]:
     r = f.r
+    check = r.fault_check
+    if not check.checked:
+        state = "The harness has no check of whether this fault was still in effect."
+    else:
+        state = (
+            "When recovery was judged the fault was "
+            + ("**still present**" if check.present else "gone")
+            + (f": {shown(r, check.evidence)}" if check.evidence else "")
+            + "."
+        )
     return [
         r.fault_description,
         "",
         f"Injected on purpose by the gameday harness: scenario {md_code(r.scenario)} "
         f"({r.title}), fault {md_code(r.fault)}, answered by the runbook section "
         f'"{r.section}" of {md_code(r.runbook)}.',
+        "",
+        state,
     ]
 
 
@@ -306,32 +367,49 @@ def _resolution(f: _Facts) -> list[str]:
     if not out:
         out.append("- No resolution step ran" + (f" ({r.verdict.value})." if r.verdict else "."))
     out.append("")
-    if r.ttr_s is not None:
+    verdict = _verdict_line(r.verdict, f.reason)
+    if r.ttr_s is not None and r.verdict == Verdict.RECOVERED_AFTER_LIFT:
+        out.append(
+            f"The service came back {seconds(r.ttr_s)} after the fault, only once the fault "
+            f"was lifted: the runbook's steps did not restore it. Verdict: {verdict}."
+        )
+    elif r.ttr_s is not None:
         within = "within" if r.ttr_s <= r.budget_s else "over"
         out.append(
             f"Service restored {seconds(r.ttr_s)} after the fault (TTR), {within} the "
-            f"SEV-{r.declared_severity} budget of {seconds(r.budget_s)}. Verdict: "
-            f"**{r.verdict.value}**" + (f" — {r.reason}" if r.reason else "") + "."
+            f"SEV-{r.declared_severity} budget of {seconds(r.budget_s)}. Verdict: {verdict}."
         )
     else:
-        out.append(f"Verdict: **{r.verdict.value}**" + (f" — {r.reason}" if r.reason else "") + ".")
+        out.append(f"Verdict: {verdict}.")
+    if r.recovery_confirmed_s is not None:
+        out.append(
+            f"Recovery confirmed {seconds(r.recovery_confirmed_s)} after the fault, once steady "
+            f"state had held {seconds(r.hold_s)} under load with no restart."
+        )
+    if f.finding is not None:
+        out += [
+            "",
+            "Detection missed the incident, so it was declared by its impact and the "
+            f"resolution steps above still ran. Second finding, resolution: {f.finding}.",
+        ]
     return out
 
 
 def _went_well(f: _Facts) -> list[str]:
     r = f.r
     out = []
-    if f.detector is not None:
+    if f.detector is not None and r.ttd_s is not None:
         out.append(
             f"- Detected in {seconds(r.ttd_s)} by runbook line {f.detector.line} "
             f"{_step_text(f.detector)}"
         )
-    if r.ttr_s is not None and r.ttr_s <= r.budget_s:
+    if f.credited and r.ttr_s is not None and r.ttr_s <= r.budget_s:
         out.append(
             f"- Recovered within the SEV-{r.declared_severity} budget "
             f"({seconds(r.ttr_s)} of {seconds(r.budget_s)})"
         )
-    ok = [s for s in f.resolution if s.status == StepStatus.OK]
+    # Steps that ran without error but did not bring the service back made no difference.
+    ok = [s for s in f.resolution if s.status == StepStatus.OK] if f.credited else []
     if ok:
         out.append(
             f"- {len(ok)} of {len(f.resolution)} resolution step(s) ran as written and succeeded"
@@ -348,7 +426,22 @@ def _improve(f: _Facts) -> list[str]:
     r = f.r
     out = []
     if r.verdict != Verdict.RECOVERED:
-        out.append(f"- Verdict **{r.verdict.value}**" + (f": {r.reason}" if r.reason else ""))
+        out.append(f"- Verdict {_verdict_line(r.verdict, f.reason, ':')}")
+    if f.finding is not None:
+        out.append(f"- Second finding, resolution after the missed detection: {f.finding}")
+    if r.fault_check.checked and r.fault_check.present:
+        out.append(
+            "- The fault was still in effect when recovery was judged"
+            + (f": {shown(r, r.fault_check.evidence)}" if r.fault_check.evidence else "")
+        )
+    for s in f.baseline_failing:
+        out.append(
+            f"- Line {s.line} {_step_text(s)} fails on a healthy stack"
+            + (f" (exit {s.exit_code})" if s.exit_code is not None else "")
+            + ": failing at baseline, it cannot show this fault"
+        )
+    for u in r.unchecked:
+        out.append(f"- Not checked by this gameday: {shown(r, u)}")
     for s in f.failed:
         out.append(
             f"- Line {s.line} {_step_text(s)} ({s.phase}) {s.status.value}"
@@ -358,10 +451,11 @@ def _improve(f: _Facts) -> list[str]:
         out.append(f"- Line {s.line} {_step_text(s)} cannot run unattended: {s.manual_reason}")
     for n in r.noisy_steps:
         out.append(
-            f"- Noisy detection step (differs between two runs on a healthy stack): {md_code(n)}"
+            "- Noisy detection step (differs between two runs on a healthy stack): "
+            + md_code(command_text(n))
         )
     for n in r.notes:
-        out.append(f"- {n}")
+        out.append(f"- {shown(r, n)}")
     return out or ["- Nothing found by this gameday"]
 
 
@@ -372,7 +466,19 @@ def _actions(f: _Facts, shape: str) -> list[str]:
     if r.verdict != Verdict.RECOVERED:
         actions.append(
             f'Fix the runbook section "{r.section}" so the service recovers '
-            f"({r.verdict.value}" + (f": {r.reason}" if r.reason else "") + ")"
+            f"({r.verdict.value}" + (f": {f.reason}" if f.reason else "") + ")"
+        )
+    finding = r.resolution_finding
+    if finding is not None and finding.verdict != Verdict.RECOVERED:
+        actions.append(
+            f'Fix the resolution steps of "{r.section}": once the incident was declared they '
+            f"gave {finding.verdict.value}"
+            + (f" ({shown(r, finding.reason)})" if finding.reason else "")
+        )
+    for s in f.baseline_failing:
+        actions.append(
+            f"Fix line {s.line} {_step_text(s)}: it fails on a healthy stack, so it can never "
+            "detect the fault"
         )
     for s in f.failed:
         did = (
@@ -384,7 +490,9 @@ def _actions(f: _Facts, shape: str) -> list[str]:
     for s in f.manual:
         actions.append(f"Automate or replace line {s.line} {_step_text(s)} ({s.manual_reason})")
     for n in r.noisy_steps:
-        actions.append(f"Make the detection step {md_code(n)} deterministic on a healthy stack")
+        actions.append(
+            f"Make the detection step {md_code(command_text(n))} deterministic on a healthy stack"
+        )
     m = re.search(r"^\s*[-*]\s+\[ \]\s*(\{[^}]*\})(?P<rest>.*)$", shape, re.MULTILINE)
     rest = m.group("rest") if m else ""
     rest = rest.replace("{Person}", "runbook owners").replace("{Date}", "next gameday")
@@ -430,13 +538,26 @@ def render_review(
         if name == "summary":
             while out and not out[-1].strip():
                 out.pop()
-            out += [
+            out.append(
                 f"- **Gameday verdict**: {result.verdict.value}"
-                + (f" — {result.reason}" if result.reason else ""),
+                + (
+                    f" ({VERDICT_MEANINGS[result.verdict.value]})"
+                    if result.verdict.value in VERDICT_MEANINGS
+                    else ""
+                )
+                + (f" — {f.reason}" if f.reason else "")
+            )
+            if f.finding is not None:
+                out.append(f"- **Second finding (resolution)**: {f.finding}")
+            out.append(
                 f"- **TTD / TTR**: {seconds(result.ttd_s)} / {seconds(result.ttr_s)} "
-                f"(budget {seconds(result.budget_s)}, backend {result.backend})",
-                "",
-            ]
+                f"(budget {seconds(result.budget_s)}, backend {result.backend})"
+            )
+            if result.unchecked:
+                out.append(
+                    "- **Not checked**: " + "; ".join(shown(result, u) for u in result.unchecked)
+                )
+            out.append("")
     text = "\n".join(out).rstrip() + "\n"
     source = template_source or "the runbook's Post-Incident Review template"
     return text + (

@@ -121,7 +121,10 @@ def _markers(result: GamedayResult) -> list[_Marker]:
         elif ev.kind == "lift":
             out.append(_Marker(ev.t, "cause lifted", MARKER_COLOURS["lift"], "2 3"))
         elif ev.kind == "recovered" and t0 is not None:
-            ttr = result.ttr_s if result.ttr_s is not None else ev.t - t0
+            # The event is logged when the hold confirmed it; TTR is when it was first seen.
+            finding = result.resolution_finding
+            first_seen = finding.ttr_s if finding is not None else result.ttr_s
+            ttr = first_seen if first_seen is not None else ev.t - t0
             colour = VERDICT_COLOURS.get(result.verdict.value, MARKER_COLOURS["recovered"])
             if result.verdict in (Verdict.RECOVERED, Verdict.SLOW, Verdict.UNDETECTED):
                 colour = MARKER_COLOURS["recovered"]
