@@ -3,7 +3,10 @@
     gameday run [--scenario ID]... [--runbook PATH]... [--backend NAME] [--out DIR] [-- PYTEST-ARGS]
     gameday diff OLD NEW [--html FILE]        regression report (Markdown on stdout)
     gameday history DIR                       trend of every results.json under DIR
+    gameday run --dry-run [...]               what would run (runbook x scenario, backend)
+    gameday list [--runbook PATH]... [--json] the scenarios: id, section, SEV, fault, lift
     gameday lint RUNBOOK [--compose PATH]     what a gameday cannot exercise, without a stack
+    gameday lint --coverage RUNBOOK           compose service x fault kind: which section answers
     gameday review RESULTS.json --out DIR     post-incident reviews in the runbook's template
     gameday mutate [--runbook P] [--scenario ID]... [--max-mutants N] [--json OUT]
                                               runbook mutation testing
@@ -52,7 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="ID",
-        help="scenario id from harness.catalog (repeatable; default: all)",
+        help="scenario id (see gameday list; repeatable; default: all)",
+    )
+    run.add_argument(
+        "--dry-run", action="store_true", help="print what would run (runbook x scenario, "
+        "backend and why) and start nothing"
     )
     run.add_argument(
         "--runbook",
@@ -96,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lint.add_argument("--json", action="store_true", help="print the findings as JSON")
     lint.add_argument(
+        "--coverage", action="store_true",
+        help="table: each compose service x each fault kind, and the section that answers it",
+    )
+    lint.add_argument(
         "--strict",
         action="store_true",
         help="exit 1 if the runbook names something the stack lacks",
@@ -113,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="take the template from this runbook (default: each result's own)",
     )
     _add_trust_subcommands(sub)
+    from harness.suite.listing import register as register_list
+
+    register_list(sub)
     return parser
 
 
@@ -174,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "review": cmd_review,
         "mutate": cmd_mutate,
         "repeat": cmd_repeat,
+        "list": cmd_list,
     }
     try:
         return handlers[args.command](args)
@@ -232,16 +247,10 @@ class _RunRecorder:
                 print(line, flush=True)
 
 
-def _scenario_selection(ids: list[str]) -> str | None:
-    """A -k expression for the scenarios (test `test_<id with _>` runs scenario <id>)."""
-    from harness import catalog
+def cmd_list(args: argparse.Namespace) -> int:
+    from harness.suite.listing import cmd_list as list_scenarios
 
-    for sid in ids:
-        if sid not in catalog.SCENARIOS:
-            raise BadInput(
-                f"unknown scenario {sid!r}; known: {', '.join(sorted(catalog.SCENARIOS))}"
-            )
-    return " or ".join(f"test_{sid.replace('-', '_')}" for sid in ids) if ids else None
+    return list_scenarios(args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -258,14 +267,23 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{scenarios_dir}: no scenarios directory (gameday run needs the repository "
             "checkout, not an installed wheel)"
         )
-    selection = _scenario_selection(args.scenario)
+    from harness.suite import listing
+
     runbooks = [_existing(p, "runbook").resolve() for p in args.runbook]
     for path in runbooks:
         parse_runbook(path)
+    # Scenario files, ids and every selected scenario's section in every runbook.
+    planned = listing.plan(runbooks or listing.runbook_paths([]), args.scenario)
     compose = _compose_path(args.compose)
     ComposeFile(compose)
     if args.backend is not None and args.backend not in BACKENDS:
         raise OptionError(f"--backend must be one of {', '.join(BACKENDS)}, not {args.backend!r}")
+    if args.dry_run:
+        from harness.backends import select_backend
+
+        backend, why = select_backend(args.backend, ComposeFile(compose))
+        sys.stdout.write(listing.dry_run(planned, backend, why, compose))
+        return 0
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise BadInput(f"{out}: --out must be a directory")
@@ -295,8 +313,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         pytest_args += ["--runbook", str(path)]
     if args.backend:
         pytest_args += ["--backend", args.backend]
-    if selection:
-        pytest_args += ["-k", selection]
+    for sid in args.scenario:
+        pytest_args += ["--scenario", sid]
     pytest_args += list(args.pytest_args)
 
     started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -305,8 +323,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
         wanted = ", ".join(args.scenario) or "any scenario"
         print(
-            f"gameday: no gameday test selected for {wanted} (tests are chosen by name: "
-            f"scenario foo-bar runs test_foo_bar)",
+            f"gameday: no gameday test selected for {wanted} (see gameday list; a runbook's "
+            f"own scenarios are in <runbook>.scenarios.toml)",
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
@@ -361,6 +379,11 @@ def cmd_lint(args: argparse.Namespace) -> int:
     from harness.reports.runbook_lint import lint_runbook, to_text
 
     _existing(args.runbook, "runbook")
+    if args.coverage:
+        from harness.reports.runbook_lint import coverage_table
+
+        sys.stdout.write(coverage_table(args.runbook, _compose_path(args.compose)))
+        return 0
     report = lint_runbook(args.runbook, _compose_path(args.compose))
     if args.json:
         data: dict[str, Any] = asdict(report)

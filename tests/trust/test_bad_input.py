@@ -220,14 +220,9 @@ CASES = [
 ]
 
 # Bad input that `gameday run` lets through today (strict xfail: a fix turns it into a failure
-# that says "remove me"). A runbook without the section a selected scenario answers parses,
-# so `run` starts pytest, whose gameday test dies on `Runbook.section()`'s KeyError: exit 1, a
-# traceback, and an empty results.json. Fix in harness/cli.py cmd_run (or the plugin's
-# Settings): check `runbook.section(s.section)` and `s.steps_from` for every selected runbook
-# and scenario before pytest starts, as `gameday mutate` and `gameday repeat` do.
-KNOWN_GAPS: dict[str, str] = {
-    "runbook-without-the-scenarios-section-run": "run does not check scenario sections up front",
-}
+# that says "remove me"). None since `run` checks every selected scenario's section in every
+# runbook up front (harness.suite.listing.plan).
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def _marked_processes(tmpdir: Path) -> list[int]:

@@ -1,0 +1,165 @@
+"""`gameday list` and `gameday run --dry-run`: the scenarios, and what a run would do.
+
+Both read the catalog (`harness/scenarios.toml` plus each runbook's `<runbook>.scenarios.toml`)
+and the runbooks, check them as `gameday run` would, and start nothing: no stack, no pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import catalog
+from harness.errors import BadInput
+from harness.runbook import parse_runbook
+from harness.runbook_model import Runbook
+from harness.scenario import Scenario
+
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def register(sub: Any) -> None:
+    """The `list` subcommand, on the CLI's subparsers."""
+    listing = sub.add_parser(
+        "list", help="the scenarios (id, section, SEV, fault, lift), built-in and the runbooks'"
+    )
+    listing.add_argument(
+        "--runbook",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="also list the scenarios of PATH's <runbook>.scenarios.toml (repeatable; "
+        "default: every runbooks/*.md)",
+    )
+    listing.add_argument("--json", action="store_true", help="print the scenarios as JSON")
+
+
+def runbook_paths(options: Sequence[str]) -> list[Path]:
+    """The runbooks named on the command line (each must exist), or every runbooks/*.md."""
+    paths = [Path(p) for p in options] or sorted((REPO_ROOT / "runbooks").glob("*.md"))
+    for p in paths:
+        if not p.is_file():
+            raise BadInput(f"{p}: no such runbook")
+    return paths
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One gameday a run would start."""
+
+    runbook: Runbook
+    scenario: Scenario
+    expected: str
+    why: str  # where the expectation comes from
+
+
+def plan(runbooks: Sequence[Path], ids: Sequence[str]) -> list[Planned]:
+    """Runbook × scenario for a run, checked as the run checks them (catalog files, ids,
+    sections): BadInput, one line, for anything that would stop it."""
+    parsed = [parse_runbook(p) for p in runbooks]
+    known = catalog.for_runbooks([r.path for r in parsed])
+    wanted = catalog.select(ids, known)
+    planned = []
+    for runbook in parsed:
+        own = catalog.for_runbook(runbook.path)
+        for sid in wanted:
+            if sid not in own:
+                continue
+            scenario = own[sid]
+            catalog.check_sections(runbook, [scenario])
+            expected, why = scenario.expected, "the scenario's expected verdict"
+            baseline = Path(runbook.path).with_suffix(".baseline.json")
+            if baseline.exists():
+                try:
+                    entry = json.loads(baseline.read_text()).get("scenarios", {}).get(sid)
+                except (OSError, ValueError, AttributeError):
+                    entry = None
+                if isinstance(entry, dict) and isinstance(entry.get("verdict"), str):
+                    expected, why = entry["verdict"], f"baseline {baseline.name}"
+            planned.append(Planned(runbook, scenario, expected, why))
+    return planned
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
+             for row in (header, *rows)]
+    return "\n".join(lines) + "\n"
+
+
+def _sev(scenario: Scenario) -> str:
+    return f"SEV-{scenario.severity}" if scenario.severity else "(section's)"
+
+
+def scenario_rows(scenarios: Sequence[Scenario]) -> list[list[str]]:
+    return [
+        [s.id, s.section, _sev(s), s.fault_summary, s.lift, s.origin or "(python)"]
+        for s in scenarios
+    ]
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    paths = runbook_paths(args.runbook)
+    for p in paths:
+        parse_runbook(p)  # a runbook that does not parse is bad input here too
+    scenarios = list(catalog.for_runbooks(paths).values())
+    if args.json:
+        data = [
+            {
+                "id": s.id,
+                "title": s.title,
+                "section": s.section,
+                "severity": s.severity,
+                "fault": [{"kind": f.kind, **f.params} for f in s.faults],
+                "lift": s.lift,
+                "detect_window_s": s.detect_window_s,
+                "verify_window_s": s.verify_window_s,
+                "steps_from": list(s.steps_from),
+                "expected": s.expected,
+                "declared_at": s.origin,
+            }
+            for s in scenarios
+        ]
+        print(json.dumps(data, indent=2))
+        return 0
+    sys.stdout.write(
+        _table(["id", "section", "SEV", "fault", "lift", "declared at"], scenario_rows(scenarios))
+    )
+    return 0
+
+
+def dry_run(planned: Sequence[Planned], backend: str, why: str, compose: Path) -> str:
+    """What `gameday run` would do, in words; nothing is started."""
+    out = [
+        "gameday run --dry-run: nothing started",
+        f"backend: {backend} ({why})",
+        f"compose: {compose}",
+    ]
+    by_runbook: dict[str, list[Planned]] = {}
+    for p in planned:
+        by_runbook.setdefault(p.runbook.path, []).append(p)
+    for path, items in by_runbook.items():
+        out.append(f"\nrunbook {path}: {len(items)} gameday(s)")
+        rows = [
+            [
+                p.scenario.id,
+                p.scenario.section,
+                _sev(p.scenario),
+                p.scenario.fault_summary,
+                p.scenario.lift,
+                f"{p.scenario.detect_window_s:g}/{p.scenario.verify_window_s:g} s",
+                f"{p.expected} ({p.why})",
+            ]
+            for p in items
+        ]
+        table = _table(
+            ["scenario", "section", "SEV", "fault", "lift", "detect/verify", "expects"], rows
+        )
+        out.append(table.rstrip("\n"))
+    out.append(f"\n{len(planned)} gameday(s) would run")
+    return "\n".join(out) + "\n"
