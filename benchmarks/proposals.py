@@ -147,6 +147,48 @@ def shim_variants(runs: int = 30) -> dict[str, Any]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+class _InstantBridge(bridge_server.BridgeServer):
+    """The real bridge server (socket, protocol, shims as installed), answering at once:
+    what is left is the cost of the shim and its protocol, per bridged call."""
+
+    def answer(self, inv: Any) -> Any:
+        return bridge_server.Completed(0, "", "")
+
+
+def bridged_call(runs: int = 30) -> dict[str, Any]:
+    """`bash -c 'docker ps'` against the real BridgeServer, with each shim it can install:
+    the python -S shim (shim.py, JSON) and the lean one (shim.c, line protocol)."""
+    out: dict[str, Any] = {}
+    for kind in ("python", "lean"):
+        work = Path(tempfile.mkdtemp(prefix="bench-bridged-"))
+        previous = os.environ.get("GAMEDAY_SHIM")
+        os.environ["GAMEDAY_SHIM"] = kind
+        try:
+            bridge = _InstantBridge(_NoStack(), work)  # type: ignore[arg-type]
+        finally:
+            if previous is None:
+                os.environ.pop("GAMEDAY_SHIM", None)
+            else:
+                os.environ["GAMEDAY_SHIM"] = previous
+        try:
+            env = {
+                **os.environ,
+                "GAMEDAY_BRIDGE": bridge.socket_path,
+                "PATH": f"{bridge.operator_bin}:{os.environ['PATH']}",
+            }
+            out[f"{bridge.shim_kind}_shim"] = stats(_time_bash("docker ps", env, runs))
+        finally:
+            bridge.close()
+            shutil.rmtree(work, ignore_errors=True)
+    out["bash_alone"] = stats(_time_bash("true", dict(os.environ), runs))
+    return out
+
+
+class _NoStack:
+    bridge_socket: str | None = None
+    container_bin: str | None = None
+
+
 def _py(args: list[str], runs: int) -> dict[str, Any]:
     walls, cpus = [], []
     subprocess.run([sys.executable, *args], cwd=REPO, check=True)

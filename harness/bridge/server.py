@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import socketserver
 import stat
 import sys
@@ -17,11 +18,43 @@ import threading
 from pathlib import Path
 
 from harness.backends.base import Stack
-from harness.bridge import compose_cli, docker_cli, routes
+from harness.bridge import compose_cli, docker_cli, lean_shim, routes
 from harness.bridge.protocol import Answer, Completed, Exec, Invocation
 
 OPERATOR_TOOLS = ("docker", "docker-compose", "curl", "redis-cli", "psql", "pg_isready", "fuser")
 CONTAINER_TOOLS = ("curl", "redis-cli", "psql", "pg_isready")
+
+
+LEAN_MAGIC = b"GAMEDAY/1\n"  # shim.c's line protocol; shim.py sends JSON ("{...")
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")  # as Python decodes argv and environ
+
+
+def _read_lean(raw: bytes) -> Invocation:
+    """What follows `GAMEDAY/1`: `<argc>` newline, then argv, cwd and env NUL-terminated."""
+    head, _, rest = raw.partition(b"\n")
+    fields = rest.split(b"\0")
+    argc = int(head)
+    argv = [_text(a) for a in fields[:argc]]
+    cwd = _text(fields[argc])
+    env: dict[str, str] = {}
+    for entry in fields[argc + 1 :]:
+        key, sep, value = entry.partition(b"=")
+        if sep and key:
+            env[_text(key)] = _text(value)
+    return Invocation(argv, cwd, env, env.get("GAMEDAY_CONTEXT") or None)
+
+
+def _lean_answer(result: Answer) -> bytes:
+    if isinstance(result, Exec):
+        items = [*result.argv, *(f"{k}={v}" for k, v in result.env.items())]
+        body = b"".join(i.encode("utf-8", "surrogateescape") + b"\0" for i in items)
+        return f"exec {len(result.argv)} {len(result.env)}\n".encode() + body
+    out = result.stdout.encode("utf-8", "surrogateescape")
+    err = result.stderr.encode("utf-8", "surrogateescape")
+    return f"rc {result.rc} {len(out)} {len(err)}\n".encode() + out + err
 
 
 class BridgeServer:
@@ -46,6 +79,8 @@ class BridgeServer:
         stack.bridge_socket, stack.container_bin = self.socket_path, str(self.container_bin)
 
     def _install_shims(self) -> None:
+        lean = lean_shim.executable() if lean_shim.wanted() else None
+        self.shim_kind = "lean" if lean else "python"
         source = (Path(__file__).parent / "shim.py").read_text()
         for directory, tools in (
             (self.operator_bin, OPERATOR_TOOLS),
@@ -55,7 +90,10 @@ class BridgeServer:
             os.chmod(directory, 0o755)
             for tool in tools:
                 path = directory / tool
-                path.write_text(f"#!{sys.executable} -S\n{source}")
+                if lean:  # a copy: PostgreSQL's unprivileged user cannot enter root's cache
+                    shutil.copyfile(lean, path)
+                else:
+                    path.write_text(f"#!{sys.executable} -S\n{source}")
                 path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH | 0o444)
 
     def answer(self, inv: Invocation) -> Answer:
@@ -82,23 +120,30 @@ class BridgeServer:
 
         class Handler(socketserver.StreamRequestHandler):
             def handle(self) -> None:
-                request = json.loads(self.rfile.readline())
-                env = request["env"]
-                inv = Invocation(
-                    request["argv"], request["cwd"], env, env.get("GAMEDAY_CONTEXT") or None
-                )
+                first = self.rfile.readline()
+                lean = first == LEAN_MAGIC
+                if lean:
+                    inv = _read_lean(self.rfile.read())
+                else:
+                    request = json.loads(first)
+                    env = request["env"]
+                    inv = Invocation(
+                        request["argv"], request["cwd"], env, env.get("GAMEDAY_CONTEXT") or None
+                    )
                 try:
                     result = server.answer(inv)
                 except Exception as exc:  # noqa: BLE001 - the shim must always get an answer
                     result = Completed(
                         125, "", f"gameday bridge error: {type(exc).__name__}: {exc}\n"
                     )
+                server.calls.append((inv.argv, -1 if isinstance(result, Exec) else result.rc))
+                if lean:
+                    self.wfile.write(_lean_answer(result))
+                    return
                 payload: dict[str, object]
                 if isinstance(result, Exec):
-                    server.calls.append((inv.argv, -1))
                     payload = {"exec": result.argv, "env": result.env}
                 else:
-                    server.calls.append((inv.argv, result.rc))
                     payload = {
                         "rc": result.rc,
                         "stdout": base64.b64encode(result.stdout.encode()).decode(),
