@@ -213,7 +213,7 @@ class ApiServer:
         status, payload = result
         if payload is None:
             return Reply(status)
-        return Reply(status, json.dumps(payload).encode(), JSON)
+        return Reply(status, _compact_json(payload), JSON)
 
     def _route(self, method: str, path: str) -> tuple[Handler, list[str]]:
         segments = [unquote(part) for part in path.split("?", 1)[0].split("/")[1:]]
@@ -517,8 +517,13 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> b
 _NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
+def _compact_json(payload: Any) -> bytes:
+    """JSON without spaces, as Go's encoding/json writes it."""
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
 def _error_reply(error: ApiError) -> Reply:
-    body = (json.dumps(error.to_json()) + "\n").encode()
+    body = _compact_json(error.to_json()) + b"\n"
     return Reply(error.status, body, PLAIN_TEXT, _NOSNIFF.copy())
 
 
