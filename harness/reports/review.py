@@ -235,7 +235,9 @@ class _Facts:
         if key == "process improvements":
             return self.process()
         if key == "technical debt":
-            return "; ".join(r.notes) if r.notes else "none found by this gameday"
+            return (
+                "; ".join(shown(r, n) for n in r.notes) if r.notes else "none found by this gameday"
+            )
         return None
 
     def monitoring(self) -> str:
@@ -463,7 +465,12 @@ def _actions(f: _Facts, shape: str) -> list[str]:
     """Action items in the template's own line shape (`- [ ] {Action} - Assigned to ...`)."""
     r = f.r
     actions = []
-    if r.verdict != Verdict.RECOVERED:
+    if r.verdict == Verdict.UNDETECTED:
+        actions.append(
+            f'Give the runbook section "{r.section}" a detection step that notices this fault'
+            + (f" ({f.reason})" if f.reason else "")
+        )
+    elif r.verdict != Verdict.RECOVERED:
         actions.append(
             f'Fix the runbook section "{r.section}" so the service recovers '
             f"({r.verdict.value}" + (f": {f.reason}" if f.reason else "") + ")"

@@ -18,9 +18,9 @@ from harness.reports.regression import (
     to_html,
     to_markdown,
 )
-from harness.result import StepStatus, Verdict
+from harness.result import Finding, StepStatus, Verdict
 
-from .factories import not_recovered, recovered
+from .factories import after_lift, not_recovered, recovered, undetected_with_finding
 
 
 def snap(*results, label="run"):
@@ -37,6 +37,10 @@ def test_noise_is_three_polls_or_a_fifth_of_the_old_value():
     [
         ("recovered", "not-recovered", "regressed"),
         ("recovered", "slow", "regressed"),
+        ("recovered", "recovered-after-lift", "regressed"),
+        ("slow", "recovered-after-lift", "regressed"),
+        ("recovered-after-lift", "recovered", "fixed"),
+        ("recovered-after-lift", "not-recovered", "changed"),
         ("slow", "data-loss", "regressed"),
         ("not-recovered", "recovered", "fixed"),
         ("not-recovered", "slow", "improved"),
@@ -145,3 +149,40 @@ def test_verdict_enum_and_rank_table_agree():
 
     assert set(VERDICT_RANK) == {v.value for v in Verdict}
     assert StepStatus.OK.value == "ok"
+
+
+def test_a_second_finding_that_stopped_recovering_is_a_regression_though_the_verdict_held():
+    old = undetected_with_finding()
+    old.resolution_finding = Finding(Verdict.RECOVERED, "", ttr_s=14.0)
+    new = undetected_with_finding()
+    c = compare(snap(old), snap(new))
+    assert c.verdicts == []  # undetected on both sides
+    assert [(f.key[0], f.old, f.new, f.kind) for f in c.findings] == [
+        ("llm-quota", "recovered", "not-recovered", "regressed")
+    ]
+    assert c.regressed == c.findings
+    md, page = to_markdown(c), to_html(c)
+    assert "## Second findings (the resolution after a missed detection)" in md
+    assert "| llm-quota | incident-response | recovered | not-recovered | **regressed** |" in md
+    assert "export reaches only the operator" in md
+    assert "Second findings" in page and "export reaches only the operator" in page
+
+
+def test_a_finding_that_went_away_because_detection_caught_up_is_no_regression():
+    c = compare(snap(undetected_with_finding()), snap(recovered("llm-quota")))
+    assert [(f.old, f.new, f.kind) for f in c.findings] == [("not-recovered", None, "missing")]
+    assert [v.kind for v in c.regressed] == []
+    assert [(v.old, v.new, v.kind) for v in c.verdicts] == [("undetected", "recovered", "fixed")]
+
+
+def test_the_verdict_table_shows_the_second_finding_next_to_the_verdict():
+    c = compare(snap(recovered("llm-quota")), snap(undetected_with_finding()))
+    md = to_markdown(c)
+    assert "| recovered | undetected (resolution: not-recovered) | **regressed** |" in md
+
+
+def test_recovered_after_lift_replacing_recovered_is_a_regression():
+    c = compare(snap(recovered("database-link-cut")), snap(after_lift()))
+    assert [(v.old, v.new, v.kind) for v in c.verdicts] == [
+        ("recovered", "recovered-after-lift", "regressed")
+    ]

@@ -16,7 +16,14 @@ from harness.reports.review import (
 )
 from harness.runbook import parse_runbook
 
-from .factories import not_recovered, recovered
+from .factories import (
+    API_REAL,
+    REDIS_CURL,
+    after_lift,
+    not_recovered,
+    recovered,
+    undetected_with_finding,
+)
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "runbooks" / "incident-response.md"
 
@@ -133,3 +140,91 @@ def test_an_unreadable_runbook_falls_back_to_the_shipped_template(tmp_path):
     template, source = load_template(tmp_path / "missing.md")
     assert template == DEFAULT_TEMPLATE
     assert "runbook not readable" in source
+
+
+def section(review: str, heading: str) -> str:
+    return review.split(heading, 1)[1].split("\n#", 1)[0]
+
+
+def test_an_undetected_gameday_lasts_as_long_as_it_really_ran():
+    review = render_review(undetected_with_finding(), runbook_template())
+    # From t0 to the verdict after the 10 s window and the resolution: not the 0.35 s
+    # between t0 and the last event before the first detection poll.
+    assert "- **Duration**: 17:52:11 - 17:52:36 UTC (25.2 s, not recovered (undetected))" in review
+
+
+def test_multi_line_commands_are_one_line_without_a_trailing_backslash():
+    review = render_review(undetected_with_finding(), runbook_template())
+    assert '`curl -H "Authorization: Bearer $OPENAI_API_KEY" https://api.openai.com/v1/usage`' in (
+        review
+    )
+    assert "\\`" not in review and "\\\\" not in review
+
+
+def test_the_second_finding_is_in_the_summary_the_resolution_and_the_action_items():
+    review = render_review(undetected_with_finding(), runbook_template())
+    finding = "**not-recovered** — testgen still runs with PRIMARY_LLM_PROVIDER=openai"
+    assert f"- **Second finding (resolution)**: {finding}" in section(review, "## Summary")
+    assert f"Second finding, resolution: {finding}" in section(review, "## Resolution")
+    actions = section(review, "## Action Items")
+    assert "Fix the resolution steps of" in actions and "export reaches only" in actions
+    assert "detection step that notices this fault" in actions
+    assert "- **Not checked**: the memory limit (not enforced on this machine)" in review
+
+
+def test_what_went_well_never_credits_steps_that_made_no_difference():
+    # Recovered only after the lift: the restart ran fine and changed nothing.
+    well = section(render_review(after_lift(), runbook_template()), "### What Went Well")
+    assert "resolution step" not in well
+    assert "Recovered within" not in well
+    # Undetected: no detector to credit; its resolution did not recover either.
+    well = section(
+        render_review(undetected_with_finding(), runbook_template()), "### What Went Well"
+    )
+    assert "Detected" not in well and "resolution step" not in well
+    # Recovered by the runbook: its steps are credited.
+    well = section(render_review(recovered(), runbook_template()), "### What Went Well")
+    assert "1 of 1 resolution step(s) ran as written and succeeded" in well
+    assert "Detected in 0.08 s by runbook line 69" in well
+
+
+def test_a_detection_step_failing_at_baseline_is_never_credited():
+    result = recovered()
+    detector = next(s for s in result.steps if s.detected)
+    result.baseline_failing_steps = [f"line {detector.line}: {detector.command}"]
+    review = render_review(result, runbook_template())
+    assert "Detected" not in section(review, "### What Went Well")
+    improve = section(review, "### What Could Be Improved")
+    assert f"Line {detector.line} `{detector.command}` fails on a healthy stack" in improve
+    assert "failing at baseline" in improve
+    assert "showed the fault" not in section(review, "## Timeline")
+    assert f"Fix line {detector.line}" in section(review, "## Action Items")
+
+
+def test_baseline_failing_steps_of_an_undetected_gameday_are_named_for_the_author():
+    review = render_review(undetected_with_finding(), runbook_template())
+    assert f"Line 88 `{REDIS_CURL}` fails on a healthy stack (exit 52)" in review
+    assert "fix the detection steps that fail on a healthy stack: line 88" in review
+
+
+def test_recovered_after_lift_says_the_runbook_did_not_restore_service():
+    review = render_review(after_lift(), runbook_template())
+    resolution = section(review, "## Resolution")
+    assert "only once the fault was lifted: the runbook's steps did not restore it" in resolution
+    assert "(self-healed once the fault was lifted; the runbook's steps did not restore " in (
+        section(review, "## Summary")
+    )
+    assert "Recovery confirmed 10.3 s after the fault, once steady state had held 3.00 s" in (
+        resolution
+    )
+    assert "the fault was gone" in section(review, "## Root Cause")
+
+
+def test_the_stacks_addresses_are_shown_by_their_production_names():
+    result = undetected_with_finding()
+    result.reason = f"health refused: curl: (7) Failed to connect to 127.0.0.1 port {API_REAL[-5:]}"
+    result.notes = [f"API at http://{API_REAL}/health"]
+    review = render_review(result, runbook_template())
+    assert "Failed to connect to localhost port 8000" in review
+    assert "API at http://localhost:8000/health" in review
+    assert API_REAL[-5:] not in review

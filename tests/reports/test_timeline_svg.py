@@ -8,11 +8,18 @@ from dataclasses import replace
 
 import pytest
 
-from harness.reports._format import STATUS_COLOURS
-from harness.reports.timeline_svg import LABEL_W, PLOT_W, timeline_svg
+from harness.reports._format import BASELINE_FAILING_COLOUR, STATUS_COLOURS, VERDICT_COLOURS
+from harness.reports.timeline_svg import LABEL_W, MARKER_COLOURS, PLOT_W, timeline_svg
 from harness.result import GamedayResult, StepStatus, Verdict
 
-from .factories import not_recovered, recovered, step
+from .factories import (
+    REDIS_CURL,
+    after_lift,
+    not_recovered,
+    recovered,
+    step,
+    undetected_with_finding,
+)
 
 NS = "{http://www.w3.org/2000/svg}"
 
@@ -164,3 +171,81 @@ def test_two_timelines_in_one_page_do_not_share_element_ids():
     ids_a = set(re.findall(r'id="([^"]+)"', a))
     ids_b = set(re.findall(r'id="([^"]+)"', b))
     assert ids_a and not ids_a & ids_b
+
+
+def texts(root: ET.Element) -> str:
+    return " ".join("".join(t.itertext()) for t in root.iter(f"{NS}text"))
+
+
+def marker_x(root: ET.Element, colour: str) -> float:
+    [line] = [ln for ln in root.iter(f"{NS}line") if ln.get("stroke") == colour]
+    return float(line.get("x1"))
+
+
+def tick_x(root: ET.Element, label: str) -> float:
+    [tick] = [t for t in root.iter(f"{NS}text") if t.text == label and t.get("text-anchor")]
+    return float(tick.get("x"))
+
+
+def test_the_fault_line_is_drawn_at_the_records_t0_not_at_the_inject_events_log_time():
+    result = undetected_with_finding()
+    inject = next(e for e in result.events if e.kind == "inject")
+    assert inject.t - result.t0 == pytest.approx(0.33)  # logged late, as on a loaded machine
+    root = parse(timeline_svg(result))
+    assert marker_x(root, MARKER_COLOURS["inject"]) == pytest.approx(tick_x(root, "t0"), abs=0.1)
+
+
+def test_an_undetected_gameday_is_drawn_for_as_long_as_it_really_ran():
+    root = parse(timeline_svg(undetected_with_finding()))
+    text = texts(root)
+    # The detection window (10 s) and the resolution after it, not the 0.35 s of events
+    # before the first poll.
+    assert "not recovered: undetected; incident recorded for 25.2 s after t0" in text
+    assert "resolution: not-recovered" in text
+    assert "undetected by +10.0 s: declared" in text
+    assert "llm-quota: undetected (resolution: not-recovered)" in text
+
+
+def test_recovered_after_lift_is_drawn_in_its_own_colour_with_the_lift_and_the_hold():
+    root = parse(timeline_svg(after_lift()))
+    text = texts(root)
+    assert "cause lifted" in text
+    assert "back after the lift +7.35 s" in text
+    assert "confirmed +10.3 s (held 3.00 s)" in text
+    fill = titled(root, "rect", "TTR ")[0]
+    assert fill.get("fill") == VERDICT_COLOURS["recovered-after-lift"]
+    assert "only once the fault was lifted: not the runbook's recovery" in (
+        fill.find(f"{NS}title").text
+    )
+    lift = marker_x(root, MARKER_COLOURS["lift"])
+    assert lift < marker_x(root, VERDICT_COLOURS["recovered-after-lift"])
+    assert marker_x(root, VERDICT_COLOURS["recovered-after-lift"]) < marker_x(
+        root, MARKER_COLOURS["confirmed"]
+    )
+
+
+def test_a_detection_step_failing_at_baseline_is_never_drawn_as_a_plain_failure():
+    result = undetected_with_finding()
+    result.steps.append(
+        step(
+            "detect",
+            88,
+            REDIS_CURL,
+            StepStatus.FAILED,
+            exit_code=52,
+            started=result.t0 + 9.9,
+            baseline_exit=52,
+        )
+    )
+    root = parse(timeline_svg(result))
+    [bar] = titled(root, "rect", "line 88")
+    assert bar.get("fill") == BASELINE_FAILING_COLOUR
+    assert "failing at baseline" in bar.find(f"{NS}title").text
+
+
+def test_a_multi_line_command_is_labelled_on_one_line():
+    root = parse(timeline_svg(undetected_with_finding()))
+    labels = [t for t in root.iter(f"{NS}text") if (t.find(f"{NS}title") is not None)]
+    full = [t.find(f"{NS}title").text for t in labels]
+    assert 'curl -H "Authorization: Bearer $OPENAI_API_KEY" https://api.openai.com/v1/usage' in full
+    assert not any("\\" in (t or "") for t in full)
