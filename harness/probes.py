@@ -15,6 +15,9 @@ from harness.backends.base import Stack
 from harness.tls import shared_context
 
 API_PORT = 8000  # production's published port for the TestGen API
+# The API's rate limit is per client: the probe and the background load (harness.load) each
+# count as a client of their own, so neither can starve the other (nor users) of quota.
+PROBE_CLIENT = {"X-Api-Key": "gameday-probe"}
 
 
 def api_base(stack: Stack) -> str:
@@ -28,7 +31,9 @@ def steady_state(stack: Stack, timeout: float = 3.0) -> tuple[bool, str]:
     """(holds, what was observed)."""
     base = api_base(stack)
     try:
-        with httpx.Client(base_url=base, timeout=timeout, verify=shared_context()) as client:
+        with httpx.Client(
+            base_url=base, timeout=timeout, verify=shared_context(), headers=PROBE_CLIENT
+        ) as client:
             health = client.get("/health")
             if health.status_code != 200:
                 return False, f"/health answered {health.status_code}"
@@ -39,6 +44,11 @@ def steady_state(stack: Stack, timeout: float = 3.0) -> tuple[bool, str]:
                 "/v1/generate",
                 json={"language": "python", "source": f"def probe_{uuid.uuid4().hex}(): return 1"},
             )
+            if probe.status_code == 429:
+                return False, (
+                    "the API's rate limit throttled the gameday's own probe (client "
+                    f"{PROBE_CLIENT['X-Api-Key']}): /v1/generate answered 429: {probe.text[:200]}"
+                )
             if probe.status_code != 200:
                 return False, f"/v1/generate answered {probe.status_code}: {probe.text[:200]}"
             job_id = probe.json()["job_id"]

@@ -384,3 +384,70 @@ def test_chaos_memory_assault(start_testgen):
     assert httpx.delete(f"{tg.base}/_chaos/memory").json()["freed_mb"] == 96
     assert proc.memory_info().rss - before < 40 * 2**20
     assert httpx.get(f"{tg.base}/health").status_code == 200
+
+
+# -- the rate limit is per client ----------------------------------------------------------------
+
+def _same_minute(seconds_needed: float = 8.0) -> None:
+    """The counter is per clock minute: start where the whole test fits in one."""
+    if time.time() % 60 > 60 - seconds_needed:
+        time.sleep(60.5 - time.time() % 60)
+
+
+def _post(tg, headers: dict[str, str] | None = None, local_address: str | None = None) -> int:
+    transport = httpx.HTTPTransport(local_address=local_address) if local_address else None
+    with httpx.Client(headers=headers or {}, transport=transport, timeout=15) as client:
+        r = client.post(f"{tg.base}/v1/generate", json={"language": "python", "source": _source()})
+    return r.status_code
+
+
+def test_rate_limit_is_per_client_key_or_address(start_testgen):
+    tg = start_testgen(LLM_RATE_LIMIT="2")
+    _same_minute()
+    alice, bob = {"X-Api-Key": "alice-key-4f1c"}, {"Authorization": "Bearer bob-token-77e0"}
+    assert [_post(tg, alice) for _ in range(3)] == [200, 200, 429]
+    # Another key, and the other header, are clients of their own.
+    assert [_post(tg, bob) for _ in range(3)] == [200, 200, 429]
+    assert _post(tg, {"X-Api-Key": "carol-key-0b2d"}) == 200
+    # Without a key, the client's address counts: 127.0.0.1 and 127.0.0.2 are two clients.
+    assert [_post(tg) for _ in range(3)] == [200, 200, 429]
+    assert _post(tg, local_address="127.0.0.2") == 200
+    log = tg.log()
+    assert "rate limited client=key:" in log and "rate limited client=addr:127.0.0.1" in log
+    for secret in ("alice-key-4f1c", "bob-token-77e0"):  # keys are hashed, never logged
+        assert secret not in log and secret not in tg.output()
+
+
+class _Published:
+    """The one thing the probe and the load ask of a stack: where port 8000 is published."""
+
+    def __init__(self, base: str) -> None:
+        host, port = base.removeprefix("http://").split(":")
+        self.address = (host, int(port))
+
+    def published(self, port: int) -> tuple[str, int] | None:
+        return self.address if port == 8000 else None
+
+
+def test_probe_and_load_are_distinct_clients(start_testgen):
+    from harness.load import LOAD_CLIENT, Load
+    from harness.probes import PROBE_CLIENT, steady_state
+
+    assert LOAD_CLIENT != PROBE_CLIENT
+    tg = start_testgen(LLM_RATE_LIMIT="3")
+    _same_minute(15.0)
+    stack = _Published(tg.base)
+    load = Load(stack, time.monotonic, rate_per_s=20.0, max_requests=8).start()  # type: ignore[arg-type]
+    deadline = time.monotonic() + 10
+    while len(load.requests) < 8 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    load.stop()
+    statuses = [r.status for r in load.requests]
+    assert statuses.count(200) == 3 and statuses.count(429) == 5, statuses
+    # The load used up its own quota; the harness's probe still has all of its own.
+    held, why = steady_state(stack)  # type: ignore[arg-type]
+    assert held, why
+    for _ in range(2):
+        steady_state(stack)  # type: ignore[arg-type]
+    held, why = steady_state(stack)  # type: ignore[arg-type]
+    assert not held and "rate limit throttled the gameday's own probe" in why, why

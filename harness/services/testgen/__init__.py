@@ -15,7 +15,8 @@ Environment (nothing else configures it):
     server    TESTGEN_HOST (0.0.0.0), TESTGEN_PORT (8000), TESTGEN_LOG_FILE (append)
     LLM       PRIMARY_LLM_PROVIDER (openai|anthropic), OPENAI_API_BASE, OPENAI_API_KEY,
               ANTHROPIC_API_BASE, ANTHROPIC_API_KEY, LOCAL_LLM_ENABLED (false),
-              OLLAMA_BASE_URL (http://127.0.0.1:11434), LLM_RATE_LIMIT (60/min; 0 = off)
+              OLLAMA_BASE_URL (http://127.0.0.1:11434), LLM_RATE_LIMIT (60/min per client:
+              the X-Api-Key or Authorization header, else the address; 0 = off)
     faults    TESTGEN_CHAOS_HOOKS=1 mounts /_chaos/memory (absent otherwise)
 
 Provider bases have no public default: an unset base is a provider failure

@@ -1,6 +1,6 @@
 """The TestGen API as a Starlette application: routes and the request flow.
 
-POST /v1/generate: validate → rate limit (Redis INCR per minute) → cache (Redis, by
+POST /v1/generate: validate → rate limit (Redis INCR per client and minute) → cache (Redis, by
 sha256 of language+source) → LLM (primary, then Ollama when LOCAL_LLM_ENABLED) → INSERT
 the job and COMMIT → 200. Redis failures degrade (no limit, no cache); LLM failures are
 502; database failures are 500. Each failure writes one ERROR line with its marker.
@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import chaos
-from .cache import Cache, RedisUnavailable, content_key
+from .cache import Cache, RedisUnavailable, client_id, content_key
 from .config import Config
 from .llm import LLM, LLMError
 from .log import kv
@@ -99,13 +99,14 @@ class Service:
         limit = self.config.llm_rate_limit
         if limit > 0:
             try:
-                over, count = await self.cache.hit_rate_limit(limit)
+                client = client_id(request.headers, request.client.host if request.client else None)
+                over, count = await self.cache.hit_rate_limit(limit, client)
             except RedisUnavailable as exc:
                 self._redis_down(exc, "rate_limit")
                 redis_ok = False
             else:
                 if over:
-                    self.log.info("rate limited %s", kv(count=count, limit=limit))
+                    self.log.info("rate limited %s", kv(client=client, count=count, limit=limit))
                     return JSONResponse(
                         {"error": "rate limit exceeded", "limit_per_minute": limit},
                         status_code=429, headers={"Retry-After": "60"},

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -27,6 +28,16 @@ _PREFIX = "testgen:"
 
 class RedisUnavailable(Exception):
     """Redis did not answer; the message is the one-line reason."""
+
+
+def client_id(headers: Mapping[str, str], address: str | None) -> str:
+    """Who a request counts against in the rate limit, as real limiters do: the API key it
+    sends (`X-Api-Key`, else `Authorization`), hashed so no key reaches Redis or the log;
+    without one, the client's address."""
+    key = headers.get("x-api-key") or headers.get("authorization")
+    if key:
+        return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    return f"addr:{address or 'unknown'}"
 
 
 def content_key(language: str, source: str) -> str:
@@ -57,10 +68,10 @@ class Cache:
         except (RedisError, OSError) as exc:
             raise RedisUnavailable(" ".join(str(exc).split()) or type(exc).__name__) from None
 
-    async def hit_rate_limit(self, limit: int) -> tuple[bool, int]:
-        """Count this request in the current minute; (over_limit, count)."""
+    async def hit_rate_limit(self, limit: int, client: str = "all") -> tuple[bool, int]:
+        """Count this request in the client's current minute; (over_limit, count)."""
         minute = int(time.time() // 60)
-        key = f"{_PREFIX}ratelimit:{minute}"
+        key = f"{_PREFIX}ratelimit:{client}:{minute}"
 
         async def incr() -> int:
             async with self.client.pipeline(transaction=False) as pipe:
