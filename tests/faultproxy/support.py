@@ -33,10 +33,20 @@ def stop_process(process: subprocess.Popen[str]) -> None:
         process.stdout.close()
 
 
-def start_faultproxy(port: int = 0) -> tuple[subprocess.Popen[str], str]:
-    """Start `python -m harness.faultproxy`; return it and its API URL once listening."""
+def start_faultproxy(port: int = 0, *flags: str) -> tuple[subprocess.Popen[str], str]:
+    """Start `python -m harness.faultproxy` (with toxiproxy-server `flags`); return it and
+    its API URL once listening."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "harness.faultproxy", "--host", "127.0.0.1", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "harness.faultproxy",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *flags,
+        ],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
