@@ -371,17 +371,16 @@ class Gameday:
         hold = self.scenario.hold_s
         deadline = time.monotonic() + self.scenario.verify_window_s
         since: float | None = None
-        disturbances: list[str] = []
+        restarts: dict[str, list[float]] = {}  # service -> when (from t0) it restarted
         signature = self._restart_signature(stack)
         observed = ""
         while True:
             holds, observed = steady_state(stack)
             now_sig = self._restart_signature(stack)
             if now_sig != signature:
-                changed = sorted(k for k in now_sig if now_sig[k] != signature.get(k))
-                disturbances.append(
-                    f"{', '.join(changed)} restarted or was killed at t0+{self.now() - t0:.1f}s"
-                )
+                for name in now_sig:
+                    if now_sig[name] != signature.get(name):
+                        restarts.setdefault(name, []).append(self.now() - t0)
                 signature, since = now_sig, None
             elif holds:
                 if since is None:
@@ -395,6 +394,10 @@ class Gameday:
             if since is None and time.monotonic() >= deadline:
                 break
             time.sleep(self.poll_interval)
+        disturbances = [
+            f"{name} restarted or was killed {len(ts)}× (first at t0+{ts[0]:.1f}s)"
+            for name, ts in restarts.items()
+        ]
         v = Verification(held=since is not None, observed=observed, disturbances=disturbances)
         if since is not None:
             v.first_seen_s, v.confirmed_s = since - t0, self.now() - t0

@@ -187,4 +187,10 @@ class GamedayResult:
             f"{self.scenario}: {self.verdict.value} (TTD {ttd}, TTR {ttr}, budget SEV-"
             f"{self.declared_severity} {self.budget_s:.0f}s, backend {self.backend})"
             + (f" — {self.reason}" if self.reason else "")
+            + (
+                f"; resolution: {self.resolution_finding.verdict.value}"
+                + (f" — {self.resolution_finding.reason}" if self.resolution_finding.reason else "")
+                if self.resolution_finding
+                else ""
+            )
         )

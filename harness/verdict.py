@@ -165,7 +165,7 @@ def _not_recovered(v: Verification | None, obs: Observations) -> str:
         parts.append(f"'{obs.section}' has no resolution step")
     elif not obs.remediations:
         parts.append(f"no resolution step of '{obs.section}' changes anything")
-    if v.fault_present and not v.held:
+    if v.fault_present and not v.held and not obs.diagnosis:
         parts.append(f"still in effect: {v.fault_present}")
     for run in obs.resolution:
         if run.status in (StepStatus.FAILED, StepStatus.TIMED_OUT):
