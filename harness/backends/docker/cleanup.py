@@ -31,8 +31,12 @@ def remove_stack(client: docker.DockerClient, stack_id: str | None) -> list[str]
     with None, every gameday resource). Returns what was removed, for the record."""
     flt = lbl.stack_filter(stack_id)
     removed: list[str] = []
-    containers = client.containers.list(all=True, filters=flt)
-    threads = [threading.Thread(target=_remove_container, args=(c, removed)) for c in containers]
+    # The low-level list: the high-level one inspects each container, and one that another
+    # remover (the reaper, a concurrent sweep) takes away meanwhile would raise NotFound.
+    containers = client.api.containers(all=True, filters=flt)
+    threads = [
+        threading.Thread(target=_remove_container, args=(client, c, removed)) for c in containers
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -48,14 +52,18 @@ def remove_stack(client: docker.DockerClient, stack_id: str | None) -> list[str]
     return removed
 
 
-def _remove_container(container: Any, removed: list[str]) -> None:
+def _remove_container(
+    client: docker.DockerClient, entry: dict[str, Any], removed: list[str]
+) -> None:
+    name = ((entry.get("Names") or ["?"])[0]).lstrip("/")
     with contextlib.suppress(NotFound):
         try:
-            container.remove(force=True, v=True)  # v: the images' anonymous volumes too
+            # v: the images' anonymous volumes too
+            client.api.remove_container(entry["Id"], force=True, v=True)
         except APIError as exc:
             if "already in progress" not in str(exc):
                 raise
-        removed.append(f"container {container.name}")
+        removed.append(f"container {name}")
 
 
 def live_stack_ids(client: docker.DockerClient) -> set[str]:
@@ -72,7 +80,7 @@ def sweep_dead_stacks(client: docker.DockerClient) -> list[str]:
     seen: dict[str, bool | None] = {}
     flt = lbl.stack_filter()
     resources: list[dict[str, str]] = [
-        *(c.labels for c in client.containers.list(all=True, filters=flt)),
+        *((c.get("Labels") or {}) for c in client.api.containers(all=True, filters=flt)),
         *((n.attrs.get("Labels") or {}) for n in client.networks.list(filters=flt)),
         *((v.attrs.get("Labels") or {}) for v in client.volumes.list(filters=flt)),
     ]

@@ -26,7 +26,8 @@ _COMMENT = "gameday-egress:"
 
 def _iptables(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["iptables", "-w", "5", *args], capture_output=True, text=True, timeout=15
+        # -w: other stacks (another suite on the engine) change the table at the same time.
+        ["iptables", "-w", "20", *args], capture_output=True, text=True, timeout=30
     )
 
 
@@ -70,15 +71,32 @@ def unblock(bridge: str, stack_id: str) -> None:
         pass
 
 
-def sweep(live_stack_ids: set[str]) -> None:
-    """Delete this module's rules for stacks that no longer exist."""
+def rules() -> list[tuple[str, str]]:
+    """(bridge, stack id) of every rule this module set that is in the chain now."""
     if shutil.which("iptables") is None:
-        return
+        return []
     try:
         listing = _iptables("-S", CHAIN)
     except (OSError, subprocess.TimeoutExpired):
-        return
+        return []
+    found = []
     for line in listing.stdout.splitlines():
         m = re.search(rf'-i (\S+) .*--comment "?{re.escape(_COMMENT)}([\w.-]+)"?', line)
-        if m and m.group(2) not in live_stack_ids:
-            unblock(m.group(1), m.group(2))
+        if m:
+            found.append((m.group(1), m.group(2)))
+    return found
+
+
+def sweep(live_stack_ids: set[str]) -> None:
+    """Delete this module's rules for stacks that no longer exist."""
+    for bridge, stack_id in rules():
+        if stack_id not in live_stack_ids:
+            unblock(bridge, stack_id)
+
+
+def remove_rules_of(stack_id: str) -> int:
+    """Delete one stack's rules, whatever bridge they name; how many there were."""
+    mine = [(bridge, sid) for bridge, sid in rules() if sid == stack_id]
+    for bridge, sid in mine:
+        unblock(bridge, sid)
+    return len(mine)

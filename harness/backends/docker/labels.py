@@ -18,6 +18,7 @@ OWNER = "gameday.owner"  # "<hostname>:<pid>:<process start time>" of the harnes
 SERVICE = "gameday.service"  # the compose service a container is for
 FINGERPRINT = "gameday.fingerprint"  # ServiceConfig.fingerprint() it was created with
 PRODUCTION_NAME = "gameday.container-name"  # the compose container_name it stands for
+RUN = "gameday.run"  # $GAMEDAY_RUN, when a CI job names its run (its leftover check's filter)
 
 
 def owner_label(pid: int | None = None) -> str:
@@ -44,7 +45,8 @@ def owner_alive(owner: str) -> bool | None:
 def stack_labels(
     stack_id: str, owner: str, extra: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    return {STACK: stack_id, OWNER: owner, **(extra or {})}
+    run = os.environ.get("GAMEDAY_RUN")
+    return {STACK: stack_id, OWNER: owner, **({RUN: run} if run else {}), **(extra or {})}
 
 
 def stack_filter(stack_id: str | None = None) -> dict[str, list[str]]:

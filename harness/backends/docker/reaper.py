@@ -4,7 +4,8 @@ the harness process that owns them is gone, however it went (even SIGKILL).
 The harness starts it with a pipe on its stdin and keeps the write end. The pipe reaches
 end-of-file when the harness closes it (the stack closed: nothing left to do but check)
 or when the harness process dies (the kernel closes its files): either way the reaper
-removes whatever still carries the stack's label, then exits. It runs in its own session,
+removes whatever still carries the stack's label, kills the host processes started for
+the stack (runs.py), deletes its temp dir and its record, then exits. It runs in its own session,
 so a Ctrl-C or a signal to the harness's process group does not take it down first.
 
     python -m harness.backends.docker.reaper STACK_ID STACK_DIR
@@ -38,13 +39,15 @@ def main(argv: list[str]) -> int:
         pass  # the harness never writes: wait for end-of-file
     import docker
 
-    from harness.backends.docker import egress
-    from harness.backends.docker.cleanup import live_stack_ids, remove_stack
+    from harness.backends.docker import egress, runs
+    from harness.backends.docker.cleanup import live_stack_ids
 
     client = docker.from_env(timeout=60)
     try:
-        remove_stack(client, argv[0])
+        # Host processes (a fault's port squatter), containers, network, volumes, rules.
+        runs.clean(client, argv[0], argv[1])
         egress.sweep(live_stack_ids(client))
+        runs.forget_if_dead(argv[0])
     finally:
         client.close()
         if argv[1]:

@@ -47,7 +47,7 @@ from harness.backends.base import (
     Stack,
     StackInfo,
 )
-from harness.backends.docker import cleanup, egress, engine, images, reaper, resolver
+from harness.backends.docker import cleanup, egress, engine, images, reaper, resolver, runs
 from harness.backends.docker import labels as lbl
 from harness.backends.docker.container import ServiceContainer, healthcheck_argv, mounts_for
 from harness.backends.docker.execute import run_in
@@ -90,7 +90,9 @@ class DockerStack(Stack):
         self.client = engine.connect()
         self._owner = lbl.owner_label()
         self._notes: list[str] = []
-        swept = cleanup.sweep_dead_stacks(self.client)
+        # Dead runs first: their host processes, temp dirs and rules too (runs.py), then
+        # any labelled engine resource whose owner process is gone.
+        swept = runs.sweep(self.client) + cleanup.sweep_dead_stacks(self.client)
         if swept:
             self._notes.append(f"removed leftovers of dead gameday runs: {', '.join(swept)}")
         self._lock = threading.RLock()
@@ -104,7 +106,10 @@ class DockerStack(Stack):
         self._links = ProxyLinks(compose.proxies)
         self._volumes = {str(v): f"gameday-{self.id}_{v}" for v in compose.raw.get("volumes") or {}}
         self._ports = PortPlan.allocate(compose)
-        self.dir = Path(tempfile.mkdtemp(prefix=f"gameday-docker-{self.id}-"))
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{runs.DIR_PREFIX}{self.id}-"))
+        self._registration = runs.Registration(
+            runs.Record(self.id, self._owner, str(self.dir), os.environ.get(runs.RUN_ENV, ""))
+        )
         self.workdir = self.dir / "operator"
         self.workdir.mkdir()
         self._keep_dir = keep_dir
@@ -169,6 +174,7 @@ class DockerStack(Stack):
                 egress.unblock(self._bridge, self.id)
             if self._dns is not None:
                 self._dns.close()
+            runs.kill_host_processes(self.id, str(self.dir))  # a fault's squatter, if it is left
         except DockerException as exc:
             self._note(f"teardown: {exc}; the reaper removes what is left")
         finally:
@@ -182,6 +188,7 @@ class DockerStack(Stack):
             self.client.close()
             if not self._keep_dir:
                 shutil.rmtree(self.dir, ignore_errors=True)
+            self._registration.release()
 
     def _check_open(self) -> None:
         if self._closed:

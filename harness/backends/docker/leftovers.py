@@ -1,0 +1,92 @@
+"""What a finished run left behind on this host and engine: CI's last check.
+
+    python -m harness.backends.docker.leftovers [--run NAME] [--settle SECONDS]
+
+Lists every container, network and volume labelled by a gameday stack (with `--run`, only
+those of that run: `GAMEDAY_RUN` when the stacks were made, so a second suite running on
+the same engine at the same time is not counted), every egress rule of a stack that has
+no network any more, every record of a dead docker stack, every stack temp dir under
+$TMPDIR, and every host process started for a stack of the run. Things still going away
+(a reaper finishing) get `--settle` seconds. Exit status 1 when anything is left, else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import docker
+import psutil
+
+from harness.backends.docker import egress, runs
+from harness.backends.docker import labels as lbl
+from harness.backends.docker.cleanup import live_stack_ids
+
+
+def find(client: docker.DockerClient, run: str | None) -> list[str]:
+    flt = {"label": [f"{lbl.RUN}={run}"]} if run else lbl.stack_filter()
+    found = [
+        f"container {(c.get('Names') or ['?'])[0].lstrip('/')}"
+        for c in client.api.containers(all=True, filters=flt)
+    ]
+    found += [f"network {n['Name']}" for n in client.api.networks(filters=flt)]
+    found += [
+        f"volume {v['Name']}" for v in (client.api.volumes(filters=flt).get("Volumes") or [])
+    ]
+    live = live_stack_ids(client)
+    found += [f"iptables rule of {sid} on {br}" for br, sid in egress.rules() if sid not in live]
+    for path in runs.registry().glob("*.json"):
+        if runs.owner_gone(path):
+            found.append(f"record of dead stack {path.stem}")
+    found += [
+        f"temp dir {p}" for p in Path(tempfile.gettempdir()).glob(f"{runs.DIR_PREFIX}*")
+    ]
+    docker_ids = {p.stem for p in runs.registry().glob("*.json")} | live
+    found += [f"process {pid}" for pid in _run_processes(run, docker_ids)]
+    return found
+
+
+def _run_processes(run: str | None, docker_ids: set[str]) -> list[int]:
+    """Host processes started for a stack (the marker) in this run (GAMEDAY_RUN), or
+    without a run, for any docker stack (local stacks' processes are not this check's)."""
+    mine = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
+    pids = []
+    for proc in psutil.process_iter():
+        if proc.pid in mine:
+            continue
+        try:
+            env = proc.environ()
+        except (psutil.Error, OSError):
+            continue
+        marker = env.get(runs.MARKER)
+        if marker and (env.get(runs.RUN_ENV) == run if run else marker in docker_ids):
+            pids.append(proc.pid)
+    return pids
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.backends.docker.leftovers")
+    parser.add_argument("--run", default=os.environ.get(runs.RUN_ENV) or None)
+    parser.add_argument("--settle", type=float, default=10.0)
+    args = parser.parse_args(argv)
+    client = docker.from_env(timeout=60)
+    try:
+        deadline = time.monotonic() + args.settle
+        while True:
+            found = find(client, args.run)
+            if not found or time.monotonic() >= deadline:
+                break
+            time.sleep(0.5)
+    finally:
+        client.close()
+    for line in found:
+        print(f"LEFT BEHIND: {line}")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
