@@ -42,6 +42,7 @@ class ContainerState:
     started_at: float | None = None
     finished_at: float | None = None
     image_id: str = ""
+    engine_id: str = ""  # the engine's container ID (docker backend); "": the bridge derives one
 
     @property
     def status_text(self) -> str:

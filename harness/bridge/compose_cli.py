@@ -189,6 +189,9 @@ def down(stack: Stack, rest: list[str], inv: Invocation) -> Answer:
 
 def stop(stack: Stack, rest: list[str], inv: Invocation) -> Answer:
     _, names, _ = _split(rest)
+    checked = _services(stack, names)
+    if isinstance(checked, Completed):
+        return checked
     err = []
     for service, state in stack.containers().items():
         if not names or service in names:
@@ -199,6 +202,13 @@ def stop(stack: Stack, rest: list[str], inv: Invocation) -> Answer:
 
 def start(stack: Stack, rest: list[str], inv: Invocation) -> Answer:
     _, names, _ = _split(rest)
+    checked = _services(stack, names)
+    if isinstance(checked, Completed):
+        return checked
+    existing = stack.containers()
+    for n in names:
+        if n not in existing:  # declared, never created (or removed by `down`)
+            return Completed(1, "", f'service "{n}" has no container to start\n')
     err = []
     try:
         for service, state in stack.containers().items():
@@ -210,12 +220,36 @@ def start(stack: Stack, rest: list[str], inv: Invocation) -> Answer:
     return Completed(0, "", "".join(err))
 
 
+_LOGS_VALUE_OPTS = {"--tail", "-n", "--since", "--until", "--index"}
+
+
 def logs(stack: Stack, rest: list[str], inv: Invocation) -> Answer:
-    _, names, _ = _split(rest)
+    # logs has its own options: `-t` is --timestamps here, not a timeout taking a value
+    names, values, i = [], {}, 0
+    while i < len(rest):
+        a = rest[i]
+        if a in _LOGS_VALUE_OPTS and i + 1 < len(rest):
+            values[a] = rest[i + 1]
+            i += 2
+            continue
+        if "=" in a and a.split("=", 1)[0] in _LOGS_VALUE_OPTS:
+            values[a.split("=", 1)[0]] = a.split("=", 1)[1]
+        elif not a.startswith("-"):
+            names.append(a)
+        i += 1
+    checked = _services(stack, names)
+    if isinstance(checked, Completed):
+        return checked
+    tail = values.get("--tail", values.get("-n", "all"))
+    if tail != "all" and not tail.lstrip("-").isdigit():
+        return Completed(1, "", f'invalid argument "{tail}" for "-n, --tail" flag\n')
     out: list[str] = []
     for service, state in sorted(stack.containers().items()):
         if not names or service in names:
-            out.extend(f"{state.name}  | {line}\n" for _, line in stack.logs(service))
+            lines = stack.logs(service)
+            if tail != "all" and int(tail) >= 0:
+                lines = lines[-int(tail) :] if int(tail) else []
+            out.extend(f"{state.name}  | {line}\n" for _, line in lines)
     return Completed(0, "".join(out))
 
 

@@ -69,7 +69,14 @@ def _command_text(state: ContainerState) -> str:
 def ps(stack: Stack, args: list[str], inv: Invocation) -> Answer:
     show_all = any(a in ("-a", "--all") for a in args)
     quiet = any(a in ("-q", "--quiet") for a in args)
-    filters = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-f", "--filter")]
+    filters = _filters(args, "ps", PS_FILTERS)
+    if isinstance(filters, Completed):
+        return filters
+    refused = _refuse_ps_filters(filters)
+    if refused is not None:
+        return refused
+    if "status" in filters and set(filters["status"]) & {"exited", "created"}:
+        show_all = True  # as the daemon does: asking for exited containers lists them
     rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
     ids = []
     now = time.time()
@@ -77,7 +84,7 @@ def ps(stack: Stack, args: list[str], inv: Invocation) -> Answer:
         running = state.status in (Status.RUNNING, Status.RESTARTING)
         if not show_all and not running:
             continue
-        if not all(_matches(state, f) for f in filters):
+        if not _matches(state, filters, stack.compose.project):
             continue
         ids.append(container_id(state)[:12])
         rows.append(
@@ -96,13 +103,115 @@ def ps(stack: Stack, args: list[str], inv: Invocation) -> Answer:
     return Completed(0, table(rows))
 
 
-def _matches(state: ContainerState, flt: str) -> bool:
-    key, _, value = flt.partition("=")
-    if key == "name":
-        return value in state.name
-    if key == "status":
-        return state.status.value == value
-    return True
+# The daemon's filter keys for `docker ps`: any other key is refused, never ignored.
+PS_FILTERS = frozenset(
+    [
+        "ancestor",
+        "before",
+        "expose",
+        "exited",
+        "health",
+        "id",
+        "isolation",
+        "is-task",
+        "label",
+        "name",
+        "network",
+        "publish",
+        "since",
+        "status",
+        "volume",
+    ]
+)
+_EMULATED_PS_FILTERS = frozenset(
+    ["ancestor", "exited", "id", "label", "name", "network", "status", "volume"]
+)
+_STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
+
+
+def _filters(
+    args: list[str], command: str, valid: frozenset[str]
+) -> dict[str, list[str]] | Completed:
+    """`-f k=v` / `--filter k=v` / `--filter=k=v`, grouped by key (the daemon ORs values of
+    one key and ANDs keys), checked as the CLI and then the daemon check them."""
+    raw = []
+    for i, a in enumerate(args):
+        if a in ("-f", "--filter") and i + 1 < len(args):
+            raw.append(args[i + 1])
+        elif a.startswith("--filter="):
+            raw.append(a.split("=", 1)[1])
+    grouped: dict[str, list[str]] = {}
+    for item in raw:
+        key, sep, value = item.partition("=")
+        if not sep:
+            return Completed(
+                USAGE_ERROR,
+                "",
+                f'invalid argument "{item}" for "-f, --filter" flag: '
+                "bad format of filter (expected name=value)\n"
+                f"See 'docker {command} --help'.\n",
+            )
+        grouped.setdefault(key, []).append(value)
+    for key in grouped:
+        if key not in valid:
+            return Completed(1, "", f"Error response from daemon: invalid filter '{key}'\n")
+    return grouped
+
+
+def _refuse_ps_filters(filters: dict[str, list[str]]) -> Completed | None:
+    for value in filters.get("status", []):
+        if value not in _STATES:
+            return Completed(
+                1,
+                "",
+                f"Error response from daemon: invalid filter 'status={value}': invalid value "
+                f"for state ({value}): must be one of {', '.join(_STATES)}\n",
+            )
+    for value in filters.get("exited", []):
+        if not re.fullmatch(r"[+-]?\d+", value):
+            return Completed(
+                1,
+                "",
+                f"Error response from daemon: invalid filter 'exited={value}': "
+                f'strconv.Atoi: parsing "{value}": invalid syntax\n',
+            )
+    for key in filters:
+        if key not in _EMULATED_PS_FILTERS:  # valid for the daemon, not emulated: say so
+            return Completed(
+                USAGE_ERROR, "", f"gameday bridge: `docker ps --filter {key}=…` is not emulated\n"
+            )
+    return None
+
+
+def _regex_match(pattern: str, *texts: str) -> bool:
+    try:
+        return any(re.search(pattern, t) for t in texts)
+    except re.error:  # the daemon skips a pattern it cannot compile: no match
+        return False
+
+
+def _matches(state: ContainerState, filters: dict[str, list[str]], project: str) -> bool:
+    labels = {"com.docker.compose.service": state.service, "com.docker.compose.project": project}
+    checks = {
+        "name": lambda v: _regex_match(v, state.name, "/" + state.name),
+        "id": lambda v: container_id(state).startswith(v),
+        "status": lambda v: state.status.value == v,
+        "exited": lambda v: state.status == Status.EXITED and state.exit_code == int(v),
+        "ancestor": lambda v: (
+            state.config.image in (v, v + ":latest") or state.image_id.startswith(v)
+        ),
+        "network": lambda v: v == f"{project}_default",
+        "volume": lambda v: any(
+            vol.split(":")[0] == v or vol.split(":")[1:2] == [v] for vol in state.config.volumes
+        ),
+        "label": lambda v: _label_matches(v, labels),
+    }
+    return all(any(checks[key](v) for v in values) for key, values in filters.items())
+
+
+def _label_matches(flt: str, labels: dict[str, str]) -> bool:
+    key, sep, value = flt.partition("=")
+    return key in labels and (not sep or labels[key] == value)
 
 
 def _since_seconds(text: str) -> float | None:
@@ -391,6 +500,167 @@ def _lifecycle(action: str):  # type: ignore[no-untyped-def]
     return handler
 
 
+# -- volumes ----------------------------------------------------------------------------
+VOLUME_FILTERS = frozenset(["dangling", "driver", "label", "name"])
+
+
+def _volume_users(stack: Stack, key: str) -> list[ContainerState]:
+    """Containers (running or not) that mount the compose file's named volume `key`."""
+    return [
+        state
+        for state in stack.containers().values()
+        if any(str(v).split(":", 1)[0] == key for v in state.config.volumes)
+    ]
+
+
+def volumes(stack: Stack) -> dict[str, str]:
+    """The stack's named volumes that exist now: engine name → compose key. Compose creates
+    one with the first container that mounts it; `down -v` (or `volume rm`) removes it."""
+    declared = stack.compose.raw.get("volumes") or {}
+    out = {}
+    for key, spec in declared.items():
+        name = str((spec or {}).get("name") or f"{stack.compose.project}_{key}")
+        removed = [t for t, names in stack.volume_removals if name in names]
+        if removed and not any(u.created_at > max(removed) for u in _volume_users(stack, key)):
+            continue
+        out[name] = str(key)
+    return out
+
+
+def volume(stack: Stack, args: list[str], inv: Invocation) -> Answer:
+    if not args or args[0] in ("--help", "-h"):
+        return Completed(0, "Usage:  docker volume COMMAND\n")
+    sub, rest = args[0], args[1:]
+    if sub in ("ls", "list"):
+        return _volume_ls(stack, rest)
+    if sub in ("rm", "remove"):
+        return _volume_rm(stack, rest)
+    if sub == "inspect":
+        return _volume_inspect(stack, rest)
+    return Completed(
+        1, "", f"docker: 'volume {sub}' is not a docker command.\nSee 'docker --help'\n"
+    )
+
+
+def _volume_ls(stack: Stack, args: list[str]) -> Answer:
+    filters = _filters(args, "volume ls", VOLUME_FILTERS)
+    if isinstance(filters, Completed):
+        return filters
+    fmt = next(
+        (args[i + 1] for i, a in enumerate(args[:-1]) if a == "--format"),
+        next((a.split("=", 1)[1] for a in args if a.startswith("--format=")), None),
+    )
+    names = []
+    for name, key in sorted(volumes(stack).items()):
+        labels = {
+            "com.docker.compose.project": stack.compose.project,
+            "com.docker.compose.volume": key,
+        }
+        dangling = not _volume_users(stack, key)
+        if all(
+            any(_volume_matches(k, v, name, dangling, labels) for v in vals)
+            for k, vals in filters.items()
+        ):
+            names.append(name)
+    if any(a in ("-q", "--quiet") for a in args):
+        return Completed(0, "".join(n + "\n" for n in names))
+    if fmt is not None:
+        return Completed(
+            0, "".join(_go_template(fmt, {"Name": n, "Driver": "local"}) + "\n" for n in names)
+        )
+    # the docker CLI's tabwriter: columns at least 10 wide, padding 3
+    return Completed(0, "DRIVER    VOLUME NAME\n" + "".join(f"local     {n}\n" for n in names))
+
+
+def _volume_matches(
+    key: str, value: str, name: str, dangling: bool, labels: dict[str, str]
+) -> bool:
+    if key == "name":
+        return value in name
+    if key == "driver":
+        return value == "local"
+    if key == "dangling":
+        return dangling == (value.lower() in ("true", "1"))
+    return _label_matches(value, labels)
+
+
+def _volume_rm(stack: Stack, args: list[str]) -> Answer:
+    names = [a for a in args if not a.startswith("-")]
+    force = any(a in ("-f", "--force") for a in args)
+    if not names:
+        return Completed(
+            1,
+            "",
+            "\"docker volume rm\" requires at least 1 argument.\nSee 'docker volume rm --help'.\n",
+        )
+    out, err, rc = [], [], 0
+    for name in names:
+        existing = volumes(stack)
+        if name not in existing:
+            if not force:  # -f: a missing volume is not an error
+                err.append(f"Error response from daemon: get {name}: no such volume\n")
+                rc = 1
+            continue
+        users = _volume_users(stack, existing[name])
+        if users:  # the engine refuses while any container, even a stopped one, mounts it
+            ids = ", ".join(container_id(u) for u in users)
+            err.append(f"Error response from daemon: remove {name}: volume is in use - [{ids}]\n")
+            rc = 1
+            continue
+        remove_one = getattr(stack, "remove_volume", None)
+        if callable(remove_one):
+            remove_one(existing[name])
+        elif set(existing) == {name}:
+            stack.remove_volumes()  # the only named volume left: the same thing
+        else:
+            err.append(
+                "gameday bridge: removing one of several volumes is not emulated "
+                f"on the {stack.backend_name} backend\n"
+            )
+            rc = USAGE_ERROR
+            continue
+        out.append(name + "\n")
+    return Completed(rc, "".join(out), "".join(err))
+
+
+def _volume_inspect(stack: Stack, args: list[str]) -> Answer:
+    fmt = None
+    names = []
+    i = 0
+    while i < len(args):
+        if args[i] in ("-f", "--format") and i + 1 < len(args):
+            fmt = args[i + 1]
+            i += 2
+            continue
+        if not args[i].startswith("-"):
+            names.append(args[i])
+        i += 1
+    existing = volumes(stack)
+    docs, err = [], []
+    for name in names:
+        if name not in existing:
+            err.append(f"Error response from daemon: get {name}: no such volume\n")
+            continue
+        docs.append(
+            {
+                "Driver": "local",
+                "Labels": {
+                    "com.docker.compose.project": stack.compose.project,
+                    "com.docker.compose.volume": existing[name],
+                },
+                "Mountpoint": f"/var/lib/docker/volumes/{name}/_data",
+                "Name": name,
+                "Options": None,
+                "Scope": "local",
+            }
+        )
+    if fmt is not None:
+        out = "".join(_go_template(fmt, d) + "\n" for d in docs)
+    else:
+        out = json.dumps(docs, indent=4) + "\n"
+    return Completed(1 if err else 0, out, "".join(err))
+
+
 COMMANDS = {
     "ps": ps,
     "logs": logs,
@@ -399,6 +669,7 @@ COMMANDS = {
     "exec": exec_,
     "run": run_,
     "images": images,
+    "volume": volume,
     "kill": _lifecycle("kill"),
     "stop": _lifecycle("stop"),
     "start": _lifecycle("start"),

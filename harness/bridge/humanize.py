@@ -44,6 +44,9 @@ def table(rows: list[list[str]]) -> str:
 
 
 def container_id(state: ContainerState) -> str:
+    """The engine's ID where there is an engine; else a stable 64-hex one per container."""
+    if state.engine_id:
+        return state.engine_id
     return hashlib.sha256(f"{state.name}{state.created_at}".encode()).hexdigest()
 
 

@@ -401,6 +401,17 @@ class LocalStack(Stack):
             self.volume_removals.append((time.time(), removed))
         return removed
 
+    def remove_volume(self, name: str) -> str | None:
+        """`docker volume rm` of one named volume of the compose file (by its compose key);
+        the engine name removed, or None when it did not exist."""
+        path = self.dir / "volumes" / name
+        if name not in (self.compose.raw.get("volumes") or {}) or not path.exists():
+            return None
+        shutil.rmtree(path)
+        removed = f"{self.compose.project}_{name}"
+        self.volume_removals.append((time.time(), [removed]))
+        return removed
+
     # -- processes -------------------------------------------------------------------------
     def _argv_env(self, cont: _Container) -> tuple[list[str], dict[str, str], dict[str, object]]:
         cfg, service = cont.state.config, cont.state.service
