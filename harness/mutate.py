@@ -365,6 +365,12 @@ class Outcome:
     duration_s: float = 0.0
     detected_line: int | None = None
     ttr_s: float | None = None
+    # Survived, and the classifier explains why the verdict cannot depend on the change
+    # (manual or read-only step, another step does the same, ...): an equivalent mutant.
+    equivalent: bool = False
+
+
+UNEXPLAINED = "… (no automatic explanation"
 
 
 @dataclass
@@ -418,8 +424,18 @@ class MutationReport:
         return [r for r in self.results if r.status == "survived"]
 
     @property
+    def equivalent(self) -> list[MutantResult]:
+        """Survivors every outcome of which is explained: the verdict cannot depend on them."""
+        return [
+            r
+            for r in self.survived
+            if r.outcomes and all(o.equivalent or o.verdict == "error" for o in r.outcomes)
+        ]
+
+    @property
     def score(self) -> float | None:
-        counted = len(self.killed) + len(self.survived)
+        """Killed over non-equivalent mutants (equivalent survivors are not counted)."""
+        counted = len(self.killed) + len(self.survived) - len(self.equivalent)
         return len(self.killed) / counted if counted else None
 
     def pair_score(self) -> tuple[int, int]:
@@ -441,6 +457,7 @@ class MutationReport:
             "score": {
                 "killed": len(self.killed),
                 "survived": len(self.survived),
+                "equivalent": len(self.equivalent),
                 "invalid": sum(r.status == "invalid" for r in self.results),
                 "error": sum(r.status == "error" for r in self.results),
                 "mutation_score": self.score,
@@ -627,10 +644,10 @@ def _not_needed(
     cover = _covering_step(step, siblings)
     if cover is not None:
         return f"line {cover.line} `{_first(cover.command)}` does the same for this service"
-    if scenario.lift == "after-resolution":
+    if result.verdict == Verdict.RECOVERED_AFTER_LIFT:
         return (
-            "the fault's cause is lifted after the resolution steps (lift=after-resolution) "
-            "and the service recovers by itself once it is gone"
+            "the runbook's steps do not restore service under this fault either way: it "
+            "recovers only once the world lifts the fault (recovered-after-lift)"
         )
     fault = scenario.fault()
     acted = _compose_targets(step.command)
@@ -645,8 +662,14 @@ def _not_needed(
         return (
             f"no request failed during the incident even with the mutation (0 of "
             f"{impact.incident_requests}), so verify (health, ready, a generate round trip, "
-            "the ledger) passes either way: the gameday never checks that the fault itself "
-            f"is gone ({fault.description})"
+            "the ledger, held for the hold window) passes either way, and the fault check "
+            + (
+                f"says: {result.fault_check.evidence}"
+                if result.fault_check.present
+                else "found the fault gone"
+                if result.fault_check.checked
+                else "was not available"
+            )
         )
     if fault.kind in SERVICE_FAULTS and acted and acted[1] and not acted[1] & targets:
         return (
@@ -662,7 +685,7 @@ def _not_needed(
                     f"{', '.join(sorted(targets))}, the only service this fault took down"
                 )
     return (
-        "… (no automatic explanation: the step ran with exit 0 in the unmutated run, yet "
+        f"{UNEXPLAINED}: the step ran with exit 0 in the unmutated run, yet "
         "the verdict does not depend on it)"
     )
 
@@ -840,6 +863,7 @@ class MutationRun:
             else:
                 why = classify_survivor(mutant, scenario, self.runbook, original, run)
             det = _detector(run)
+            equivalent = not killed and not why.startswith(UNEXPLAINED)
             result.outcomes.append(
                 Outcome(
                     sid,
@@ -850,6 +874,7 @@ class MutationRun:
                     run.duration_s,
                     det.line if det else None,
                     run.ttr_s,
+                    equivalent,
                 )
             )
         if any(o.killed for o in result.outcomes):
@@ -921,12 +946,14 @@ def table(report: MutationReport) -> str:
 
 def score_line(report: MutationReport) -> str:
     killed, survived = len(report.killed), len(report.survived)
+    equivalent = len(report.equivalent)
     pk, pairs = report.pair_score()
     score = report.score
     text = (
-        f"mutation score: {killed}/{killed + survived}"
+        f"mutation score: {killed}/{killed + survived - equivalent}"
         + (f" = {score:.0%}" if score is not None else "")
-        + f" killed ({pk}/{pairs} mutant×scenario runs)"
+        + f" killed ({equivalent} equivalent survivors not counted; "
+        f"{pk}/{pairs} mutant×scenario runs)"
     )
     skipped = report.total_mutants - len(report.results)
     if skipped > 0:
@@ -937,6 +964,7 @@ def score_line(report: MutationReport) -> str:
 def to_markdown(report: MutationReport, title: str = "Runbook mutation report") -> str:
     score = report.score
     killed, survived = len(report.killed), len(report.survived)
+    equivalent = len(report.equivalent)
     pk, pairs = report.pair_score()
     out = [
         f"# {title}",
@@ -951,9 +979,11 @@ def to_markdown(report: MutationReport, title: str = "Runbook mutation report") 
         "exercises the step gives another verdict than on the unmutated runbook; a "
         "**survivor** is a runbook step the gameday does not really check.",
         "",
-        f"**Mutation score: {killed}/{killed + survived}"
+        f"**Mutation score: {killed}/{killed + survived - equivalent}"
         + (f" = {score:.0%}" if score is not None else "")
-        + f"** ({pk}/{pairs} mutant × scenario runs changed the verdict; "
+        + f"** of the non-equivalent mutants ({equivalent} survivors are equivalent: each "
+        "outcome has a one-line reason why the verdict cannot depend on the change; "
+        f"{pk}/{pairs} mutant × scenario runs changed the verdict; "
         f"{sum(r.status == 'invalid' for r in report.results)} invalid, "
         f"{sum(r.status == 'error' for r in report.results)} errors).",
         "",

@@ -139,9 +139,12 @@ def test_a_step_recovery_needs_is_killed_and_a_redundant_one_survives_explained(
     assert "recovered → not-recovered" in status["L67-delete"].outcomes[0].why
     assert status["L66-delete"].status == "survived", status["L66-delete"].outcomes
     assert "line 67 `docker-compose up -d` does the same" in status["L66-delete"].outcomes[0].why
-    assert report.score == 0.5
+    # The survivor is explained (an equivalent mutant), so the score counts only the other.
+    assert [r.mutant.id for r in report.equivalent] == ["L66-delete"]
+    assert report.score == 1.0
     md = to_markdown(report)
-    assert "**Mutation score: 1/2 = 50%**" in md and "### L66-delete" in md
+    assert "**Mutation score: 1/1 = 100%**" in md and "### L66-delete" in md
+    assert "1 survivors are equivalent" in md
 
 
 def _record(scenario, verdict="recovered", **kw):
