@@ -68,10 +68,14 @@ class LlmProviderFault(Fault):
 
     def still_in_effect(self, stack: Stack) -> str | None:
         modes = httpx.get(f"{self._control(stack)}/mode", timeout=2).json()
-        mode = modes.get(self.provider, {})
-        mode = mode.get("mode", mode) if isinstance(mode, dict) else mode
-        if mode and mode != "ok":
-            return f"the {self.provider} provider is still in mode {mode}"
+        failing = []
+        for provider in (self.provider, *self.also):
+            mode = modes.get(provider, {})
+            mode = mode.get("mode", mode) if isinstance(mode, dict) else mode
+            if mode and mode != "ok":
+                failing.append(f"{provider} ({mode})")
+        if failing:
+            return "still failing: " + ", ".join(failing)
         return None
 
     def diagnose(self, stack: Stack) -> str | None:
