@@ -1,6 +1,7 @@
 """`gameday`: run the gamedays and read their results.
 
-    gameday run [--scenario ID]... [--runbook PATH]... [--backend NAME] [--out DIR] [-- PYTEST-ARGS]
+    gameday run [--scenario ID]... [--runbook PATH]... [--backend NAME] [--out DIR]
+                [-j N] [-q] [-v] [-x] [--junitxml PATH] [-- PYTEST-ARGS]
     gameday diff OLD NEW [--html FILE]        regression report (Markdown on stdout)
     gameday history DIR                       trend of every results.json under DIR
     gameday run --dry-run [...]               what would run (runbook x scenario, backend)
@@ -13,29 +14,46 @@
     gameday repeat N [--scenario ID]... [--runbook P]...   verdicts stable over N runs?
 
 `run` is `pytest -m gameday` on the repository's scenarios directory, in this process,
-with the HTML report, then results.json and one review per scenario in --out; its exit
-status is pytest's (0: every verdict as expected). Bad input (a missing file, a results
-file of another schema version, an unknown scenario, a runbook that does not parse) gets
-exactly one line on stderr and exit status 2, before anything is started.
+N gamedays at once (`-j N`, pytest-xdist workers, each gameday on its own stack, longest
+first; `-j 1` one after another), with the HTML report, then results.json and one review per
+scenario in --out, each file written whole or not at all (results.json first). Its exit
+status is pytest's (0: every verdict as expected); 130 after Ctrl-C, 143 after SIGTERM, with
+what finished in results.json, marked interrupted. A file the disk refuses is named in one
+line on stderr; the verdicts and the exit status stand. Bad input (a missing file, a
+results file of another schema version, an unknown scenario, a runbook that does not parse,
+an unknown pytest argument, an output directory that cannot be written) gets exactly one
+line on stderr and exit status 2, before anything is started.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 
 import pytest
 
-from harness.errors import BadInput, OptionError
+from harness.errors import BadInput, OptionError, OutputError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXIT_BAD_INPUT = 2
+STACK_MEMORY = 600 << 20  # a local stack at steady state (~230 MB RSS) + its pytest worker
+# What `gameday run -- ARGS` is checked against (with pytest's own options).
+CHECKED_PLUGINS = (
+    "xdist.plugin",
+    "xdist.looponfail",
+    "pytest_metadata.plugin",
+    "pytest_html.plugin",
+    "harness.plugin",
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,7 +64,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from harness.reports.json_results import harness_version
+
     parser = _Parser(prog="gameday", description="Chaos gamedays against the TestGen runbook.")
+    parser.add_argument("--version", action="version", version=f"gameday {harness_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run gameday scenarios (pytest -m gameday) and write reports")
@@ -68,7 +89,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="runbook under test (repeatable; default: every runbooks/*.md)",
     )
-    run.add_argument("--backend", default=None, help="stack backend: auto, local (default), docker")
+    run.add_argument(
+        "--backend",
+        default=None,
+        help="stack backend: auto (the default: docker if an engine has the images, else "
+        "local), local, docker; or GAMEDAY_BACKEND",
+    )
+    run.add_argument(
+        "-j",
+        "--jobs",
+        "-n",
+        dest="jobs",
+        type=_jobs,
+        default=None,
+        metavar="N",
+        help="gamedays at once, each on its own stack, longest first (default: twice the "
+        "cores, bounded by free memory; 1: one after another); -n is the same",
+    )
+    run.add_argument("-q", "--quiet", action="count", default=0, help="less output (no phases)")
+    run.add_argument("-v", "--verbose", action="count", default=0, help="pytest's verbose output")
+    run.add_argument(
+        "-x", "--exitfirst", action="store_true", help="stop after the first unexpected verdict"
+    )
+    run.add_argument("--junitxml", metavar="PATH", help="also write JUnit XML (CI test reports)")
     run.add_argument(
         "--compose",
         default=None,
@@ -196,8 +239,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gameday: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("gameday: interrupted", file=sys.stderr)
-        return 130
+        from harness import plugin
+
+        signum = plugin.interrupted_by or signal.SIGINT  # SIGTERM and SIGHUP arrive as this too
+        print(f"gameday: interrupted by {signal.Signals(signum).name}", file=sys.stderr)
+        return 128 + signum
 
 
 def _existing(path: str, what: str) -> Path:
@@ -215,21 +261,32 @@ def _compose_path(option: str | None) -> Path:
 
 
 class _RunRecorder:
-    """Plugin for the in-process pytest run: HTML hooks on, one line per finished scenario,
-    and every GamedayResult (from the reports' user_properties) kept for results.json."""
+    """Plugin for the in-process pytest run (the xdist controller when -j > 1): HTML hooks
+    on, one line per finished gameday naming its runbook, every GamedayResult kept for the
+    reviews, and the files the disk refused (the plugin's list, shared)."""
 
     def __init__(self) -> None:
         from harness.result import GamedayResult
 
         self.results: list[GamedayResult] = []
+        self.failures: list[tuple[str, str]] = []
         self.config: pytest.Config | None = None
+        self.out: Path | None = None
+        self.lock = threading.Lock()  # the progress thread and pytest's both write lines
+        self.terminal: IO[str] = _terminal()
 
     @pytest.hookimpl(trylast=True)
     def pytest_configure(self, config: pytest.Config) -> None:
+        from harness import plugin
         from harness.reports import html_plugin
 
         self.config = config
         html_plugin.register(config)  # a no-op once harness.plugin registers it itself
+        out = config.getoption("--gameday-out", None)
+        self.out = Path(out) if out else None
+        if plugin.WRITE_FAILURES_KEY in config.stash:
+            self.failures = config.stash[plugin.WRITE_FAILURES_KEY]
+            config.stash[plugin.FAILURES_SHOWN_KEY] = True  # said once, in cmd_run's line
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         from harness.reports.html_plugin import gameday_results
@@ -238,13 +295,33 @@ class _RunRecorder:
             return
         for result in gameday_results(list(report.user_properties)):
             self.results.append(result)
-            tr = self.config.pluginmanager.get_plugin("terminalreporter") if self.config else None
-            line = f"gameday: {result.summary()}"
+            self.say(f"{Path(result.runbook).name}  {result.summary()}")
+
+    def say(self, line: str) -> None:
+        """A line on the real terminal, on a line of its own even amid pytest's dots."""
+        tr = self.config.pluginmanager.get_plugin("terminalreporter") if self.config else None
+        with self.lock:
+            tw: Any = getattr(tr, "_tw", None)
+            if tw is not None and tw.width_of_current_line:
+                line = "\n" + line  # pytest's dots are mid-line: ours start a line of its own
+                if hasattr(tw, "_current_line"):
+                    tw._current_line = ""
             if tr is not None:
-                tr.ensure_newline()
-                tr.write_line(line)
-            else:
-                print(line, flush=True)
+                tr.currentfspath = None  # pytest starts its next test's path on a new line
+            sys.stdout.flush()
+            self.terminal.write(line + "\n")
+            self.terminal.flush()
+
+
+def _terminal() -> IO[str]:
+    """The terminal as it is now: pytest's capture (fd 1 redirected during each test in a
+    serial run) must not swallow progress lines. Under a test's capsys, sys.stdout itself."""
+    try:
+        if sys.stdout.fileno() == 1:
+            return os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace")
+    except (AttributeError, OSError, ValueError):
+        pass
+    return sys.stdout
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -254,10 +331,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from harness import plugin
     from harness.backends import BACKENDS
     from harness.compose import ComposeFile
-    from harness.reports.json_results import RunInfo, write_run
-    from harness.reports.review import write_reviews
+    from harness.plugin import require_services
     from harness.runbook import parse_runbook
 
     # Everything the run needs is checked before pytest (and any stack) starts.
@@ -278,6 +355,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     ComposeFile(compose)
     if args.backend is not None and args.backend not in BACKENDS:
         raise OptionError(f"--backend must be one of {', '.join(BACKENDS)}, not {args.backend!r}")
+    require_services(ComposeFile(compose), [p.scenario for p in planned])
     if args.dry_run:
         from harness.backends import select_backend
 
@@ -287,10 +365,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise BadInput(f"{out}: --out must be a directory")
+    _check_pytest_args(args.pytest_args)
+    jobs = args.jobs or default_jobs(len(planned))
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BadInput(f"{out}: cannot create the output directory: {exc.strerror}") from None
+    _check_writable(out)
     out = out.resolve()
 
     pytest_args = [
@@ -315,11 +396,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         pytest_args += ["--backend", args.backend]
     for sid in args.scenario:
         pytest_args += ["--scenario", sid]
+    if jobs > 1:  # each xdist worker runs its gamedays on stacks of its own, longest first
+        pytest_args += ["-n", str(jobs), "--dist", "load"]
+    pytest_args += ["-q"] * args.quiet + ["-v"] * args.verbose
+    if args.exitfirst:
+        pytest_args.append("-x")
+    if args.junitxml:
+        pytest_args += ["--junitxml", args.junitxml]
     pytest_args += list(args.pytest_args)
 
-    started = datetime.now(UTC).isoformat(timespec="seconds")
     recorder = _RunRecorder()
-    code = int(pytest.main(pytest_args, plugins=[recorder]))
+    plugin.interrupted_by = None
+    with _Progress(recorder, quiet=args.quiet > 0):
+        code = int(pytest.main(pytest_args, plugins=[recorder]))
+    if plugin.interrupted_by is not None or code == pytest.ExitCode.INTERRUPTED:
+        return _interrupted(recorder, out)
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
         wanted = ", ".join(args.scenario) or "any scenario"
         print(
@@ -328,27 +419,184 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
-    stopped = (
-        pytest.ExitCode.INTERRUPTED,
-        pytest.ExitCode.USAGE_ERROR,
-        pytest.ExitCode.INTERNAL_ERROR,
-    )
-    if code in stopped and not recorder.results:
-        return code  # nothing ran: no results.json that would read as an empty night
+    if not recorder.results:
+        return code  # nothing ran (--collect-only, a usage error): no results.json, no reviews
 
-    runbook_names = [str(p) for p in runbooks] or sorted(
-        str(p) for p in (REPO_ROOT / "runbooks").glob("*.md")
-    )
-    info = RunInfo.now(
-        recorder.results, runbooks=runbook_names, backend=args.backend or "", started_at=started
-    )
-    results_path = write_run(out / "results.json", recorder.results, info)
-    reviews = write_reviews(recorder.results, out / "reviews")
+    reviews = _write_reviews(recorder)
+    failed = {Path(p).name for p, _ in recorder.failures}
     print(f"gameday: {len(recorder.results)} result(s); pytest exit status {code}")
-    print(f"  report:  {out / 'report.html'}")
-    print(f"  results: {results_path}")
-    print(f"  reviews: {out / 'reviews'} ({len(reviews)} file(s))")
+    for label, name in (("report", "report.html"), ("results", "results.json")):
+        if name not in failed:
+            print(f"  {label}:{' ' * (8 - len(label))}{out / name}")
+    if reviews:
+        print(f"  reviews: {out / 'reviews'} ({len(reviews)} file(s))")
+    if recorder.failures:
+        print(f"gameday: {plugin.write_failures_line(recorder.failures)}", file=sys.stderr)
     return code
+
+
+def _interrupted(recorder: _RunRecorder, out: Path) -> int:
+    """Ctrl-C or SIGTERM: results.json holds what finished, marked interrupted (the plugin
+    wrote it); exit 128 + the signal (130, 143), never 2, the bad-input status."""
+    from harness import plugin
+
+    signum = plugin.interrupted_by or signal.SIGINT
+    written = not any(Path(p).name == "results.json" for p, _ in recorder.failures)
+    name = signal.Signals(signum).name
+    where = f"{out / 'results.json'} (marked interrupted)" if written else "nothing written"
+    print(
+        f"gameday: interrupted by {name} after {len(recorder.results)} gameday(s): {where}",
+        file=sys.stderr,
+    )
+    return 128 + signum
+
+
+def _write_reviews(recorder: _RunRecorder) -> list[Path]:
+    """One review per result, each written whole (temp + rename) or not at all."""
+    from harness.reports.json_results import write_atomic
+    from harness.reports.review import load_template, render_review, review_filename
+
+    out = recorder.out
+    if out is None:
+        return []
+    written: list[Path] = []
+    templates: dict[str, tuple[str, str]] = {}
+    for result in recorder.results:
+        if result.runbook not in templates:
+            templates[result.runbook] = load_template(result.runbook)
+        template, where = templates[result.runbook]
+        path = out / "reviews" / review_filename(result, template)
+        try:
+            written.append(write_atomic(path, render_review(result, template, where)))
+        except OutputError as exc:
+            recorder.failures.append((str(out / "reviews" / "*.md"), exc.reason))
+            break  # the disk refuses: the next review would fail alike
+    return written
+
+
+def _check_writable(out: Path) -> None:
+    """Exit 2 before any stack starts when --out cannot take a file (a read-only mount, a
+    full disk): a probe file is written, synced and removed. Root ignores permission bits,
+    so asking os.access() would say yes on a read-only file system's directory too."""
+    probe = out / f".gameday-write-probe-{os.getpid()}"
+    try:
+        with open(probe, "wb") as f:
+            f.write(b"gameday\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        raise BadInput(f"{out}: output directory is not writable: {exc.strerror}") from None
+    finally:
+        try:
+            probe.unlink()
+        except OSError:
+            pass
+
+
+def _check_pytest_args(extra: Sequence[str]) -> None:
+    """Arguments after `--` go to pytest: an unknown one is one line and exit 2 here, before
+    anything starts, not pytest's usage text and exit 4 after the header."""
+    if not extra:
+        return
+    from _pytest.config import UsageError, get_config
+
+    # Checked against pytest and the plugins a gameday run relies on, not every plugin the
+    # environment has: loading those (pytest-benchmark, anyio) runs git, hg and ldconfig.
+    plugins = [arg for name in CHECKED_PLUGINS for arg in ("-p", name)]
+    saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    config = None
+    try:
+        config = get_config([*plugins, *extra])
+        config.parse([*plugins, *extra], addopts=False)
+        paths = [str(p) for p in getattr(config.option, "file_or_dir", None) or []]
+    except UsageError as exc:
+        lines = str(exc).splitlines()
+        why = next((ln.split("error: ", 1)[1] for ln in lines if "error: " in ln), lines[0])
+        raise OptionError(f"pytest argument after --: {why}") from None
+    finally:
+        if saved is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
+        if config is not None:
+            config._ensure_unconfigure()
+    for path in paths:
+        if not Path(path.split("::", 1)[0]).exists():
+            raise OptionError(f"pytest argument after --: no such file or directory: {path}")
+
+
+def default_jobs(gamedays: int) -> int:
+    """Gamedays at once: mostly waits (detection and verify windows), so twice the cores,
+    bounded by free memory (a stack and its worker need ~STACK_MEMORY) and the gamedays."""
+    import psutil
+
+    cores = os.cpu_count() or 1
+    by_memory = int(psutil.virtual_memory().available // STACK_MEMORY)
+    return max(1, min(2 * cores, by_memory, gamedays))
+
+
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r} (a number, 1 or more)") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
+class _Progress:
+    """Shows each gameday's phases while it runs: the plugin (here or in an xdist worker)
+    appends `runbook  scenario: phase` lines to a file named by GAMEDAY_PROGRESS_FILE; a
+    thread prints them on the terminal as they come (pytest's capture never sees them)."""
+
+    def __init__(self, recorder: _RunRecorder, quiet: bool) -> None:
+        self.recorder, self.quiet = recorder, quiet
+        self.path: Path | None = None
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.previous_env: str | None = None
+
+    def __enter__(self) -> _Progress:
+        from harness import plugin
+
+        fd, name = tempfile.mkstemp(prefix="gameday-progress-", suffix=".log")
+        os.close(fd)
+        self.path = Path(name)
+        self.previous_env = os.environ.get(plugin.PROGRESS_ENV)
+        os.environ[plugin.PROGRESS_ENV] = name
+        if not self.quiet:
+            self.thread = threading.Thread(target=self._follow, name="gameday-progress")
+            self.thread.daemon = True
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from harness import plugin
+
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+        if self.previous_env is None:
+            os.environ.pop(plugin.PROGRESS_ENV, None)
+        else:
+            os.environ[plugin.PROGRESS_ENV] = self.previous_env
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+    def _follow(self) -> None:
+        assert self.path is not None
+        with open(self.path, encoding="utf-8", errors="replace") as f:
+            pending = ""
+            while True:
+                stopping = self.stop.wait(0.2)
+                pending += f.read()
+                *lines, pending = pending.split("\n")
+                for line in lines:
+                    self.recorder.say(line)
+                if stopping:
+                    return
 
 
 # -- diff, history, lint, review ---------------------------------------------------------

@@ -6,7 +6,8 @@ HarnessError
 │   └── ComposeError    names the file and, where known, the key
 ├── StackError          the stack could not be brought up or torn down
 ├── BlastRadiusError    a fault or command aimed at something the stack does not own
-└── BridgeError         a runbook command the bridge cannot carry out
+├── BridgeError         a runbook command the bridge cannot carry out
+└── OutputError         a report file could not be written (read-only or full disk)
 """
 
 from __future__ import annotations
@@ -49,3 +50,11 @@ class BlastRadiusError(HarnessError):
 
 class BridgeError(HarnessError):
     """A runbook command could not be carried out by the command bridge."""
+
+
+class OutputError(HarnessError):
+    """A report file could not be written; the verdicts stand, the file is absent (never cut)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"{path}: {reason}")

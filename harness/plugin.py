@@ -5,13 +5,27 @@ auto|local|docker` (or GAMEDAY_BACKEND), `--compose PATH`, `--gameday-out DIR` (
 results). A scenario test passes when the verdict is the one expected for that runbook:
 `recovered`, unless the runbook's baseline file (`<runbook>.baseline.json`) records a
 known defect, in which case the defect must still be exactly what it was.
+
+    collection ─▶ gamedays longest first (the last results.json's durations, else windows)
+        │          so `pytest -n N` (pytest-xdist) never ends on one long gameday alone
+        ▼
+    each test: Gameday(...).run() ─▶ ("gameday", record) in user_properties
+        │          (plain JSON: it travels from xdist workers); phases go to
+        │          GAMEDAY_PROGRESS_FILE when set (`gameday run` prints them)
+        ▼
+    controller: records gathered from the reports ─▶ sessionfinish: results.json first
+               (atomic; "interrupted" on Ctrl-C/SIGTERM), then pytest-html's report
+               (atomic too); a file the disk refuses is named in one line, never a traceback
+    JUnit XML: verdict, ttd_s, ttr_s, budget_s, reason... as separate <property>s
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +33,7 @@ import pytest
 
 from harness.backends import make_stack, select_backend
 from harness.compose import ComposeFile
-from harness.errors import BadInput
+from harness.errors import BadInput, ComposeError, OutputError
 from harness.gameday import Gameday
 from harness.redact import Redactor
 from harness.result import GamedayResult
@@ -29,6 +43,28 @@ from harness.scenario import Scenario
 
 RESULTS_KEY = pytest.StashKey[list[GamedayResult]]()
 SETTINGS_KEY = pytest.StashKey["Settings"]()
+# Files the disk refused: (path, reason). `gameday run` and the summary name them in one line.
+WRITE_FAILURES_KEY = pytest.StashKey[list[tuple[str, str]]]()
+# Set by `gameday run`, which names the refused files itself (one line, with the reviews').
+FAILURES_SHOWN_KEY = pytest.StashKey[bool]()
+PROGRESS_ENV = "GAMEDAY_PROGRESS_FILE"  # phase lines go there (`gameday run` shows them)
+# The services every gameday's stack needs, whatever the fault: the API and what it calls.
+CORE_SERVICES = ("testgen", "postgres", "redis", "llm", "toxiproxy")
+# The record's fields that JUnit XML carries as properties (CI systems show them per test).
+JUNIT_FIELDS = (
+    "verdict",
+    "ttd_s",
+    "ttr_s",
+    "budget_s",
+    "reason",
+    "scenario",
+    "runbook",
+    "backend",
+    "resolution_finding",
+)
+# The signal that stopped the run (None: not stopped by one). `gameday run` turns it into
+# the exit status 128 + signal, so an interrupted run never reads as bad input (2).
+interrupted_by: int | None = None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,7 +76,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="runbook under test (repeatable; default: every runbooks/*.md)",
     )
-    group.addoption("--backend", default=None, help="stack backend: auto, local (default), docker")
+    group.addoption(
+        "--backend",
+        default=None,
+        help="stack backend: auto (default: docker if an engine has the images, else local), "
+        "local, docker; or GAMEDAY_BACKEND",
+    )
     group.addoption(
         "--compose",
         default=None,
@@ -66,6 +107,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gameday: a gameday scenario against a live TestGen stack")
     config.addinivalue_line("markers", "sev(level): the runbook severity a scenario is declared at")
     config.stash[RESULTS_KEY] = []
+    config.stash[WRITE_FAILURES_KEY] = []
+    if not config.pluginmanager.has_plugin(_RUN_PLUGIN):
+        config.pluginmanager.register(_Run(config), _RUN_PLUGIN)
     from harness.reports import html_plugin
 
     html_plugin.register(config)  # step tables and timelines in pytest-html, when installed
@@ -76,7 +120,38 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _interrupt(signum: int, frame: object) -> None:
+    global interrupted_by
+    first = interrupted_by is None
+    interrupted_by = signum
+    if first and signum == signal.SIGTERM:
+        _forward_to_xdist_workers(signum)
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _forward_to_xdist_workers(signum: int) -> None:
+    """Under `pytest -n`, the workers (this controller's only children) are told too, so each
+    unwinds its gameday (stack teardown) instead of being cut off when the controller exits."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # a worker: its stacks' processes are its children, not xdist workers
+    try:
+        import psutil
+
+        children = psutil.Process().children()
+    except Exception:  # noqa: BLE001 - best effort inside a signal handler
+        return
+    for child in children:
+        if any("execnet" in part or "xdist" in part for part in _cmdline(child)):
+            try:
+                child.send_signal(signum)
+            except Exception:  # noqa: BLE001 - it may have exited meanwhile
+                pass
+
+
+def _cmdline(proc: Any) -> list[str]:
+    try:
+        return list(proc.cmdline())
+    except Exception:  # noqa: BLE001
+        return []
 
 
 class Settings:
@@ -90,6 +165,7 @@ class Settings:
         self.runbooks: list[Runbook] = [parse_runbook(p) for p in paths]
         compose_path = Path(config.getoption("--compose") or root / "docker-compose.chaos.yml")
         self.compose = ComposeFile(compose_path)
+        require_services(self.compose, ())
         self.backend, self.backend_why = select_backend(config.getoption("--backend"), self.compose)
         out = config.getoption("--gameday-out")
         self.out = Path(out) if out else None
@@ -101,6 +177,24 @@ class Settings:
         data = json.loads(path.read_text())
         entry = data.get("scenarios", {}).get(scenario_id)
         return entry if isinstance(entry, dict) else None
+
+
+def require_services(compose: ComposeFile, scenarios: Iterable[Scenario]) -> None:
+    """The compose file has the services every stack needs and those the scenarios' faults act
+    on: ComposeError (one line, exit 2) before anything starts, not 22 aborted gamedays."""
+    from harness.catalog import target_services
+
+    needed = list(CORE_SERVICES)
+    for scenario in scenarios:
+        for spec in scenario.faults:
+            needed += [s for s in target_services(spec) if s not in needed]
+    missing = [s for s in needed if s not in compose.service_names]
+    if missing:
+        raise ComposeError(
+            str(compose.path),
+            f"no service {', '.join(repr(s) for s in missing)}: a gameday stack needs "
+            f"{', '.join(needed)} (has {', '.join(compose.service_names)})",
+        )
 
 
 def settings(config: pytest.Config) -> Settings:
@@ -119,9 +213,15 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         return []
     s = settings(config)
     return [
-        f"gameday: backend={s.backend} ({s.backend_why}), "
+        f"gameday: backend={s.backend} ({_first_clause(s.backend_why)}), "
         f"runbooks={', '.join(r.path for r in s.runbooks)}"
     ]
+
+
+def _first_clause(why: str) -> str:
+    """`auto: no Docker engine answers (Error while fetching…)` -> `auto: no Docker engine
+    answers`: the reason, without the exception text after it."""
+    return why.split(" (", 1)[0].strip()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -140,7 +240,7 @@ class GamedayFixture:
     def run(self, scenario: Scenario, runbook: Runbook | None = None) -> GamedayResult:
         s = self.settings
         rb = runbook or self.runbook
-        game = Gameday(
+        game = _ReportingGameday(
             rb,
             scenario,
             lambda env: make_stack(
@@ -148,15 +248,19 @@ class GamedayFixture:
             ),
         )
         result = game.run()
-        self.request.config.stash[RESULTS_KEY].append(result)
         # Plain JSON types: pytest-xdist ships user_properties between processes (no enums).
+        # The controller gathers the records from the reports (RESULTS_KEY), workers or not.
         plain = json.loads(json.dumps(result.to_dict()))
         self.request.node.user_properties.append(("gameday", plain))
         if s.out:
-            s.out.mkdir(parents=True, exist_ok=True)
+            from harness.reports.json_results import write_atomic
+
             name = f"{scenario.id}--{Path(rb.path).stem}.json"
             text = Redactor.from_environment()(json.dumps(result.to_dict(), indent=2))
-            (s.out / name).write_text(game.redact(text))
+            try:
+                write_atomic(s.out / name, game.redact(text))
+            except OutputError as exc:  # the verdict stands; the summary names the file
+                self.request.node.user_properties.append(("gameday-write-failure", str(exc)))
         return result
 
     def check(self, scenario: Scenario) -> GamedayResult:
@@ -174,26 +278,223 @@ class GamedayFixture:
         return result
 
 
+class _ReportingGameday(Gameday):
+    """A Gameday that also tells the progress file each phase it reaches (one short line,
+    one write: appends of concurrent xdist workers never interleave)."""
+
+    # The verdict is not among them: the line of the finished gameday says it.
+    PHASES = frozenset(
+        {"up", "steady-state", "baseline", "inject", "fault-confirmed", "detected", "lift",
+         "recovered"}
+    )  # fmt: skip
+
+    def event(self, result: GamedayResult, kind: str, detail: str = "") -> None:
+        super().event(result, kind, detail)
+        path = os.environ.get(PROGRESS_ENV)
+        if path and kind in self.PHASES:
+            line = f"{Path(self.runbook.path).name}  {self.scenario.id}: {kind}\n"
+            try:
+                with open(path, "a", encoding="utf-8") as f:
+                    f.write(line)
+            except OSError:
+                pass  # progress is a courtesy; the gameday goes on
+
+
 @pytest.fixture
 def gameday(request: pytest.FixtureRequest, runbook: Runbook) -> GamedayFixture:
     return GamedayFixture(request, runbook)
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    results = config.stash.get(RESULTS_KEY, [])
-    if not results:
+# -- longest first -----------------------------------------------------------------------------
+
+
+def _item_scenario(item: pytest.Item) -> tuple[str, str] | None:
+    """(scenario id, runbook stem) of a gameday test, or None for any other test."""
+    if item.get_closest_marker("gameday") is None:
+        return None
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    runbook = params.get("runbook")
+    stem = Path(runbook.path).stem if isinstance(runbook, Runbook) else ""
+    scenario = params.get("scenario")
+    if isinstance(scenario, Scenario):
+        return scenario.id, stem
+    for key in ("scenario_id", "scenario"):  # the suite generated from the catalog
+        if isinstance(params.get(key), str):
+            return params[key], stem
+    name = getattr(item, "originalname", None) or item.name.split("[", 1)[0]
+    return name.removeprefix("test_").replace("_", "-"), stem
+
+
+def _previous_durations(config: pytest.Config) -> dict[tuple[str, str], float]:
+    """Each gameday's duration in the output directory's last results.json, if any."""
+    out = config.getoption("--gameday-out")
+    if not out:
+        return {}
+    path = Path(out) / "results.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {
+            (str(r["scenario"]), Path(str(r["runbook"])).stem): float(r["duration_s"])
+            for r in data.get("results", [])
+            if r.get("duration_s")
+        }
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}  # no usable history: the windows are the estimate
+
+
+def estimated_duration(
+    scenario_id: str, runbook_stem: str, previous: dict[tuple[str, str], float]
+) -> float:
+    if (scenario_id, runbook_stem) in previous:
+        return previous[(scenario_id, runbook_stem)]
+    from harness import catalog
+
+    scenario = catalog.SCENARIOS.get(scenario_id)
+    if scenario is None:
+        return 0.0
+    return scenario.detect_window_s + scenario.verify_window_s + getattr(scenario, "hold_s", 0)
+
+
+@pytest.hookimpl(trylast=True)  # after any shuffling plugin: the order we hand xdist is final
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:  # fmt: skip
+    """Gamedays longest first, in the slots gameday tests already hold (other tests keep their
+    place): with `-n N` the long ones start at once and the short ones fill the gaps. The
+    order is a pure function of files every xdist worker reads alike, as xdist requires."""
+    slots = [(i, key) for i, item in enumerate(items) if (key := _item_scenario(item))]
+    if len(slots) < 2:
         return
-    s = settings(config)
-    if s.out:
+    previous = _previous_durations(config)
+    ranked = sorted(
+        slots, key=lambda slot: -estimated_duration(slot[1][0], slot[1][1], previous)
+    )  # sorted() is stable: equal estimates keep collection order
+    reordered = [items[i] for i, _ in ranked]
+    for (i, _), item in zip(slots, reordered, strict=True):
+        items[i] = item
+
+
+# -- results on the controller -----------------------------------------------------------------
+
+
+class _Run:
+    """Per pytest run (two `pytest.main` calls in one process never share it): gathers the
+    records from the reports (under xdist, on the controller), writes results.json."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        from harness.reports.html_plugin import gameday_results
+
+        self.config.stash[RESULTS_KEY].extend(gameday_results(list(report.user_properties)))
+        for name, value in report.user_properties:
+            if name == "gameday-write-failure":
+                path, _, reason = str(value).partition(": ")
+                self.config.stash[WRITE_FAILURES_KEY].append((path, reason))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        _make_html_report_atomic(self.config)
+
+    @pytest.hookimpl(tryfirst=True)  # before pytest-html's (trylast): results.json goes first
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        config = self.config
+        results = config.stash.get(RESULTS_KEY, [])
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or interrupted_by is not None
+        if SETTINGS_KEY not in config.stash or not (results or interrupted):
+            return  # nothing ran (--collect-only, nothing selected): no results.json at all
+        s = config.stash[SETTINGS_KEY]
+        if not s.out or hasattr(config, "workerinput"):
+            return  # an xdist worker: the controller writes the one results.json
         from harness.reports.json_results import RunInfo, write_run
 
-        path = write_run(
-            s.out,
+        info = RunInfo.now(
             results,
-            RunInfo.now(results, backend=s.backend, runbooks=[r.path for r in s.runbooks]),
+            backend=s.backend,
+            runbooks=[r.path for r in s.runbooks],
+            interrupted=interrupted,
         )
-        terminalreporter.write_line(f"gameday results: {path}")
+        try:
+            write_run(s.out, results, info)
+        except OutputError as exc:
+            config.stash[WRITE_FAILURES_KEY].append((exc.path, exc.reason))
+
+
+_RUN_PLUGIN = "gameday-run"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """JUnit XML writes each user property as str(value): at teardown (the report junitxml
+    reads them from), the record becomes separate properties, structured ones as JSON."""
+    report = yield
+    if report.when == "teardown":
+        report.user_properties = list(junit_properties(report.user_properties))
+    return report
+
+
+def junit_properties(props: Iterable[tuple[str, object]]) -> Iterable[tuple[str, str]]:
+    for name, value in props:
+        if name == "gameday" and isinstance(value, dict):
+            for key in JUNIT_FIELDS:
+                v = value.get(key)
+                if key not in value or (v is None and key not in ("ttd_s", "ttr_s")):
+                    continue
+                text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+                yield key, text
+        else:
+            yield name, value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _make_html_report_atomic(config: pytest.Config) -> None:
+    """pytest-html writes report.html in place: on a full disk it is cut at the last block
+    that fit, then its OSError ends the session in a traceback. Its writer, on this run's
+    report object, becomes temp file + rename, and a refusal is recorded, not raised."""
+    from harness.reports.json_results import write_atomic
+
+    for plugin in config.pluginmanager.get_plugins():
+        path = getattr(plugin, "_report_path", None)
+        if not isinstance(path, Path) or not callable(getattr(plugin, "_write_report", None)):
+            continue
+
+        def write(rendered: str, path: Path = path) -> None:
+            try:
+                write_atomic(path, rendered)
+            except OutputError as exc:
+                failures = config.stash[WRITE_FAILURES_KEY]
+                if (exc.path, exc.reason) not in failures:
+                    failures.append((exc.path, exc.reason))
+
+        plugin._write_report = write
+
+
+def write_failures_line(failures: list[tuple[str, str]]) -> str:
+    """One line for every file the disk refused: which, and why (the reasons are alike)."""
+    names = ", ".join(dict.fromkeys(Path(p).name for p, _ in failures))
+    reasons = "; ".join(dict.fromkeys(r for _, r in failures))
+    where = Path(failures[0][0]).parent
+    return f"could not write {names} in {where}: {reasons} (the verdicts above stand)"
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    results = config.stash.get(RESULTS_KEY, [])
+    failures = config.stash.get(WRITE_FAILURES_KEY, [])
     tr = terminalreporter
-    tr.section("gameday verdicts")
-    for r in results:
-        tr.write_line(f"{Path(r.runbook).stem:<28} {r.summary()}")
+    if results:
+        s = settings(config)
+        tr.section("gameday verdicts")
+        for r in results:
+            tr.write_line(f"{Path(r.runbook).name:<30} {r.summary()}")
+        written = s.out / "results.json" if s.out else None
+        if written and not any(Path(p).name == "results.json" for p, _ in failures):
+            tr.write_line(f"gameday results: {written}")
+    if failures and not config.stash.get(FAILURES_SHOWN_KEY, False):
+        tr.write_line(f"gameday: {write_failures_line(failures)}", red=True)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.pluginmanager.get_plugin(_RUN_PLUGIN)
+    if run is not None:
+        config.pluginmanager.unregister(run, _RUN_PLUGIN)

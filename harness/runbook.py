@@ -85,6 +85,10 @@ __all__ = ["parse_runbook", "parse_runbook_text", "parse_runbook_bytes", "change
 MIN_SEV, MAX_SEV = 1, 4
 
 SHELL_LANGS = frozenset({"bash", "sh", "shell", "zsh"})
+# Bad-input limits (one line, exit 2, before anything is read into the parser): the team's
+# runbook is 10 KB and 75 steps; a 12 MB, 200,000-step file is not a runbook anyone runs.
+MAX_RUNBOOK_BYTES = 1 << 20
+MAX_RUNBOOK_STEPS = 2000
 TEMPLATE_LANGS = frozenset({"markdown", "md"})
 
 # --- small regexes applied to ONE heading / paragraph / list item --------------------
@@ -489,13 +493,22 @@ def _fence_roles(context: str) -> tuple[Role | None, Role]:
 def parse_runbook(path: str | Path) -> Runbook:
     name = str(path)
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_RUNBOOK_BYTES:  # refused before reading it
+            raise RunbookError(name, None, _too_large(size))
         data = Path(path).read_bytes()
     except OSError as e:
         raise RunbookError(name, None, f"cannot read runbook: {e.strerror or e}") from None
     return parse_runbook_bytes(data, name)
 
 
+def _too_large(size: int) -> str:
+    return f"{size / 1e6:.1f} MB: larger than a runbook may be ({MAX_RUNBOOK_BYTES >> 20} MiB)"
+
+
 def parse_runbook_bytes(data: bytes, path: str = "<runbook>") -> Runbook:
+    if len(data) > MAX_RUNBOOK_BYTES:
+        raise RunbookError(path, None, _too_large(len(data)))
     nul = data.find(b"\0")
     if nul >= 0:
         line = data.count(b"\n", 0, nul) + 1
@@ -511,7 +524,13 @@ def parse_runbook_bytes(data: bytes, path: str = "<runbook>") -> Runbook:
 
 
 def parse_runbook_text(text: str, path: str = "<runbook>") -> Runbook:
-    return _Parser(text, path).parse()
+    runbook = _Parser(text, path).parse()
+    steps = sum(len(s.steps) for s in runbook.sections)
+    if steps > MAX_RUNBOOK_STEPS:
+        raise RunbookError(
+            path, None, f"{steps} steps: more than a runbook may have ({MAX_RUNBOOK_STEPS})"
+        )
+    return runbook
 
 
 class _Parser:

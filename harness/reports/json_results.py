@@ -2,13 +2,17 @@
 
     {"schema_version": 2,
      "run": {"started_at": ISO 8601, "backend": "local", "runbooks": [...],
-             "host_cores": 2, "harness_version": "0.1.0"},
+             "host_cores": 2, "harness_version": "0.1.0", "interrupted": false},
      "results": [GamedayResult.to_dict(), ...]}
 
 The field-by-field description is `docs/results-schema.md`. Every other report (HTML,
 regression diff, post-incident review, history) reads this file or the records in it; none
 keeps data of its own. A file of another `schema_version`, or one that is not JSON, raises
 `BadInput` with one line naming the file.
+
+Every file is written whole or not at all (`write_atomic`: a temp file in the same directory,
+then a rename), so a full or read-only disk leaves the previous file, or none, never a cut one.
+A run stopped by Ctrl-C or SIGTERM is still written, with `"interrupted": true`.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from harness.errors import BadInput
+from harness.errors import BadInput, OutputError
 from harness.redact import Redactor
 from harness.result import SCHEMA_VERSION as RESULT_SCHEMA_VERSION
 from harness.result import GamedayResult
@@ -47,6 +51,7 @@ class RunInfo:
     runbooks: list[str] = field(default_factory=list)
     host_cores: int = 0
     harness_version: str = ""
+    interrupted: bool = False  # stopped by Ctrl-C or SIGTERM: the results are the ones finished
 
     @classmethod
     def now(
@@ -55,6 +60,7 @@ class RunInfo:
         runbooks: Iterable[str] = (),
         backend: str = "",
         started_at: str = "",
+        interrupted: bool = False,
     ) -> RunInfo:
         results = list(results)
         backends = sorted({r.backend for r in results if r.backend})
@@ -69,6 +75,7 @@ class RunInfo:
             runbooks=names,
             host_cores=os.cpu_count() or 0,
             harness_version=harness_version(),
+            interrupted=interrupted,
         )
 
 
@@ -98,20 +105,39 @@ def write_run(
     info: RunInfo | None = None,
     redactor: Redactor | None = None,
 ) -> Path:
-    """Write the run to `path` if it names a .json file, else to `path`/results.json."""
+    """Write the run to `path` if it names a .json file, else to `path`/results.json.
+    OutputError (one line: the file and the reason) if the disk refuses it."""
     results = list(results)
     target = Path(path)
     if target.suffix != ".json" or target.is_dir():
         target = target / RESULTS_FILE
-    target.parent.mkdir(parents=True, exist_ok=True)
     run = Run(info or RunInfo.now(results), results)
     text = json.dumps(run.to_dict(), indent=2, ensure_ascii=False) + "\n"
     # The records are redacted where they are made; this catches a secret of the
     # environment that reached a record some other way, as the plugin's own JSON does.
     text = (redactor or Redactor.from_environment())(text)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
+    write_atomic(target, text)
+    return target
+
+
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Write `text` to `path` whole or not at all: a temp file beside it, fsync, rename.
+    On any OSError the temp file is removed and OutputError says which file and why."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())  # the rename must not publish a file whose data is not on disk
+        os.replace(tmp, target)
+    except OSError as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise OutputError(str(target), exc.strerror or str(exc)) from None
     return target
 
 

@@ -79,7 +79,7 @@ def test_gameday_run_renders_a_report_with_summary_step_tables_and_timelines(tmp
         timeout=300,
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
-    assert "gameday: service-down: recovered" in run.stdout
+    assert "incident-response.md  service-down: recovered" in run.stdout
     report = out / "report.html"
     results = json.loads((out / "results.json").read_text())
     assert [r["scenario"] for r in results["results"]] == ["service-down"]

@@ -60,6 +60,8 @@ COMPOSE_FILES: dict[str, str | bytes] = {
     "bad_mem_limit.yml": _compose(_set("testgen", "mem_limit", "lots")),
     "bad_interpolation.yml": _compose(_set("testgen", "image", "${TESTGEN_IMAGE")),
     "cycle.yml": _compose(_set("postgres", "depends_on", ["testgen"])),
+    # Valid YAML and a valid compose file, but no stack a gameday could start from it.
+    "only_redis.yml": "services:\n  redis:\n    image: redis:7-alpine\n",
 }
 
 RUNBOOK_FILES: dict[str, str] = {
@@ -70,11 +72,34 @@ RUNBOOK_FILES: dict[str, str] = {
 }
 
 
+def _huge_runbook() -> str:
+    """A 12 MB runbook of 200,000 steps (was: linted for 34.6 s, and `run` started the suite)."""
+    text = FIXED.read_text()
+    at = text.index("```bash\n") + len("```bash\n")
+    step = "# {n}. Check the API\ncurl -sf http://localhost:8000/health\n"  # ~60 bytes
+    return text[:at] + "".join(step.format(n=n) for n in range(200_000)) + text[at:]
+
+
+def _many_steps_runbook() -> str:
+    """Under the size limit (~0.2 MB), over the step limit: 3,000 steps."""
+    text = FIXED.read_text()
+    at = text.index("```bash\n") + len("```bash\n")
+    return text[:at] + "curl -sf http://localhost:8000/health\n" * 3000 + text[at:]
+
+
+# Made only for the cases that name them (the huge one is 12 MB).
+LAZY_FILES = {"huge.md": _huge_runbook, "many_steps.md": _many_steps_runbook}
+
+
 def _schema_9(tmp: Path) -> Path:
     path = tmp / "v9" / "results.json"
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps({"schema_version": 9, "run": {}, "results": []}))
     return path
+
+
+def _run_gated_runbook(runbook: str) -> tuple[str, ...]:
+    return ("run", "--scenario", "service-down", "--runbook", runbook, "--out", "{tmp}/out")
 
 
 def _run_gated(*argv: str) -> tuple[str, ...]:
@@ -137,6 +162,18 @@ CASES = [
     Case("runbook-missing", ("lint", "{tmp}/nowhere.md"), "no such runbook"),
     Case("runbook-is-a-directory", ("run", "--runbook", "{tmp}"), "runbook"),
     Case(
+        "runbook-huge-run",
+        _run_gated_runbook("{tmp}/huge.md"),
+        "larger than a runbook may be",
+    ),
+    Case("runbook-huge-lint", ("lint", "{tmp}/huge.md"), "MB: larger than a runbook may be"),
+    Case("runbook-too-many-steps", ("lint", "{tmp}/many_steps.md"), "more than a runbook may"),
+    Case(
+        "runbook-too-many-steps-run",
+        _run_gated_runbook("{tmp}/many_steps.md"),
+        "3075 steps: more than a runbook may have",
+    ),
+    Case(
         "runbook-without-the-scenarios-section-run",
         (
             "run",
@@ -190,6 +227,16 @@ CASES = [
     ),
     Case("compose-dependency-cycle", _run_gated("--compose", "{tmp}/cycle.yml"), "cycle"),
     Case(
+        "compose-only-redis",
+        ("run", "--compose", "{tmp}/only_redis.yml", "--out", "{tmp}/out"),
+        "no service 'testgen', 'postgres', 'llm', 'toxiproxy'",
+    ),
+    Case(
+        "compose-only-redis-one-scenario",
+        _run_gated("--compose", "{tmp}/only_redis.yml"),
+        "a gameday stack needs",
+    ),
+    Case(
         "compose-bad-mem-limit-mutate",
         ("mutate", "--compose", "{tmp}/bad_mem_limit.yml", "--scenario", "service-down"),
         "lots",
@@ -205,6 +252,16 @@ CASES = [
     Case("run-unknown-scenario", ("run", "--scenario", "meteor-strike"), "unknown scenario"),
     Case("run-unknown-backend", ("run", "--backend", "kubernetes"), "--backend must be one of"),
     Case("run-out-is-a-file", ("run", "--out", str(FIXED)), "must be a directory"),
+    Case("run-unknown-argument", _run_gated("--frobnicate"), "unrecognized arguments"),
+    Case(
+        "run-unknown-pytest-argument",
+        _run_gated("--", "--frobnicate"),
+        "pytest argument after --: unrecognized arguments: --frobnicate",
+    ),
+    Case("run-pytest-path-missing", _run_gated("--", "nowhere/test_x.py"), "no such file"),
+    Case("run-pytest-bad-value", _run_gated("--", "--maxfail", "many"), "maxfail"),
+    Case("run-jobs-zero", _run_gated("-j", "0"), "at least 1"),
+    Case("run-jobs-not-a-number", _run_gated("-n", "lots"), "invalid count 'lots'"),
     Case("diff-missing-results", ("diff", "{tmp}/a.json", "{tmp}/b.json"), "no such results"),
     Case("diff-other-schema-version", ("diff", "{v9}", "{v9}"), "schema_version 9"),
     Case("history-other-schema-version", ("history", "{tmp}/v9"), "schema_version 9"),
@@ -242,7 +299,10 @@ def _marked_processes(tmpdir: Path) -> list[int]:
     return found
 
 
-def _prepare(tmp: Path) -> dict[str, str]:
+def _prepare(tmp: Path, argv: tuple[str, ...] = ()) -> dict[str, str]:
+    for name, make in LAZY_FILES.items():
+        if any(f"{{tmp}}/{name}" in a for a in argv):
+            (tmp / name).write_text(make())
     for name, content in {**COMPOSE_FILES, **RUNBOOK_FILES}.items():
         if isinstance(content, bytes):
             (tmp / name).write_bytes(content)
@@ -262,7 +322,7 @@ def _prepare(tmp: Path) -> dict[str, str]:
     ids=[c.id for c in CASES],
 )
 def test_bad_input_is_one_line_exit_2_and_starts_nothing(case: Case, tmp_path: Path) -> None:
-    values = _prepare(tmp_path)
+    values = _prepare(tmp_path, case.argv)
     argv = [a.format(**values) for a in case.argv]
     private_tmp = tmp_path / "tmpdir"
     private_tmp.mkdir()
