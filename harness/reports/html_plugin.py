@@ -41,7 +41,7 @@ from harness.reports._format import (
     shown_output,
 )
 from harness.reports.timeline_svg import timeline_svg
-from harness.result import GamedayResult, StepRun, StepStatus
+from harness.result import GamedayResult, StepRun, StepStatus, Verdict
 
 PLUGIN_NAME = "gameday-html"
 _INSTANCE_NAME = "gameday-html-report"
@@ -56,8 +56,10 @@ CSS = """
 .gd td.num{text-align:right;white-space:nowrap}
 .gd code,.gd pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
 .gd pre{margin:0;white-space:pre-wrap;word-break:break-word;max-width:60em;font-size:11px}
-.gd .badge{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-weight:600}
-.gd .status{display:inline-block;padding:0 6px;border-radius:3px;color:#fff;font-size:12px}
+.gd .badge{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-weight:600;
+    white-space:nowrap}
+.gd .status{display:inline-block;padding:0 6px;border-radius:3px;color:#fff;font-size:12px;
+    white-space:nowrap}
 .gd .muted{color:#757575}
 .gd details summary{cursor:pointer;color:#1565c0}
 .gd .facts th{width:11em}
@@ -69,7 +71,6 @@ CSS = """
 """
 NO_LOG = "No log output captured."
 DASH = '<span class="muted">-</span>'
-
 
 
 def badge(verdict: str) -> str:
@@ -176,7 +177,9 @@ def facts_table(result: GamedayResult) -> str:
             esc(f"SEV-{result.declared_severity}: {seconds(result.budget_s)}")
             + (
                 esc(f" ({result.ttr_s / result.budget_s:.1%} used)")
-                if result.ttr_s is not None and result.budget_s
+                if result.ttr_s is not None
+                and result.budget_s
+                and result.verdict in (Verdict.RECOVERED, Verdict.SLOW)
                 else ""
             ),
         ),
@@ -221,7 +224,10 @@ def facts_table(result: GamedayResult) -> str:
         )
     if result.noisy_steps:
         rows.append(
-            ("noisy steps", "<br>".join(f"<code>{esc(n)}</code>" for n in result.noisy_steps))
+            (
+                "noisy steps",
+                "<br>".join(f"<code>{esc(command_text(n))}</code>" for n in result.noisy_steps),
+            )
         )
     if result.notes:
         rows.append(("notes", "<br>".join(esc(shown(result, n)) for n in result.notes)))
@@ -296,11 +302,16 @@ def step_table(result: GamedayResult) -> str:
     return f'<table class="gd-steps">{head}{"".join(rows)}</table>'
 
 
-def result_html(result: GamedayResult, id_prefix: str | None = None) -> str:
-    """One gameday as an HTML fragment: verdict and figures, timeline, step table."""
+def result_html(
+    result: GamedayResult, id_prefix: str | None = None, anchor: str | None = None
+) -> str:
+    """One gameday as an HTML fragment: verdict and figures, timeline, step table. `anchor`
+    (the test's node id) is what the summary table links to."""
     title = f"{result.scenario} — {result.title}"
+    anchor_attr = f' id="{esc(anchor)}"' if anchor else ""
     return (
-        f'<div class="gd gd-result" data-scenario="{esc(result.scenario)}"><style>{CSS}</style>'
+        f'<div class="gd gd-result"{anchor_attr} data-scenario="{esc(result.scenario)}">'
+        f"<style>{CSS}</style>"
         f"<h3>{esc(title)} {badge(result.verdict.value)}</h3>{unchecked_html(result)}"
         f"{facts_table(result)}"
         f'<div class="timeline">{timeline_svg(result, id_prefix)}</div>'
@@ -408,7 +419,10 @@ class GamedayHtml:
             if results:
                 report.extras = [
                     *getattr(report, "extras", []),
-                    *(extras.html(result_html(r)) for r in results),
+                    *(
+                        extras.html(result_html(r, anchor=item.nodeid if i == 0 else None))
+                        for i, r in enumerate(results)
+                    ),
                 ]
         return report
 
@@ -437,6 +451,14 @@ class GamedayHtml:
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report: Any) -> None:
         self.report_data = report
+        # pytest-html folds passed tests by default, which would hide every recovered
+        # gameday's block; unfold them unless the user chose otherwise (ini or -o).
+        chosen = "render_collapsed" in self.config.inicfg or any(
+            str(o).startswith("render_collapsed=")
+            for o in (self.config.getoption("override_ini", None) or [])
+        )
+        if not chosen and isinstance(report.data, dict):
+            report.data["renderCollapsed"] = ["none"]
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:

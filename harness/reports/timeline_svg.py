@@ -221,20 +221,28 @@ def timeline_svg(result: GamedayResult, id_prefix: str | None = None) -> str:
     )
     add(f'<text x="8" y="16" font-size="13" font-weight="600">{esc(heading)}</text>')
 
-    # Marker labels in two staggered rows, so close events (detect, recover) stay legible.
-    label_rows = (34.0, 48.0)
-    last_end = [-1e9, -1e9]
-    plot_top = 56.0
+    # Marker labels in staggered rows, so close events (detect, recover, lift, confirm) stay
+    # legible: each label takes the first row where it overlaps no other label.
+    placed: list[list[tuple[float, float]]] = [[] for _ in range(4)]
+    labels: list[tuple[_Marker, float, str, int]] = []
     for m in sorted(markers, key=lambda m: m.t):
         mx = x(m.t)
         w = 6.2 * len(m.label)
         anchor, left = ("end", mx - w) if mx + w > WIDTH - 4 else ("start", mx)
-        row = next(
-            (i for i in (0, 1) if left > last_end[i] + 6), min((0, 1), key=lambda i: last_end[i])
-        )
-        last_end[row] = left + w
+        free = [
+            i
+            for i, row in enumerate(placed)
+            if all(left + w + 6 < a or left > b + 6 for a, b in row)
+        ]
+        row_i = free[0] if free else min(range(len(placed)), key=lambda i: len(placed[i]))
+        placed[row_i].append((left, left + w))
+        labels.append((m, mx, anchor, row_i))
+    rows_used = max((r for *_, r in labels), default=0) + 1
+    label_rows = tuple(34.0 + 14 * i for i in range(max(rows_used, 2)))
+    plot_top = label_rows[-1] + 8
+    for m, mx, anchor, row_i in labels:
         add(
-            f'<text x="{mx + (2 if anchor == "start" else -2):.1f}" y="{label_rows[row]}" '
+            f'<text x="{mx + (2 if anchor == "start" else -2):.1f}" y="{label_rows[row_i]}" '
             f'font-size="11" '
             f'fill="{m.colour}" text-anchor="{anchor}">{esc(m.label)}</text>'
         )

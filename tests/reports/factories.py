@@ -142,6 +142,7 @@ def recovered(
     seconds = int(t0 + ttr) + 2
     buckets = [(float(s), 20, 20 if s + 1 > t0 and s < t0 + ttr else 0) for s in range(seconds)]
     failed = sum(b[2] for b in buckets)
+    during = sum(ok + bad for t, ok, bad in buckets if t + 1 > t0 and t < t0 + ttr)
     return GamedayResult(
         scenario=scenario,
         title="TestGen API killed (SIGKILL through the engine), stays down",
@@ -162,9 +163,9 @@ def recovered(
         events=events,
         steps=steps,
         impact=Impact(
-            requests=40 * seconds // 2,
+            requests=sum(ok + bad for _, ok, bad in buckets),
             failed=failed,
-            incident_requests=40,
+            incident_requests=during,
             incident_failed=failed,
             p50_ms=9.2,
             p99_ms=380.0,
@@ -172,6 +173,7 @@ def recovered(
             buckets=buckets,
         ),
         ledger=Ledger(acknowledged=12, verified=12),
+        address_map={"127.0.0.1:55093": "localhost:8000"},
     )
 
 
@@ -217,6 +219,12 @@ def after_lift(scenario: str = "database-link-cut", *, t0: float = 1.35) -> Game
     lift_at = verify_end + 0.05
     first_seen = lift_at + 1.1
     confirmed = first_seen + 3.0
+    # The load fails from t0 until the service is back, after the lift.
+    buckets = [
+        (float(s), 20, 20 if s + 1 > t0 and s < first_seen else 0)
+        for s in range(int(confirmed) + 2)
+    ]
+    failed = sum(b[2] for b in buckets)
     steps = [s for s in base.steps if s.phase != "resolve"] + [
         step(
             "resolve",
@@ -257,6 +265,16 @@ def after_lift(scenario: str = "database-link-cut", *, t0: float = 1.35) -> Game
         steps=steps,
         events=events,
         duration_s=round(confirmed + 0.6, 3),
+        impact=replace(
+            base.impact,
+            buckets=buckets,
+            requests=sum(ok + bad for _, ok, bad in buckets),
+            failed=failed,
+            incident_requests=sum(
+                ok + bad for t, ok, bad in buckets if t + 1 > t0 and t < first_seen
+            ),
+            incident_failed=failed,
+        ),
     )
 
 
@@ -267,10 +285,7 @@ def undetected_with_finding(scenario: str = "llm-quota", *, t0: float = 1.35) ->
     logged 0.33 s after t0, as on a loaded machine."""
     window = 10.0
     declared = t0 + window
-    quota = (
-        'curl -H "Authorization: Bearer $OPENAI_API_KEY" \\\n'
-        "  https://api.openai.com/v1/usage"
-    )
+    quota = 'curl -H "Authorization: Bearer $OPENAI_API_KEY" \\\n  https://api.openai.com/v1/usage'
     steps = [
         step(
             "steady-state",
