@@ -1092,7 +1092,8 @@ def main(args: Any, out: TextIO = sys.stdout) -> int:
     from harness import catalog
     from harness.backends import choose_backend, make_stack
 
-    scenarios = scenarios_from(args.scenario, catalog.SCENARIOS)
+    # The built-in scenarios plus the runbook's own <runbook>.scenarios.toml.
+    scenarios = scenarios_from(args.scenario, catalog.for_runbook(args.runbook))
     if args.max_mutants is not None and args.max_mutants < 1:
         raise BadInput(f"--max-mutants must be at least 1, not {args.max_mutants}")
     backend = choose_backend(args.backend)
