@@ -3,9 +3,10 @@
 import pytest
 
 from harness import catalog
+from harness.plugin import GamedayFixture
 
 
 @pytest.mark.gameday
-def test_gameday(gameday, scenario_id: str) -> None:
+def test_gameday(gameday: GamedayFixture, scenario_id: str) -> None:
     """One incident, as the catalog declares it: fault, runbook section, SEV, lift, windows."""
     gameday.check(catalog.for_runbook(gameday.runbook.path)[scenario_id])
