@@ -5,7 +5,11 @@ Prints, as a table:
 - Redis PING round trips (raw RESP on one connection, 2000 per run, 5 runs), direct and
   through the proxy: p50 and p99, each the median over the runs, and the added latency;
 - bulk throughput over raw TCP (200 MB to a sink process, 5 runs), direct and through
-  the proxy, and their ratio (medians over the runs).
+  the proxy, and their ratio (medians over the runs);
+- many small requests: Redis PING and GET, requests per second with 50 concurrent clients
+  and with one, direct and through the proxy, and their ratio (medians over the runs).
+  The load comes from `redis-benchmark` when it is on PATH (as issue 15 measured it),
+  else from an asyncio client in a process of its own; the table says which.
 
 Targets: p50 added latency <= 0.3 ms; throughput ratio >= 50%.
 Everything runs on 127.0.0.1 and is stopped before the script exits.
@@ -14,7 +18,9 @@ Everything runs on 127.0.0.1 and is stopped before the script exits.
 from __future__ import annotations
 
 import argparse
+import csv
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -47,6 +53,28 @@ for _ in range(int(sys.argv[1])):
                 break
             remaining -= got
         conn.sendall(b"k")
+"""
+
+
+# Many small requests without redis-benchmark: `clients` connections in one asyncio process,
+# each sending `requests` commands one at a time (PING and GET in turn); prints requests/s.
+SMALL_REQUESTS_CLIENT = r"""
+import asyncio, sys, time
+port, clients, requests = (int(arg) for arg in sys.argv[1:4])
+COMMANDS = (b"PING\r\n", b"GET bench:key\r\n")
+async def client():
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for index in range(requests):
+        writer.write(COMMANDS[index % 2])
+        reply = await reader.readline()
+        if reply[:1] == b"$" and reply != b"$-1\r\n":
+            await reader.readline()
+    writer.close()
+async def main():
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    print(clients * requests / (time.perf_counter() - start))
+asyncio.run(main())
 """
 
 
@@ -143,11 +171,56 @@ def bulk_run(port: int, megabytes: int) -> float:
         return total / (time.perf_counter() - start)
 
 
+def small_requests_run(port: int, clients: int, requests: int) -> float:
+    """Requests per second of `clients` concurrent connections doing PING and GET."""
+    benchmark = shutil.which("redis-benchmark")
+    if benchmark is not None:
+        result = subprocess.run(
+            [
+                benchmark,
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-c",
+                str(clients),
+                "-n",
+                str(clients * requests),
+                "-t",
+                "ping_inline,get",
+                "-q",
+                "--csv",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        rates = [
+            float(row[1])
+            for row in csv.reader(result.stdout.splitlines())
+            if len(row) > 1 and row[0] != "test"
+        ]
+        return statistics.mean(rates)
+    result = subprocess.run(
+        [sys.executable, "-c", SMALL_REQUESTS_CLIENT, str(port), str(clients), str(requests)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    return float(result.stdout)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--pings", type=int, default=2000)
     parser.add_argument("--megabytes", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument(
+        "--requests", type=int, default=1000, help="small requests per client per run"
+    )
     args = parser.parse_args()
 
     processes: list[subprocess.Popen[bytes]] = []
@@ -187,6 +260,16 @@ def main() -> int:
         for _ in range(args.runs):
             rate["direct"].append(bulk_run(sink_port, args.megabytes))
             rate["proxy"].append(bulk_run(proxied_sink, args.megabytes))
+
+        # Many small requests: the per-request cost a cache client pays, not bulk copying.
+        small: dict[tuple[int, str], list[float]] = {}
+        for clients in (args.clients, 1):
+            requests = args.requests if clients > 1 else args.requests * 10
+            small_requests_run(redis_port, clients, requests // 10)  # warm-up
+            for _ in range(args.runs):
+                for route, port in (("direct", redis_port), ("proxy", proxied_redis)):
+                    rps = small_requests_run(port, clients, requests)
+                    small.setdefault((clients, route), []).append(rps)
     finally:
         for process in processes:
             stop(process)
@@ -212,6 +295,22 @@ def main() -> int:
         (f"bulk {args.megabytes} MB, via proxy", f"{mb(rate['proxy']):.0f} MB/s", ""),
         ("  throughput ratio", f"{ratio:.0%}", "target >= 50%"),
     ]
+    load = "redis-benchmark" if shutil.which("redis-benchmark") else "asyncio client"
+    for clients in (args.clients, 1):
+        direct = statistics.median(small[(clients, "direct")])
+        proxied = statistics.median(small[(clients, "proxy")])
+        pairs = zip(small[(clients, "proxy")], small[(clients, "direct")], strict=True)
+        ratios = [proxied_rps / direct_rps for proxied_rps, direct_rps in pairs]
+        label = f"PING/GET, {clients} client{'s' if clients > 1 else ''}"
+        rows += [
+            (f"{label}, direct", f"{direct:,.0f} req/s", load),
+            (f"{label}, via proxy", f"{proxied:,.0f} req/s", ""),
+            (
+                "  small-request ratio",
+                f"{proxied / direct:.0%}",
+                f"per run {min(ratios):.0%}-{max(ratios):.0%}",
+            ),
+        ]
     print(f"fault proxy, no toxics: {args.runs} runs, {args.pings} pings/run, medians")
     width = max(len(row[0]) for row in rows)
     for name, value, note in rows:
