@@ -80,6 +80,9 @@ class LlmProviderFault(Fault):
 
     def diagnose(self, stack: Stack) -> str | None:
         what = self.description.split(" API ", 1)[-1].split(" APIs ", 1)[-1].rstrip(".")
+        if self.also:  # "answers ..." → "answer ...": several APIs
+            first, _, rest = what.partition(" ")
+            what = f"{first.removesuffix('s')} {rest}"
         return f"the {self._names} API{'s' if self.also else ''} still {what}"
 
     def lift(self, stack: Stack) -> None:
