@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The docker backend's CI: install the engine from Debian, start it, build the images
-# offline (cached), then run the backend contract suite and the gamedays on docker.
+# offline (cached), then run the backend contract suite and the gamedays on docker, the
+# parity test (every scenario on both backends: same verdict, same reason), and check
+# that the run left nothing behind.
 #
 #   scripts/ci-docker.sh [--stop-engine] [extra pytest args…]
 #
@@ -64,22 +66,45 @@ log "images ready in $(since "$t")s"
 export TESTCONTAINERS_RYUK_DISABLED=true
 export TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1
 export GAMEDAY_REQUIRE_DOCKER=1  # a missing engine or image fails, never skips
+# This run's name and temp dir: every engine resource is labelled with the name, so the
+# leftover check below counts this run's only (another suite may share the engine), and
+# the temp dir must be empty at the end. Traversable: the local stacks' PostgreSQL (parity
+# test) runs as an unprivileged user.
+export GAMEDAY_RUN="ci-$$-$(date +%s)"
+RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/gameday-ci-XXXXXX")
+chmod 711 "$RUN_TMP"
+export TMPDIR="$RUN_TMP"
+RESULTS="$RUN_TMP/results"
+cleanup_run() { rm -rf "$RESULTS"; rmdir "$RUN_TMP" 2>/dev/null || true; stop_engine; }
+trap cleanup_run EXIT
 t=$(now)
 status=0
 python -m pytest tests/backends -m docker -q -p no:randomly "$@" || status=$?
 log "backend contract suite (docker) in $(since "$t")s: exit $status"
 t=$(now)
 gameday_status=0
-python -m pytest scenarios -m gameday --backend docker -q "$@" || gameday_status=$?
+python -m pytest scenarios -m gameday --backend docker -q --gameday-out "$RESULTS/docker" "$@" \
+    || gameday_status=$?
 log "gamedays on docker in $(since "$t")s: exit $gameday_status"
 [ "$status" = 0 ] && status=$gameday_status
+# Both backends, same verdict for the same reason: the docker results are the run above's,
+# each scenario runs once more on the local backend.
+t=$(now)
+parity_status=0
+GAMEDAY_PARITY_DOCKER_RESULTS="$RESULTS/docker" python -m pytest tests/parity -q -p no:randomly \
+    -rA "$@" || parity_status=$?
+log "parity local vs docker in $(since "$t")s: exit $parity_status"
+[ "$status" = 0 ] && status=$parity_status
 
-# Nothing may be left on the engine by the suites.
-leftovers=$(docker ps -aq --filter label=gameday.stack | wc -l)
-networks=$(docker network ls -q --filter label=gameday.stack | wc -l)
-if [ "$leftovers" != 0 ] || [ "$networks" != 0 ]; then
-    log "LEFT BEHIND: $leftovers containers, $networks networks labelled gameday.stack"
-    docker ps -a --filter label=gameday.stack >&2
+# Nothing may be left by this run: containers, networks, volumes (labelled with the run),
+# egress rules, records of dead stacks, temp dirs, host processes started for a stack.
+rm -rf "$RESULTS"
+if ! python -m harness.backends.docker.leftovers --run "$GAMEDAY_RUN" >&2; then
+    log "LEFT BEHIND by run $GAMEDAY_RUN (listed above)"
+    [ "$status" = 0 ] && status=1
+fi
+if [ -n "$(ls -A "$RUN_TMP")" ]; then
+    log "LEFT BEHIND in $RUN_TMP: $(ls -A "$RUN_TMP" | tr '\n' ' ')"
     [ "$status" = 0 ] && status=1
 fi
 exit "$status"

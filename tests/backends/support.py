@@ -54,6 +54,8 @@ def require_backend(backend: str) -> None:
     if backend != "docker":
         return
     problem = docker_problem()
+    if os.environ.get("GAMEDAY_BACKEND") == "local" and problem is None:
+        problem = "GAMEDAY_BACKEND=local: a local-only run (scripts/ci-docker.sh runs docker)"
     if problem is None:
         return
     if os.environ.get("GAMEDAY_REQUIRE_DOCKER") == "1":

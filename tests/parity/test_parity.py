@@ -1,0 +1,121 @@
+"""Both backends tell the same truth: every scenario of every runbook, run on the local and
+on the docker backend, gives the same verdict and the same class of reason.
+
+The two are compared with each other, never with a table of expected verdicts (those are
+the scenario suite's business, and they change as verdicts are refined). The reason class
+is what a reader acts on, without the figures that differ from run to run:
+
+    data-loss ──▶ which step destroyed the data ("after line 191 `docker-compose down -v`")
+    not-recovered ──▶ why (fault still in effect / came back but did not stay up / did not
+                      recover / nothing changes anything), and the step that destroyed data
+    undetected ──▶ the second finding's verdict (what the resolution achieved anyway)
+    others ──▶ the verdict alone
+
+Docker needs an engine and the locally built images (`scripts/ci-docker.sh`, which runs
+this module). To spend no docker gameday twice, the docker results can come from the
+scenario suite's `--gameday-out DIR` of the same CI job: set GAMEDAY_PARITY_DOCKER_RESULTS
+to that DIR; a scenario without a file there runs on docker here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from harness import catalog
+from harness.backends import docker_problem, make_stack
+from harness.compose import ComposeFile
+from harness.gameday import Gameday
+from harness.result import GamedayResult, Verdict
+from harness.runbook import parse_runbook
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.chaos.yml"
+RUNBOOKS = sorted((ROOT / "runbooks").glob("*.md"))
+
+pytestmark = [pytest.mark.docker, pytest.mark.gameday]
+
+
+def require_docker() -> None:
+    """Skip (with the reason) where docker cannot run or the run is local-only
+    (GAMEDAY_BACKEND=local); fail instead under GAMEDAY_REQUIRE_DOCKER=1, as in CI."""
+    required = os.environ.get("GAMEDAY_REQUIRE_DOCKER") == "1"
+    if os.environ.get("GAMEDAY_BACKEND") == "local" and not required:
+        pytest.skip("parity NOT TESTED: GAMEDAY_BACKEND=local (scripts/ci-docker.sh runs it)")
+    problem = docker_problem(ComposeFile(COMPOSE))
+    if problem and required:
+        pytest.fail(f"docker backend required (GAMEDAY_REQUIRE_DOCKER=1) but {problem}")
+    if problem:
+        pytest.skip(f"parity NOT TESTED: {problem}")
+
+
+def reason_class(result: GamedayResult) -> tuple[str, ...]:
+    """What the verdict says, in a form both backends must agree on."""
+    verdict, reason = result.verdict, result.reason
+    culprit = re.search(r"(?:after|and) (line \d+) `", reason)
+    destroyed = (culprit.group(1),) if culprit else ()
+    if verdict == Verdict.DATA_LOSS:
+        return (verdict.value, *destroyed)
+    if verdict == Verdict.NOT_RECOVERED:
+        kinds = {
+            "the fault is still in effect": "fault still in effect",
+            "fault is still in effect": "fault still in effect",
+            "came back but did not stay up": "did not stay up",
+            "did not recover": "did not recover",
+            "has no step that changes anything": "changes nothing",
+            "was not verified": "not verified",
+        }
+        kind = next((k for text, k in kinds.items() if text in reason), "other")
+        return (verdict.value, kind, *destroyed)
+    if verdict == Verdict.UNDETECTED and result.resolution_finding is not None:
+        return (verdict.value, f"then {result.resolution_finding.verdict.value}")
+    return (verdict.value,)
+
+
+def run(backend: str, runbook_path: Path, scenario_id: str) -> GamedayResult:
+    compose = ComposeFile(COMPOSE)
+    game = Gameday(
+        parse_runbook(runbook_path),
+        catalog.get(scenario_id),
+        lambda env: make_stack(backend, compose, env, env_example=ROOT / ".env.example"),
+    )
+    return game.run()
+
+
+def docker_result(runbook_path: Path, scenario_id: str) -> GamedayResult:
+    shared = os.environ.get("GAMEDAY_PARITY_DOCKER_RESULTS")
+    if shared:
+        path = Path(shared) / f"{scenario_id}--{runbook_path.stem}.json"
+        if path.exists():
+            result = GamedayResult.from_dict(json.loads(path.read_text()))
+            if result.backend == "docker":
+                return result
+    return run("docker", runbook_path, scenario_id)
+
+
+def describe(result: GamedayResult) -> str:
+    second = result.resolution_finding
+    return (
+        f"{result.backend}: {result.verdict.value} — {result.reason}"
+        + (f" [then {second.verdict.value}: {second.reason}]" if second else "")
+        + f" (TTD {result.ttd_s}, TTR {result.ttr_s})"
+    )
+
+
+@pytest.mark.parametrize("scenario_id", list(catalog.SCENARIOS))
+@pytest.mark.parametrize("runbook_path", RUNBOOKS, ids=[p.stem for p in RUNBOOKS])
+def test_both_backends_give_the_same_verdict_for_the_same_reason(
+    runbook_path: Path, scenario_id: str
+) -> None:
+    require_docker()
+    docker = docker_result(runbook_path, scenario_id)
+    local = run("local", runbook_path, scenario_id)
+    print(f"\n{scenario_id} on {runbook_path.stem}\n  {describe(local)}\n  {describe(docker)}")
+    assert reason_class(local) == reason_class(docker), (
+        f"the backends disagree on {scenario_id} ({runbook_path.stem}):\n"
+        f"  {describe(local)}\n  {describe(docker)}"
+    )
