@@ -245,14 +245,18 @@ class Gameday:
         self.event(result, "fault-confirmed", evidence)
 
         # Detect: every step polled on its own clock until one leaves its baseline.
-        window = min(self.scenario.detect_window_s, result.budget_s)
+        # The window opens when the fault is confirmed (a fault that takes long to take
+        # effect, e.g. the first OOM kill under CPU load, must not eat the runbook's window);
+        # the SEV budget still counts from t0.
+        confirmed = self.now()
+        window = min(self.scenario.detect_window_s, result.budget_s - (confirmed - t0))
         skipped = set(result.noisy_steps) | set(result.baseline_failing_steps)
         eligible = [
             s
             for s in detection
             if baseline.get(s.line) is not None and f"line {s.line}: {s.command}" not in skipped
         ]
-        detected_by, runs, polls = self._detect(shell, eligible, baseline, t0, window)
+        detected_by, runs, polls = self._detect(shell, eligible, baseline, confirmed, window)
         result.steps.extend(runs)
         obs.detected_by, obs.detect_window_s = detected_by, window
         obs.detect_note = (
@@ -326,7 +330,7 @@ class Gameday:
         shell: OperatorShell,
         steps: list[Step],
         baseline: dict[int, int | None],
-        t0: float,
+        opened: float,
         window: float,
     ) -> tuple[StepRun | None, list[StepRun], int]:
         """Poll each step on its own clock (one thread a step), so a short-lived symptom (an
@@ -340,7 +344,7 @@ class Gameday:
 
         def poll(step: Step) -> None:
             nonlocal polls
-            while not found.is_set() and self.now() - t0 < window:
+            while not found.is_set() and self.now() - opened < window:
                 start = self.now()
                 outcome = shell.run(step, isolated=True)
                 run = self._step_run("detect", step, outcome, start, baseline[step.line])
