@@ -460,6 +460,8 @@ def _make_html_report_atomic(config: pytest.Config) -> None:
             continue
 
         def write(rendered: str, path: Path = path) -> None:
+            if config.getoption("collectonly", False):
+                return  # nothing ran: an empty report must not replace the last real one
             try:
                 write_atomic(path, rendered)
             except OutputError as exc:
