@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -207,39 +206,15 @@ def instrumented(rec: Recorder) -> Iterator[None]:
 
 # -- the shim's own cost ---------------------------------------------------------------
 def shim_call_cost(runs: int = 30) -> dict[str, Any]:
-    """One shim invocation (as installed by BridgeServer) against a bridge that answers
-    immediately: the fixed price of every `docker`/`curl`/... in a runbook step."""
+    """One shim invocation, as BridgeServer installs it (the lean shim where a C compiler
+    is, else python -S), against the real bridge server answering at once: the fixed price
+    of every `docker`/`curl`/... in a runbook step."""
+    from proposals import _InstantBridge, _NoStack
+
     work = Path(tempfile.mkdtemp(prefix="bench-shim-"))
-    sock_path = str(work / "bridge.sock")
-    answer = json.dumps({"rc": 0, "stdout": "", "stderr": ""}).encode()
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(sock_path)
-    server.listen(16)
-    stop = threading.Event()
-
-    def serve() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            with conn:
-                buf = b""
-                while not buf.endswith(b"\n"):
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    buf += chunk
-                conn.sendall(answer)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    source = (Path(bridge_server.__file__).parent / "shim.py").read_text()
-    shim = work / "docker"
-    shim.write_text(f"#!{sys.executable} -S\n{source}")
-    shim.chmod(0o755)
-    env = {**os.environ, "GAMEDAY_BRIDGE": sock_path}
+    bridge = _InstantBridge(_NoStack(), work)  # type: ignore[arg-type]
+    shim = bridge.operator_bin / "docker"
+    env = {**os.environ, "GAMEDAY_BRIDGE": bridge.socket_path}
     walls, cpus = [], []
     try:
         subprocess.run([str(shim), "ps"], env=env, check=True)  # warm
@@ -269,13 +244,12 @@ def shim_call_cost(runs: int = 30) -> dict[str, Any]:
             subprocess.run(["bash", "--noprofile", "--norc", "-c", "true"], env=env, check=True)
             bare_bash.append(time.perf_counter() - t)
     finally:
-        stop.set()
-        thread.join(timeout=2)
-        server.close()
+        bridge.close()
         import shutil
 
         shutil.rmtree(work, ignore_errors=True)
     return {
+        "shim_kind": bridge.shim_kind,
         "shim_call": stats(walls),
         "shim_call_cpu": stats(cpus),
         "bash_plus_shim": stats(bash_walls),
@@ -453,14 +427,16 @@ def measure(
         parse_times[path.stem] = time.perf_counter() - t
     shim = shim_call_cost()
     shim_cost = shim["shim_call"]["median"]
-    ids = scenario_ids or list(catalog.SCENARIOS)
     games: list[dict[str, Any]] = []
     for _ in range(runs):
         for book in books:
-            for sid in ids:
+            known = catalog.for_runbook(book.path)
+            for sid in scenario_ids or list(known):
                 if pairs is not None and (sid, Path(book.path).stem) not in pairs:
                     continue
-                g = run_one(book, catalog.get(sid), compose, shim_cost)
+                if sid not in known:
+                    continue
+                g = run_one(book, known[sid], compose, shim_cost)
                 print(
                     f"  {g['scenario']:<28} {g['runbook']:<26} {g['verdict']:<14} "
                     f"wall {g['wall']:6.2f}s  overhead {g['overhead']:.3f}s "

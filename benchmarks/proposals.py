@@ -263,3 +263,82 @@ def oom_inject_encoding(runs: int) -> dict[str, Any]:
         _json.dumps(entry)
         once.append(time.thread_time() - t)
     return {"per_source_cpu": stats(per_source), "once_cpu": stats(once)}
+
+
+# -- before/after of the changes applied in harness/ ----------------------------------------
+_COLD_START_CHILD = """
+import json, sys
+sys.path.insert(0, {bench!r})
+import stack_bench
+compose = stack_bench._compose()
+stack_bench.cold_start_once(compose)  # warm: the template, the shim, the page cache
+r = stack_bench.cold_start_once(compose)
+print(json.dumps({{k: r[k] for k in ("cold_start", "close", "cpu_total")}}))
+"""
+
+
+def _tree_at(commit: str) -> Path:
+    """harness/ as it was at `commit` (git archive: no worktree, nothing in .git changes)."""
+    tree = Path(tempfile.mkdtemp(prefix="bench-before-"))
+    archive = subprocess.run(
+        ["git", "archive", commit, "harness"], cwd=REPO, capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    return tree
+
+
+def _cold_start_in(tree: Path | None) -> dict[str, float]:
+    env = dict(os.environ)
+    env.pop("GAMEDAY_SHIM", None)
+    if tree is not None:  # first on sys.path: ahead of the editable install's finder
+        env["PYTHONPATH"] = os.pathsep.join([str(tree), env.get("PYTHONPATH", "")])
+    code = _COLD_START_CHILD.format(bench=str(Path(__file__).resolve().parent))
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tree or REPO, env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1:])
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def before_after_stack(commit: str, runs: int) -> dict[str, Any]:
+    """Local stack cold start, close and CPU by readiness: harness/ at `commit` (before the
+    changes) against the working tree, interleaved round by round (same load for both)."""
+    tree = _tree_at(commit)
+    res: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
+    try:
+        for _ in range(runs):
+            res["before"].append(_cold_start_in(tree))
+            res["after"].append(_cold_start_in(None))
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+    return {
+        "commit_before": commit,
+        **{
+            label: {
+                "cold_start": stats(r["cold_start"] for r in rs),
+                "close": stats(r["close"] for r in rs),
+                "cpu_total_by_ready": stats(r["cpu_total"] for r in rs),
+            }
+            for label, rs in res.items()
+        },
+        "loadavg": loadavg(),
+    }
+
+
+def tls_context(runs: int = 30) -> dict[str, Any]:
+    """Building an httpx client: the default (loads the CA bundle each time) against the
+    harness's one shared context (harness/tls.py)."""
+    import httpx
+
+    from harness.tls import shared_context
+
+    out = {}
+    for label, kwargs in (("default", {}), ("shared_context", {"verify": shared_context()})):
+        cpu = []
+        for _ in range(runs):
+            t = time.thread_time()
+            httpx.Client(**kwargs).close()  # type: ignore[arg-type]
+            cpu.append(time.thread_time() - t)
+        out[label] = stats(cpu)
+    return out

@@ -1,15 +1,19 @@
 """Markdown views of a `benchmarks/run.py` JSON, for docs/performance.md:
 
-    python benchmarks/report.py [benchmarks/latest.json]
+    python benchmarks/report.py [benchmarks/latest.json]                 # print them
+    python benchmarks/report.py benchmarks/latest.json --doc docs/performance.md
 
-Prints: the figures table, where the serial suite's time goes (per gameday and per
-phase, fixed windows apart), the harness overhead by phase, and the before/after of the
-proposals.
+The figures table, the suite three ways side by side, where the serial suite's time goes
+(per gameday and phase, fixed windows apart), the harness overhead per gameday and by
+stretch, and the applied changes before/after. --doc rewrites each
+`<!-- generated:NAME -->…<!-- /generated:NAME -->` block of the page and nothing else.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -107,42 +111,121 @@ def gamedays_overhead(g: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    path = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "latest.json")
-    out = json.loads(path.read_text())
-    print("```\n" + table(out) + "\n```\n")
+def suite_side_by_side(su: dict[str, Any]) -> str:
+    lines = [
+        "| how | command | wall (median, min–max) | sum of gameday durations | verdicts |",
+        "|---|---|---|---|---|",
+    ]
+    names = {
+        "serial": "serial",
+        "gameday_run": f"default `gameday run` (-j {su.get('default_jobs')})",
+        "n2": "`pytest -n 2`",
+    }
+    for label, name in names.items():
+        if label not in su:
+            continue
+        summary = su[label]["summary"]
+        command = su[label]["runs"][0]["command"] if su[label]["runs"] else ""
+        same = "same as serial" if su.get(f"{label}_verdicts_match_serial") else "DIFFER"
+        lines.append(
+            f"| {name} | `{command}` | {_m(summary['wall'], 's', 1)} | "
+            f"{_m(summary['sum_of_gamedays_s'], 's', 1)} | {same} |"
+        )
+    return "\n".join(lines)
+
+
+def applied(pr: dict[str, Any]) -> str:
+    ba = pr["before_after"]
+    lines = [
+        f"| figure | before ({ba['commit_before']}) | after |",
+        "|---|---|---|",
+    ]
+    for key, name in (
+        ("cold_start", "local stack cold start"),
+        ("close", "local stack close"),
+        ("cpu_total_by_ready", "CPU of the stack's processes by ready"),
+    ):
+        lines.append(
+            f"| {name} | {_m(ba['before'][key], 's', 3)} | {_m(ba['after'][key], 's', 3)} |"
+        )
+    bc = pr["bridged_call"]
+    lines.append(
+        f"| one bridged call (`bash -c 'docker ps'`) | {_m(bc.get('python_shim'), 's', 3)} "
+        f"(python -S shim) | {_m(bc.get('lean_shim'), 's', 3)} (lean shim) |"
+    )
+    rs = pr["reaper_start"]
+    lines.append(
+        f"| reaper start, CPU | {_m(rs['as_module']['cpu'], 's', 3)} (`-m`) | "
+        f"{_m(rs['as_script_IS']['cpu'], 's', 3)} (script, `-I -S`) |"
+    )
+    tls = pr["tls_context"]
+    lines.append(
+        f"| building an httpx client, CPU | {_m(tls['default'], 's', 3)} (CA bundle each time) | "
+        f"{_m(tls['shared_context'], 's', 3)} (one shared context) |"
+    )
+    tc = pr["template_copy"]
+    if "dev_shm" in tc:
+        lines.append(
+            f"| PostgreSQL volume copy ({tc['template_mb']} MB, {tc['template_files']} files) | "
+            f"{_m(tc['default_tmp'], 's', 3)} (/tmp) | {_m(tc['dev_shm'], 's', 3)} (/dev/shm) |"
+        )
+    return "\n".join(lines)
+
+
+def blocks(out: dict[str, Any]) -> dict[str, str]:
+    """The generated parts of docs/performance.md, by name."""
+    m = out["machine"]
+    found = {
+        "table": "```\n" + table(out) + "\n```",
+        "run": (
+            f"Run {out.get('started', '?')} → {out.get('finished', '?')}, commit "
+            f"{m.get('git', {}).get('commit', '?')}, load average {m['loadavg_at_start'][0]:.1f} "
+            f"at start and {m.get('loadavg_at_end', [0])[0]:.1f} at the end (other engineers' "
+            "test runs shared the 2 cores)."
+        ),
+    }
     su = out.get("suite")
     if su:
-        print("### Where the serial suite's time goes (median of the runs, seconds)\n")
-        print(where_time_goes(su["where_time_goes"]) + "\n")
-        if "where_time_goes_patched" in su:
-            print("### The same with the safe patches\n")
-            print(where_time_goes(su["where_time_goes_patched"]) + "\n")
+        found["suite"] = suite_side_by_side(su)
+        found["where"] = where_time_goes(su["where_time_goes"])
     g = out.get("gameday")
     if g:
-        print("### Harness overhead per gameday\n")
-        print(gamedays_overhead(g) + "\n")
-        print("### Harness overhead by stretch\n")
-        print(overhead_by_phase(g) + "\n")
+        found["gamedays"] = gamedays_overhead(g)
+        found["stretch"] = overhead_by_phase(g)
     pr = out.get("proposals")
-    if pr:
-        print("### Proposals, measured\n")
-        print("| variant | cold start | close | CPU by ready |\n|---|---|---|---|")
-        for label, v in pr["stack_patches"].items():
-            print(
-                f"| {label} | {_m(v['cold_start'], 's', 3)} | {_m(v['close'], 's', 3)} | "
-                f"{_m(v['cpu_total_by_ready'], 's', 2)} |"
-            )
-        print()
-        for label in ("gameday_stock", "gameday_patched"):
-            if label in pr:
-                x = pr[label]
-                print(
-                    f"- {label}: overhead {_m(x['overhead_pct'], '%', 1)}, "
-                    f"detect poll {_m(x['detect_poll_interval'], 's', 3)}, "
-                    f"verify poll {_m(x['verify_poll_interval'], 's', 3)}, "
-                    f"main CPU {_m(x['main_cpu_s'], 's', 3)}"
-                )
+    if pr and "before_after" in pr:
+        found["applied"] = applied(pr)
+    return found
+
+
+def fill(doc: str, found: dict[str, str]) -> str:
+    """Replace each `<!-- generated:NAME -->…<!-- /generated:NAME -->` block's body."""
+
+    def one(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in found:
+            return m.group(0)
+        return f"<!-- generated:{name} -->\n{found[name]}\n<!-- /generated:{name} -->"
+
+    return re.sub(
+        r"<!-- generated:([\w-]+) -->.*?<!-- /generated:\1 -->", one, doc, flags=re.DOTALL
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("json", nargs="?", default=str(Path(__file__).parent / "latest.json"))
+    ap.add_argument("--doc", help="rewrite the generated blocks of this Markdown file in place")
+    args = ap.parse_args()
+    out = json.loads(Path(args.json).read_text())
+    found = blocks(out)
+    if args.doc:
+        doc = Path(args.doc)
+        doc.write_text(fill(doc.read_text(), found))
+        print(f"updated {', '.join(sorted(found))} in {doc}")
+        return
+    for name, text in found.items():
+        print(f"### {name}\n\n{text}\n")
 
 
 if __name__ == "__main__":

@@ -9,9 +9,11 @@ Sections (all by default):
              times, CPU by readiness, close, memory (RSS and PSS) at steady state under load
   gameday    gamedays run in-process, instrumented: harness overhead per gameday, effective
              TTD/TTR polling intervals, wall time per phase
-  proposals  before/after of proposed changes measurable without editing harness/
-  suite      `python -m pytest scenarios -m gameday -q -p no:cacheprovider`, serial and
-             `-n 2`, stock and with the proposed patches (fastpath_plugin)
+  proposals  the changes applied in harness/, before and after: local stack cold start and
+             close at commit --before against the tree (interleaved), one bridged call
+             per shim (python -S, lean), reaper start, httpx client build, volume copy
+  suite      the suite three ways, interleaved: serial pytest, the default `gameday run`
+             (-j from cores and memory), `pytest -n 2`; verdicts compared with serial
   docker     docker backend: start with cached images, and the suite (only when `docker
              info` answers; otherwise "skipped: no docker engine")
 
@@ -37,15 +39,9 @@ from benchlib import REPO, RUNBOOKS, loadavg, machine  # noqa: E402
 
 SECTIONS = ("bare", "stack", "gameday", "proposals", "suite", "docker")
 QUICK_SCENARIOS = ["service-down", "performance", "database-link-cut"]
-# Before/after pairs: two recovered, one undetected (detect polling for its whole window),
-# one not-recovered (verify polling for its whole window).
-PROPOSAL_PAIRS = [
-    ("service-down", "incident-response.fixed"),
-    ("database-link-cut", "incident-response.fixed"),
-    ("llm-quota", "incident-response"),
-    ("redis-down", "incident-response"),
-]
-SAFE = "kill_close,ssl_once,tmpfs,fixed_rate,load_early"
+# harness/ before the measured savings were applied (kill at close, one TLS context, stack
+# dirs on tmpfs, lean shim, lean reaper start): `proposals` measures it against the tree.
+BEFORE = "b686196"
 
 
 def log(msg: str) -> None:
@@ -65,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
     ap.add_argument(
         "--merge", action="store_true", help="update these sections in the existing --json file"
+    )
+    ap.add_argument(
+        "--before",
+        default=BEFORE,
+        help=f"commit whose harness/ is the 'before' of the applied changes (default {BEFORE})",
     )
     args = ap.parse_args(argv)
     runs = args.runs or 3
@@ -108,38 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     if "proposals" in sections:
         import proposals
 
-        log("proposals: stack patches, shim variants, reaper, template copy")
+        log(f"applied changes: before ({args.before}) and after, bridged call, reaper, TLS")
         out["proposals"] = {
-            "stack_patches": proposals.stack_patches(runs),
-            "shim_variants": proposals.shim_variants(),
+            "before_after": proposals.before_after_stack(args.before, runs),
+            "bridged_call": proposals.bridged_call(),
             "reaper_start": proposals.reaper_start(max(runs, 5)),
+            "tls_context": proposals.tls_context(),
             "template_copy": proposals.template_copy(runs),
             "oom_inject_encoding": proposals.oom_inject_encoding(runs),
         }
-        if not args.quick:
-            import fastpath_plugin
-            import gameday_bench
-
-            log("proposals: instrumented gamedays with the safe patches")
-            fastpath_plugin.apply(SAFE.split(","))
-            try:
-                out["proposals"]["gameday_patched"] = gameday_bench.measure(1, pairs=PROPOSAL_PAIRS)
-            finally:
-                fastpath_plugin.undo()
-            log("proposals: the same gamedays stock")
-            out["proposals"]["gameday_stock"] = gameday_bench.measure(1, pairs=PROPOSAL_PAIRS)
-            log("proposals: every gameday with the safe patches (projected: bash-function shims)")
-            fastpath_plugin.apply(SAFE.split(","))
-            try:
-                every = gameday_bench.measure(1)
-            finally:
-                fastpath_plugin.undo()
-            floor = out["proposals"]["shim_variants"]["bash_function_devtcp"]["median"]
-            out["proposals"]["gameday_patched_all"] = {
-                **{k: v for k, v in every.items() if k != "gamedays"},
-                "gamedays": every["gamedays"],
-                "projected_bash_shims": gameday_bench.projected(every["gamedays"], floor),
-            }
     if "suite" in sections:
         out["suite"] = suites(suite_runs)
     if "docker" in sections:
@@ -162,56 +140,40 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def suites(n: int) -> dict[str, Any]:
+    """The suite three ways, interleaved (each round runs each once, so a busy spell of the
+    shared machine hits all of them): serial pytest, the default `gameday run`, `-n 2`."""
     import suite_bench as sb
 
+    from harness.cli import default_jobs
+
     res: dict[str, Any] = {}
-    variants = [
-        ("serial", [], ""),
-        ("n2", ["-n", "2"], "xdist_fix"),  # stock -n 2 cannot run: see n2_stock
-        ("serial_patched", [], SAFE),
-        ("n2_patched_lpt", ["-n", "2"], SAFE + ",lpt_order,xdist_fix"),
+    variants: list[tuple[str, Any]] = [
+        ("serial", lambda: sb.run_suite("serial", [])),
+        ("gameday_run", lambda: sb.run_cli("gameday_run")),
+        ("n2", lambda: sb.run_suite("n2", ["-n", "2"])),
     ]
     runs: dict[str, list[dict[str, Any]]] = {v[0]: [] for v in variants}
-    durations: str | None = None
-    log("suite n2_stock (stock -n 2, once: does it run at all?)")
-    stock = sb.run_suite("n2_stock", ["-n", "2"], "")
-    log(f"  n2_stock: rc {stock['rc']}, {stock['passed']} passed, error: {stock['error_line']}")
-    res["n2_stock"] = {k: v for k, v in stock.items() if k not in ("gamedays",)}
-    for i in range(n):  # interleaved, so a busy spell of the machine hits every variant
-        for label, extra, patches in variants:
-            if label == "n2_patched_lpt" and durations is None:
-                durations = sb.durations_file(runs["serial"])
+    for i in range(n):
+        for label, run in variants:
             log(f"suite {label} run {i + 1}/{n}")
-            r = sb.run_suite(
-                label,
-                extra,
-                patches,
-                durations_file=durations if "lpt" in label else None,
-            )
+            r = run()
             log(
-                f"  {label}: rc {r['rc']}, {r['passed']} passed, {r['failed']} failed, "
-                f"wall {r['wall']}s"
+                f"  {label}: rc {r['rc']}, {len(r['gamedays'])} gamedays, wall {r['wall']}s, "
+                f"load {r['loadavg_before']}->{r['loadavg_after']}"
             )
-            runs[label].append(r)
-    for workers in (3, 4):  # the suite mostly waits: more workers than cores?
-        label = f"n{workers}_patched_lpt"
-        runs[label] = []
-        for i in range(min(n, 2)):
-            log(f"suite {label} run {i + 1}/{min(n, 2)}")
-            r = sb.run_suite(
-                label, ["-n", str(workers)], SAFE + ",lpt_order,xdist_fix", durations_file=durations
-            )
-            log(f"  {label}: rc {r['rc']}, {r['passed']} passed, wall {r['wall']}s")
             runs[label].append(r)
     for label, rs in runs.items():
         res[label] = {"summary": sb.summarize(rs), "runs": rs}
+    gamedays = max((len(r["gamedays"]) for r in runs["serial"]), default=0)
+    res["default_jobs"] = default_jobs(gamedays) if gamedays else None
     res["where_time_goes"] = sb.where_time_goes(runs["serial"])
-    res["where_time_goes_patched"] = sb.where_time_goes(runs["serial_patched"])
-    serial = {k: v for k, v in sb.verdicts(runs["serial"][0]).items()}
-    res["n2_verdicts_match_serial"] = all(sb.verdicts(r) == serial for r in runs["n2"])
-    res["patched_verdicts_match_serial"] = all(
-        sb.verdicts(r) == serial for r in runs["serial_patched"] + runs["n2_patched_lpt"]
-    )
+    serial = sb.verdicts(runs["serial"][0]) if runs["serial"] else {}
+    for label in ("serial", "gameday_run", "n2"):
+        res[f"{label}_verdicts_match_serial"] = all(sb.verdicts(r) == serial for r in runs[label])
+        res[f"{label}_verdict_differences"] = [
+            {k: (serial.get(k), v) for k, v in sb.verdicts(r).items() if serial.get(k) != v}
+            for r in runs[label]
+        ]
     return res
 
 
@@ -253,6 +215,16 @@ def _fmt(
     return (f(st["median"]), f(st["min"]), f(st["max"]), str(st["n"]))
 
 
+def _ok(su: dict[str, Any], label: str) -> str:
+    if not su[label]["summary"]["gamedays"]:
+        return "NO RESULTS"
+    return "verdicts = serial" if su.get(f"{label}_verdicts_match_serial") else "VERDICTS DIFFER"
+
+
+def _join(*parts: str) -> str:
+    return ", ".join(p for p in parts if p)
+
+
 def table(out: dict[str, Any]) -> str:
     rows: list[tuple[str, str, tuple[str, str, str, str], str]] = []
 
@@ -271,9 +243,9 @@ def table(out: dict[str, Any]) -> str:
     if st:
         add(
             "local stack cold start (all ready)",
-            "<= 1.5 s",
+            "<= 1.0 s",
             st["cold_start"],
-            check(st["cold_start"], 1.5),
+            check(st["cold_start"], 1.0),
         )
         add("  sum of components' own start times", "", st["components_sum"])
         for name, v in st["components"].items():
@@ -290,48 +262,27 @@ def table(out: dict[str, Any]) -> str:
         add("  PSS (shared pages split)", "", st["memory_pss_mb"], unit=" MB")
     su = out.get("suite")
     if su:
-        s, p = su["serial"]["summary"], su["n2"]["summary"]
-        add("gameday suite, serial", "<= 60 s", s["wall"], check(s["wall"], 60))
+        s = su["serial"]["summary"]
+        d = su["gameday_run"]["summary"]
+        p = su["n2"]["summary"]
+        n = max(s.get("gamedays") or [0])
+        add(f"gameday suite, serial ({n} gamedays)", "", s["wall"], _ok(su, "serial"))
+        add("  sum of gameday durations", "", s["sum_of_gamedays_s"])
         add("  of which fixed windows (by design)", "", s["fixed_windows_s"])
-        n2s = su.get("n2_stock")
-        if n2s and n2s["rc"] != 0:
-            rows.append(
-                (
-                    "gameday suite, -n 2 as shipped",
-                    "",
-                    (f"fails rc {n2s['rc']}", "", "", "1"),
-                    (n2s.get("error_line") or "")[-60:],
-                )
-            )
+        add("  longest gameday", "", s["longest_gameday_s"])
         add(
-            "gameday suite, -n 2 (+ xdist_fix)",
-            "",
-            p["wall"],
-            "" if p["all_passed"] else "FAILED runs",
+            f"gameday run, default (-j {su.get('default_jobs')})",
+            "<= 60 s",
+            d["wall"],
+            _join(check(d["wall"], 60), _ok(su, "gameday_run")),
         )
-        if s["wall"].get("n") and p["wall"].get("n"):
-            speed = s["wall"]["median"] / p["wall"]["median"]
-            rows.append(
-                (
-                    "  speedup serial / -n 2",
-                    ">= 1.6x",
-                    (f"{speed:.2f}x", "", "", ""),
-                    "met" if speed >= 1.6 else "NOT met",
-                )
-            )
-        for label, title in (
-            ("serial_patched", "suite serial, safe patches"),
-            ("n2_patched_lpt", "suite -n 2, safe patches + LPT order"),
-            ("n3_patched_lpt", "suite -n 3, safe patches + LPT order"),
-            ("n4_patched_lpt", "suite -n 4, safe patches + LPT order"),
-        ):
-            if label in su:
-                add(
-                    f"  {title}",
-                    "",
-                    su[label]["summary"]["wall"],
-                    "" if su[label]["summary"]["all_passed"] else "FAILED runs",
-                )
+        add("  sum of gameday durations", "", d["sum_of_gamedays_s"])
+        add("gameday suite, pytest -n 2", "", p["wall"], _ok(su, "n2"))
+        add("  sum of gameday durations", "", p["sum_of_gamedays_s"])
+        for label, summary in (("default", d), ("-n 2", p)):
+            if s["wall"].get("n") and summary["wall"].get("n"):
+                speed = s["wall"]["median"] / summary["wall"]["median"]
+                rows.append((f"  speedup serial / {label}", "", (f"{speed:.2f}x", "", "", ""), ""))
     g = out.get("gameday")
     if g:
         add(
@@ -355,19 +306,15 @@ def table(out: dict[str, Any]) -> str:
         )
         add("  overhead, seconds per gameday", "", g["overhead_s"])
         add("  upper bound: all harness threads", "", g["process_cpu_pct"], unit=" %")
-        add("  shim call (python -S)", "", g["shim_call"])
+        add(f"  shim call ({g.get('shim_kind', 'python')})", "", g["shim_call"])
         add(
-            "detect polling interval (effective)",
+            "per-step detection re-poll interval",
             "<= 0.1 s",
             g["detect_poll_interval"],
             check(g["detect_poll_interval"], 0.1),
         )
-        add(
-            "verify polling interval (effective)",
-            "<= 0.1 s",
-            g["verify_poll_interval"],
-            check(g["verify_poll_interval"], 0.1),
-        )
+        add("  detection step run (duration)", "", g.get("step_duration"))
+        add("verify polling interval (effective)", "", g["verify_poll_interval"])
     b = out.get("bare")
     if b:
         add("bare initdb (as nobody)", "", b["initdb"])
@@ -383,45 +330,25 @@ def table(out: dict[str, Any]) -> str:
         ):
             add(f"bare python: {label}", "", b[label])
     pr = out.get("proposals")
-    if pr:
-        for label, v in pr["stack_patches"].items():
-            add(f"cold start, patch {label}", "", v["cold_start"])
-            add(f"  close, patch {label}", "", v["close"])
-        for label, v in pr["shim_variants"].items():
-            add(f"bridged step: {label}", "", v)
+    if pr and "before_after" in pr:
+        ba = pr["before_after"]
+        for label in ("before", "after"):
+            tag = f"{label} ({ba['commit_before']})" if label == "before" else "after (tree)"
+            add(f"cold start, {tag}", "", ba[label]["cold_start"])
+            add(f"  close, {tag}", "", ba[label]["close"])
+            add(f"  CPU by ready, {tag}", "", ba[label]["cpu_total_by_ready"])
+        for label, v in pr["bridged_call"].items():
+            add(f"bridged call: {label}", "", v)
+        for label, v in pr["reaper_start"].items():
+            add(f"reaper start {label} (cpu)", "", v["cpu"])
+        for label, v in pr["tls_context"].items():
+            add(f"httpx client built, {label} (cpu)", "", v)
+        for label, v in pr["template_copy"].items():
+            if isinstance(v, dict):
+                add(f"PostgreSQL volume copy, {label}", "", v)
         if "oom_inject_encoding" in pr:
             add("OOM inject: 8 json.dumps (cpu)", "", pr["oom_inject_encoding"]["per_source_cpu"])
             add("OOM inject: 1 json.dumps (cpu)", "", pr["oom_inject_encoding"]["once_cpu"])
-        for label, v in pr["reaper_start"].items():
-            add(f"reaper start {label} (cpu)", "", v["cpu"])
-        if "gameday_patched_all" in pr:
-            x = pr["gameday_patched_all"]
-            add("overhead, all 22 gamedays, safe patches", "", x["overhead_pct"], unit=" %")
-            add("  same, fixed windows left out", "", x["overhead_outside_windows_pct"], unit=" %")
-            pj = x["projected_bash_shims"]
-            add(
-                "  + bash-function shims (projected)",
-                "<= 5 %",
-                pj["overhead_pct"],
-                check(pj["overhead_pct"], 5),
-                unit=" %",
-            )
-            add(
-                "    fixed windows left out",
-                "<= 5 %",
-                pj["overhead_outside_windows_pct"],
-                check(pj["overhead_outside_windows_pct"], 5),
-                unit=" %",
-            )
-            add("  detect poll interval, safe patches", "", x["detect_poll_interval"])
-            add("  verify poll interval, safe patches", "", x["verify_poll_interval"])
-        for label in ("gameday_stock", "gameday_patched"):
-            if label in pr:
-                x = pr[label]
-                add(f"{label}: overhead (4 gamedays)", "", x["overhead_pct"], unit=" %")
-                add(f"  {label}: main-thread CPU", "", x["main_cpu_s"])
-                add(f"  {label}: detect poll interval", "", x["detect_poll_interval"])
-                add(f"  {label}: verify poll interval", "", x["verify_poll_interval"])
     d = out.get("docker")
     if d is not None:
         if d.get("skipped"):

@@ -1,7 +1,8 @@
-"""The gameday suite as CI runs it, timed from outside: serial and `-n 2`.
+"""The gameday suite timed from outside, three ways, all on the local backend:
 
-    python -m pytest scenarios -m gameday -q -p no:cacheprovider            (serial)
-    python -m pytest scenarios -m gameday -q -p no:cacheprovider -n 2       (pytest-xdist)
+    python -m pytest scenarios -m gameday -q -p no:cacheprovider --backend local       (serial)
+    gameday run --backend local -q --out DIR          (the default: -j from cores and memory)
+    python -m pytest scenarios -m gameday -q -p no:cacheprovider --backend local -n 2  (xdist)
 
 Each run adds `--durations=0` (per-test call time), `--gameday-out DIR` (per-gameday
 JSON: verdicts and event timelines) and `-p isolation_plugin` (one line per stack: worker,
@@ -49,7 +50,7 @@ def run_suite(
     extra: list[str] | None = None,
     patches: str = "",
     durations_file: str | None = None,
-    backend: str | None = None,
+    backend: str | None = "local",
     timeout: float = 1800,
 ) -> dict[str, Any]:
     out = Path(tempfile.mkdtemp(prefix=f"bench-suite-{label}-"))
@@ -96,23 +97,7 @@ def run_suite(
         (ln.strip() for ln in text.splitlines() if "Error:" in ln and "INTERNALERROR" in ln), None
     )
     durations = {nodeid: float(s) for s, nodeid in _DURATION.findall(text)}
-    gamedays = []
-    for path in sorted((out / "results").glob("*--*.json")):
-        r = json.loads(path.read_text())
-        sid = r["scenario"]
-        scenario = catalog.get(sid)
-        gamedays.append(
-            {
-                "scenario": sid,
-                "runbook": Path(r["runbook"]).stem,
-                "verdict": r["verdict"],
-                "duration_s": r["duration_s"],
-                "ttd_s": r.get("ttd_s"),
-                "ttr_s": r.get("ttr_s"),
-                "window": fixed_window(r, scenario),
-                "phases": phases(r, scenario),
-            }
-        )
+    gamedays = read_gamedays(out / "results" / "results.json")
     stacks = (
         [json.loads(line) for line in stacklog.read_text().splitlines()]
         if stacklog.exists()
@@ -135,6 +120,66 @@ def run_suite(
         "gamedays": gamedays,
         "isolation": isolation(stacks),
         "output_tail": "\n".join(text.strip().splitlines()[-40:]) if proc.returncode else tail,
+    }
+    _cleanup(out)
+    return result
+
+
+def read_gamedays(results_json: Path) -> list[dict[str, Any]]:
+    """Verdict, duration, fixed window and phases of each gameday of a results.json."""
+    try:
+        records = json.loads(results_json.read_text())["results"]
+    except (OSError, ValueError, KeyError):
+        return []
+    gamedays = []
+    for r in records:
+        scenario = catalog.for_runbook(r["runbook"]).get(r["scenario"])
+        if scenario is None:
+            continue
+        gamedays.append(
+            {
+                "scenario": r["scenario"],
+                "runbook": Path(r["runbook"]).stem,
+                "verdict": r["verdict"],
+                "duration_s": r["duration_s"],
+                "ttd_s": r.get("ttd_s"),
+                "ttr_s": r.get("ttr_s"),
+                "window": fixed_window(r, scenario),
+                "phases": phases(r, scenario),
+            }
+        )
+    return gamedays
+
+
+def run_cli(label: str, jobs: int | None = None, timeout: float = 1800) -> dict[str, Any]:
+    """`gameday run` as a user runs it (default -j unless `jobs`), timed around the process."""
+    out = Path(tempfile.mkdtemp(prefix=f"bench-suite-{label}-"))
+    cmd = [sys.executable, "-m", "harness.cli", "run", "--backend", "local", "-q"]
+    cmd += ["--out", str(out / "results"), *(["-j", str(jobs)] if jobs else [])]
+    load_before = loadavg()
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    wall = time.perf_counter() - start
+    gamedays = read_gamedays(out / "results" / "results.json")
+    text = proc.stdout + proc.stderr
+    result = {
+        "label": label,
+        "command": "gameday " + " ".join(cmd[3:]).replace(str(out / "results"), "DIR"),
+        "patches": "",
+        "rc": proc.returncode,
+        "wall": round(wall, 2),
+        "pytest_reported": None,
+        "passed": len(gamedays),
+        "failed": 0,
+        "errors": 0,
+        "error_line": None,
+        "loadavg_before": load_before,
+        "loadavg_after": loadavg(),
+        "durations": {},
+        "gamedays": gamedays,
+        "isolation": {},
+        # gameday run exits non-zero when a verdict differs from the runbook's baseline file
+        "output_tail": "\n".join(text.strip().splitlines()[-40:]),
     }
     _cleanup(out)
     return result
@@ -180,6 +225,7 @@ def isolation(stacks: list[dict[str, Any]]) -> dict[str, Any]:
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ok = [r for r in runs if r["rc"] == 0]
+    sums = [sum(g["duration_s"] for g in r["gamedays"]) for r in runs]
     windows = [sum(g["window"]["s"] for g in r["gamedays"] if g["window"]) for r in runs]
     return {
         "wall": stats(r["wall"] for r in runs),
@@ -188,6 +234,11 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "failed": [r["failed"] for r in runs],
         "runs_ok": len(ok),
         "fixed_windows_s": stats(windows),
+        "sum_of_gamedays_s": stats(sums),
+        "gamedays": [len(r["gamedays"]) for r in runs],
+        "longest_gameday_s": stats(
+            max((g["duration_s"] for g in r["gamedays"]), default=0) for r in runs
+        ),
         "loadavg": [r["loadavg_before"] for r in runs],
     }
 
