@@ -51,6 +51,10 @@ from harness.scenario import Scenario
 from harness.verdict import Observations, Verification, decide, fails_at_baseline
 
 DETECTION_ROLES = (Role.DETECTION, Role.INVESTIGATION)
+# A failing verify window ends early once the failure has been stable this long and cannot
+# change (see Gameday._settled); a hold or a verdict that could still change never does.
+QUIESCENT_S = 3.0
+SETTLED_STATUSES = frozenset({Status.RUNNING, Status.EXITED})
 StackFactory = Callable[[dict[str, str]], Stack]
 
 
@@ -378,6 +382,8 @@ class Gameday:
         restarts: dict[str, list[float]] = {}  # service -> when (from t0) it restarted
         signature = self._restart_signature(stack)
         observed = ""
+        quiet: tuple[float, str] | None = None  # (since, observation) of a stable failure
+        ended_early = ""
         while True:
             holds, observed = steady_state(stack)
             now_sig = self._restart_signature(stack)
@@ -385,8 +391,9 @@ class Gameday:
                 for name in now_sig:
                     if now_sig[name] != signature.get(name):
                         restarts.setdefault(name, []).append(self.now() - t0)
-                signature, since = now_sig, None
+                signature, since, quiet = now_sig, None, None
             elif holds:
+                quiet = None
                 if since is None:
                     since = self.now()
                     self.event(result, "recovery-seen", f"{phase}: {observed}")
@@ -394,6 +401,14 @@ class Gameday:
                     break
             else:
                 since = None
+                if quiet is None or quiet[1] != observed:
+                    quiet = (self.now(), observed)
+                elif self.now() - quiet[0] >= QUIESCENT_S:
+                    ended_early = self._settled(stack, fault)
+                    if ended_early:
+                        self.event(result, "verify-ended", f"{phase}: {ended_early}")
+                        break
+                    quiet = (self.now(), observed)
             # A stretch that started inside the window may finish its hold after it.
             if since is None and time.monotonic() >= deadline:
                 break
@@ -403,6 +418,8 @@ class Gameday:
             for name, ts in restarts.items()
         ]
         v = Verification(held=since is not None, observed=observed, disturbances=disturbances)
+        if ended_early:
+            result.notes.append(f"{phase} window ended early: {ended_early}")
         if since is not None:
             v.first_seen_s, v.confirmed_s = since - t0, self.now() - t0
             self.event(result, "recovered", f"{phase}: held {hold:.0f}s: {observed}")
@@ -416,6 +433,32 @@ class Gameday:
             v.fault_checked = True
         self.event(result, "fault-check", v.fault_present or "the fault is gone")
         return v
+
+    @staticmethod
+    def _settled(stack: Stack, fault: Fault) -> str:
+        """Why the verify window cannot end otherwise, or "" if it still could.
+
+        Ended early only when the failure is provably stable: the same observation for
+        QUIESCENT_S, no container restarting or starting, and the fault still in effect (it
+        is not lifted while this window runs, and nothing else removes it). A window whose
+        verdict could still change always runs to its end."""
+        pending = [
+            s.name for s in stack.containers().values() if s.status not in SETTLED_STATUSES
+        ]
+        if pending:
+            return ""
+        try:
+            present = fault.still_in_effect(stack)
+        except NotImplementedError:
+            return ""
+        except Exception:  # noqa: BLE001 - an unanswered check proves nothing: keep waiting
+            return ""
+        if not present:
+            return ""
+        return (
+            f"the failure was unchanged for {QUIESCENT_S:.0f}s with nothing restarting and "
+            f"the fault still in effect ({present}): the verdict cannot change in this window"
+        )
 
     @staticmethod
     def _restart_signature(stack: Stack) -> dict[str, tuple[int, bool]]:
