@@ -302,15 +302,12 @@ def step_table(result: GamedayResult) -> str:
     return f'<table class="gd-steps">{head}{"".join(rows)}</table>'
 
 
-def result_html(
-    result: GamedayResult, id_prefix: str | None = None, anchor: str | None = None
-) -> str:
-    """One gameday as an HTML fragment: verdict and figures, timeline, step table. `anchor`
-    (the test's node id) is what the summary table links to."""
+def result_html(result: GamedayResult, id_prefix: str | None = None) -> str:
+    """One gameday as an HTML fragment: verdict and figures, timeline, step table. (The
+    summary links to the test's row, which pytest-html gives the node id as its id.)"""
     title = f"{result.scenario} — {result.title}"
-    anchor_attr = f' id="{esc(anchor)}"' if anchor else ""
     return (
-        f'<div class="gd gd-result"{anchor_attr} data-scenario="{esc(result.scenario)}">'
+        f'<div class="gd gd-result" data-scenario="{esc(result.scenario)}">'
         f"<style>{CSS}</style>"
         f"<h3>{esc(title)} {badge(result.verdict.value)}</h3>{unchecked_html(result)}"
         f"{facts_table(result)}"
@@ -419,10 +416,7 @@ class GamedayHtml:
             if results:
                 report.extras = [
                     *getattr(report, "extras", []),
-                    *(
-                        extras.html(result_html(r, anchor=item.nodeid if i == 0 else None))
-                        for i, r in enumerate(results)
-                    ),
+                    *(extras.html(result_html(r)) for r in results),
                 ]
         return report
 

@@ -22,6 +22,7 @@ import zlib
 from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -134,12 +135,18 @@ class _Dom(HTMLParser):
         self.text: list[str] = []
         self.title = ""
         self.env: list[str] = []
+        self.ids: set[str] = set()
+        self.summary_links: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
         classes = set(a.get("class", "").split())
         self.tags[tag] += 1
         self.classes.update(classes)
+        if a.get("id"):
+            self.ids.add(a["id"])
+        if tag == "a" and any("gd-summary-row" in c for _, c, _ in self.stack):
+            self.summary_links.append(a.get("href", ""))
         if tag not in ("br", "img", "meta", "link", "input", "col", "hr"):
             self.stack.append((tag, classes, a))
 
@@ -177,6 +184,10 @@ def test_chromium_renders_the_report_with_summary_badges_step_tables_and_timelin
     assert "Gameday backend" in dom.env and "local" in dom.env and "Gameday harness" in dom.env
     assert dom.classes["gd-summary-table"] == 1
     assert dom.classes["gd-summary-row"] == 3
+    # Each summary row links to its test's row (pytest-html's script gives it the node id).
+    assert len(dom.summary_links) == 3
+    for href in dom.summary_links:
+        assert href.startswith("#") and unquote(href[1:]) in dom.ids, href
     # Each gameday's block: facts, a timeline and a step table, drawn into the page.
     assert dom.classes["gd-result"] == 3
     assert dom.classes["gd-steps"] == 3
