@@ -302,7 +302,7 @@ def _timeline(f: _Facts) -> list[str]:
         "lift": "External cause lifted",
         "recovery-seen": "Steady state seen",
         "fault-check": "Fault check",
-        "recovered": "Service restored",
+        "recovered": "Service restored, recovery confirmed",
         "verdict": "Verdict",
     }
     rows: list[tuple[float, int, str, str]] = []
@@ -312,7 +312,7 @@ def _timeline(f: _Facts) -> list[str]:
         action = {
             "inject": f"{r.fault}: {ev.detail}",
             "detected": f"runbook {ev.detail}",
-            "recovered": f"harness probes, recovery confirmed: {ev.detail}",
+            "recovered": f"harness probes: {ev.detail}",
             "baseline": ev.detail,
         }.get(ev.kind, ev.detail)
         # t0 is when the fault went in; the inject event is logged a moment later.

@@ -79,7 +79,7 @@ def test_the_timeline_table_merges_events_and_steps_in_time_order():
     assert (
         events.index("Fault injected")
         < events.index("Incident detected")
-        < events.index("Service restored")
+        < events.index("Service restored, recovery confirmed")
     )
     assert "Runbook line 69 (detect): failed, exit 7, showed the fault" in events
     assert "Runbook line 63 (resolve): ok, exit 0" in events
