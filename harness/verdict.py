@@ -123,8 +123,8 @@ def resolution_outcome(obs: Observations) -> Decision:
             return Decision(Verdict.DATA_LOSS, _data_loss(obs), lifted.first_seen_s)
         return Decision(
             Verdict.RECOVERED_AFTER_LIFT,
-            "self-healed once the fault's external cause was lifted "
-            f"({obs.lift}); the runbook's steps did not restore service: {why}",
+            "self-healed once the world lifted the fault (as the scenario's owners would, "
+            f"{obs.lift}); the runbook's steps did not restore service: {why}",
             lifted.first_seen_s,
             lifted.confirmed_s,
         )
