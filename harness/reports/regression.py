@@ -16,7 +16,8 @@ Compares an old and a new run (two results.json files, or a runbook baseline fil
   classified like verdicts: an undetected incident whose resolution stopped recovering
   is a regression even though the verdict stayed `undetected`.
 
-A baseline file only records verdicts, so against one only verdicts are compared.
+A baseline file only records verdicts (and, for an undetected incident, the second
+finding's verdict), so against one only those are compared.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import BadInput
+from harness.baseline import read_baseline
 from harness.reports._format import VERDICT_COLOURS, esc, md_cell, md_code, runbook_stem, seconds
 from harness.reports.json_results import Run, read_run, run_from_dict
 from harness.result import GamedayResult, StepRun, Verdict
@@ -60,9 +61,12 @@ class Snapshot:
     path: str
     verdicts: dict[Key, tuple[str, str]]  # key -> (verdict, reason or why)
     results: dict[Key, GamedayResult] = field(default_factory=dict)
+    baseline_findings: dict[Key, tuple[str, str]] = field(default_factory=dict)
 
     def finding(self, key: Key) -> tuple[str, str] | None:
         """The second finding (resolution after a missed detection): (verdict, reason)."""
+        if self.is_baseline:
+            return self.baseline_findings.get(key)
         r = self.results.get(key)
         if r is None or r.resolution_finding is None:
             return None
@@ -101,22 +105,14 @@ def load_snapshot(path: str | Path) -> Snapshot:
 
 
 def _baseline(path: Path) -> Snapshot:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadInput(f"{path}: not a readable baseline file: {exc}") from None
-    scenarios = data.get("scenarios") if isinstance(data, dict) else None
-    if not isinstance(scenarios, dict):
-        raise BadInput(f"{path}: a baseline file needs a 'scenarios' object")
     stem = path.name.removesuffix(".baseline.json")
     verdicts: dict[Key, tuple[str, str]] = {}
-    for scenario, entry in scenarios.items():
-        if not isinstance(entry, dict) or entry.get("verdict") not in VERDICT_RANK:
-            raise BadInput(
-                f"{path}: scenario {scenario!r} needs a known 'verdict' ({', '.join(VERDICT_RANK)})"
-            )
-        verdicts[(str(scenario), stem)] = (str(entry["verdict"]), str(entry.get("why", "")))
-    return Snapshot(f"baseline {path.name}", str(path), verdicts)
+    findings: dict[Key, tuple[str, str]] = {}
+    for scenario, expected in read_baseline(path).items():
+        verdicts[(scenario, stem)] = (expected.verdict, expected.why)
+        if expected.resolution is not None:
+            findings[(scenario, stem)] = (expected.resolution, expected.why)
+    return Snapshot(f"baseline {path.name}", str(path), verdicts, baseline_findings=findings)
 
 
 @dataclass
@@ -206,11 +202,8 @@ def compare(old: Snapshot, new: Snapshot) -> Comparison:
             verdicts.append(
                 VerdictChange(key, o[0] if o else None, n[0] if n else None, kind, reason)
             )
-        ro, rn = old.results.get(key), new.results.get(key)
-        if ro is None or rn is None:
-            continue
         fo, fn = old.finding(key), new.finding(key)
-        if (fo and fo[0]) != (fn and fn[0]):
+        if o and n and (fo and fo[0]) != (fn and fn[0]):
             findings.append(
                 VerdictChange(
                     key,
@@ -220,6 +213,9 @@ def compare(old: Snapshot, new: Snapshot) -> Comparison:
                     (fn or fo or ("", ""))[1],
                 )
             )
+        ro, rn = old.results.get(key), new.results.get(key)
+        if ro is None or rn is None:
+            continue
         poll = max(ro.poll_interval_s, rn.poll_interval_s)
         for metric, a, b in (("TTD", ro.ttd_s, rn.ttd_s), ("TTR", ro.ttr_s, rn.ttr_s)):
             if a is not None and b is not None and abs(b - a) > noise(a, poll):

@@ -186,3 +186,27 @@ def test_recovered_after_lift_replacing_recovered_is_a_regression():
     assert [(v.old, v.new, v.kind) for v in c.verdicts] == [
         ("recovered", "recovered-after-lift", "regressed")
     ]
+
+
+def test_a_baseline_that_pins_the_second_finding_is_compared_with_the_runs(tmp_path):
+    baseline = tmp_path / "incident-response.baseline.json"
+    baseline.write_text(
+        json.dumps(
+            {
+                "scenarios": {
+                    "llm-quota": {
+                        "verdict": "undetected",
+                        "resolution": "recovered",
+                        "why": "the fallback recovers once the incident is declared",
+                    }
+                }
+            }
+        )
+    )
+    run = write_run(tmp_path / "run", [undetected_with_finding()])
+    c = compare(load_snapshot(baseline), load_snapshot(run))
+    assert c.verdicts == []
+    assert [(f.old, f.new, f.kind) for f in c.findings] == [
+        ("recovered", "not-recovered", "regressed")
+    ]
+    assert c.regressed == c.findings
