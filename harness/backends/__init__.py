@@ -1,4 +1,5 @@
-"""Stack backends: `local` (processes, the default) and `docker` (Testcontainers)."""
+"""Stack backends: `local` (processes, the default) and `docker` (Testcontainers); `fake`
+(in memory, for testing the runner) only when named."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from harness.backends.base import Stack
 from harness.compose import ComposeFile
 from harness.errors import HarnessError, OptionError
 
-BACKENDS = ("auto", "local", "docker")
+BACKENDS = ("auto", "local", "docker", "fake")
 
 
 def docker_problem(compose: ComposeFile | None = None) -> str | None:
@@ -45,8 +46,8 @@ def select_backend(name: str | None, compose: ComposeFile | None = None) -> tupl
     name = name or os.environ.get("GAMEDAY_BACKEND") or "auto"
     if name not in BACKENDS:
         raise OptionError(f"--backend must be one of {', '.join(BACKENDS)}, not {name!r}")
-    if name == "local":
-        return "local", "chosen"
+    if name in ("local", "fake"):  # `auto` never picks the fake
+        return name, "chosen"
     problem = docker_problem(compose)
     if name == "docker":
         if problem:
@@ -73,4 +74,8 @@ def make_stack(
         except ImportError as exc:
             raise OptionError(f"the docker backend is not available: {exc}") from None
         return DockerStack(compose, shell_env=shell_env, env_example=env_example)  # type: ignore[no-any-return,unused-ignore]
+    if backend == "fake":
+        from harness.backends.fake import FakeStack
+
+        return FakeStack(compose, shell_env=shell_env, env_example=env_example)
     raise OptionError(f"unknown backend {backend!r}")
