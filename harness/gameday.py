@@ -260,7 +260,8 @@ class Gameday:
             for s in detection
             if baseline.get(s.line) is not None and f"line {s.line}: {s.command}" not in skipped
         ]
-        detected_by, runs, polls = self._detect(shell, eligible, baseline, confirmed, window)
+        detected_by, runs, polls, gap = self._detect(shell, eligible, baseline, confirmed, window)
+        result.ttd_resolution_s = gap
         result.steps.extend(runs)
         obs.detected_by, obs.detect_window_s = detected_by, window
         obs.detect_note = (
@@ -336,7 +337,7 @@ class Gameday:
         baseline: dict[int, int | None],
         opened: float,
         window: float,
-    ) -> tuple[StepRun | None, list[StepRun], int]:
+    ) -> tuple[StepRun | None, list[StepRun], int, float | None]:
         """Poll each step on its own clock (one thread a step), so a short-lived symptom (an
         API down between two OOM kills) is seen whichever step would see it: a slow step
         (`docker stats`) never delays a fast one (`curl -f`)."""
@@ -344,6 +345,7 @@ class Gameday:
         lock = threading.Lock()
         last: dict[int, StepRun] = {}
         firsts: list[StepRun] = []
+        gaps: list[float] = []  # between two starts of the same step: TTD's resolution
         polls = 0
 
         def poll(step: Step) -> None:
@@ -356,6 +358,8 @@ class Gameday:
                     polls += 1
                     if found.is_set():  # another step already detected: not a finding
                         return
+                    if step.line in last:
+                        gaps.append(run.started - last[step.line].started)
                     last[step.line] = run
                     if outcome.exit_code != baseline[step.line]:
                         run.detected = True
@@ -369,7 +373,8 @@ class Gameday:
                 list(pool.map(poll, steps))
         order = {s.line: i for i, s in enumerate(steps)}
         runs = sorted(last.values(), key=lambda r: order[r.line])
-        return (firsts[0] if firsts else None), runs, polls
+        gap = round(statistics.median(gaps), 4) if gaps else None
+        return (firsts[0] if firsts else None), runs, polls, gap
 
     def _verify(
         self, stack: Stack, fault: Fault, t0: float, result: GamedayResult, phase: str
@@ -384,7 +389,9 @@ class Gameday:
         observed = ""
         quiet: tuple[float, str] | None = None  # (since, observation) of a stable failure
         ended_early = ""
+        probes: list[float] = []  # probe start times: TTR's resolution
         while True:
+            probes.append(self.now())
             holds, observed = steady_state(stack)
             now_sig = self._restart_signature(stack)
             if now_sig != signature:
@@ -417,6 +424,10 @@ class Gameday:
             f"{name} restarted or was killed {len(ts)}× (first at t0+{ts[0]:.1f}s)"
             for name, ts in restarts.items()
         ]
+        if len(probes) > 1:
+            result.ttr_resolution_s = round(
+                statistics.median(b - a for a, b in zip(probes, probes[1:], strict=False)), 4
+            )
         v = Verification(held=since is not None, observed=observed, disturbances=disturbances)
         if ended_early:
             result.notes.append(f"{phase} window ended early: {ended_early}")

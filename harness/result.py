@@ -135,6 +135,10 @@ class GamedayResult:
     fault_check: FaultCheck = field(default_factory=FaultCheck)
     baseline_failing_steps: list[str] = field(default_factory=list)  # non-zero on every healthy run
     unchecked: list[str] = field(default_factory=list)  # what this verdict did not check
+    # How precisely TTD and TTR are known: the median time between two runs of the same
+    # detection step, and between two verify probes (both on the gameday's monotonic clock).
+    ttd_resolution_s: float | None = None
+    ttr_resolution_s: float | None = None
     address_map: dict[str, str] = field(default_factory=dict)  # "127.0.0.1:30441": "localhost:8000"
     schema_version: int = SCHEMA_VERSION
 
