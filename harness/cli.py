@@ -216,6 +216,14 @@ def _add_trust_subcommands(sub: Any) -> None:
         help="repeatable; default: every runbooks/*.md",
     )
     repeat.add_argument("--backend", default="local", help="stack backend (default: local)")
+    repeat.add_argument(
+        "-j",
+        "--jobs",
+        type=_jobs,
+        default=1,
+        metavar="N",
+        help="gamedays of a round at once, each in its own process and stack (default: 1)",
+    )
     repeat.add_argument("--compose", default=None, metavar="PATH", help="compose file")
     repeat.add_argument("--json", default=None, metavar="OUT", help="write the results as JSON")
     repeat.add_argument("--markdown", default=None, metavar="OUT", help="write a Markdown report")

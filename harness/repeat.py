@@ -7,17 +7,22 @@
        verdict is *unstable* (exit status 1)
 
 DESIGN.md §7: "the same suite run repeatedly gives the same verdicts". This is the check,
-with the Gameday runner directly (no pytest), on any backend.
+with the Gameday runner directly (no pytest), on any backend. `-j N` runs each round's
+gamedays N at a time, each in a process and on a stack of its own, longest first (the
+previous round's durations, else the scenario's windows): verdicts under concurrency must be
+the ones a serial run gives.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import statistics
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,6 +110,44 @@ def expected_verdict(runbook: Runbook, scenario: Scenario) -> str:
     return scenario.expected
 
 
+Outcome = tuple[str, float | None, str, float]  # verdict, TTR, reason, duration
+
+
+def _outcome(runbook: Runbook, scenario: Scenario, stack_factory: StackFactory) -> Outcome:
+    try:
+        result = Gameday(runbook, scenario, stack_factory).run()
+    except HarnessError as exc:  # the stack failed: an outcome too, and not a stable one
+        return "error", None, f"{type(exc).__name__}: {exc}", 0.0
+    return result.verdict.value, result.ttr_s, result.reason, result.duration_s
+
+
+def _outcome_in_worker(runbook_path: str, scenario_id: str, backend: str, compose: str) -> Outcome:
+    """One gameday in a worker process (`-j N`): everything rebuilt from names, so nothing
+    but strings crosses the process boundary."""
+    from harness import catalog
+    from harness.backends import make_stack
+    from harness.compose import ComposeFile
+    from harness.runbook import parse_runbook
+
+    runbook = parse_runbook(runbook_path)
+    scenario = catalog.for_runbook(runbook_path).get(scenario_id) or catalog.SCENARIOS[scenario_id]
+    compose_file = ComposeFile(compose)
+
+    def factory(env: dict[str, str]) -> Any:
+        return make_stack(
+            backend, compose_file, env, env_example=compose_file.path.parent / ".env.example"
+        )
+
+    return _outcome(runbook, scenario, factory)
+
+
+def _estimate(series: Series, scenario: Scenario) -> float:
+    """The last run's duration, else the scenario's windows: longest first."""
+    if series.durations_s and series.durations_s[-1] > 0:
+        return series.durations_s[-1]
+    return scenario.detect_window_s + scenario.verify_window_s + scenario.hold_s
+
+
 def repeat(
     runbooks: Sequence[Runbook],
     scenarios: Sequence[Scenario],
@@ -113,35 +156,62 @@ def repeat(
     backend: str,
     progress: Callable[[str], None] = print,
     checkpoint: Callable[[RepeatReport], None] | None = None,
+    jobs: int = 1,
+    compose_path: str | None = None,
 ) -> RepeatReport:
+    """N rounds; with jobs > 1 (and compose_path) each round's gamedays run `jobs` at a time
+    in worker processes, longest first, and are recorded in the same order as serially."""
     started = time.monotonic()
     report = RepeatReport(rounds, backend, datetime.now(UTC).isoformat(timespec="seconds"))
     pairs = [(rb, sc) for rb in runbooks for sc in scenarios]
     report.series = [Series(rb.path, sc.id, expected_verdict(rb, sc)) for rb, sc in pairs]
-    for n in range(1, rounds + 1):
-        for (runbook, scenario), series in zip(pairs, report.series, strict=True):
-            try:
-                result = Gameday(runbook, scenario, stack_factory).run()
-                verdict, ttr, reason, took = (
-                    result.verdict.value,
-                    result.ttr_s,
-                    result.reason,
-                    result.duration_s,
+    pool = None
+    if jobs > 1 and compose_path is not None:
+        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        for n in range(1, rounds + 1):
+
+            def record(i: int, outcome: Outcome, n: int = n) -> None:
+                (runbook, scenario), series = pairs[i], report.series[i]
+                verdict, ttr, reason, took = outcome
+                series.verdicts.append(verdict)
+                series.ttr_s.append(ttr)
+                series.reasons.append(reason)
+                series.durations_s.append(took)
+                progress(
+                    f"round {n}/{rounds}  {Path(runbook.path).stem:<28} {scenario.id:<28} "
+                    f"{verdict:<14} {took:5.1f}s"
                 )
-            except HarnessError as exc:  # the stack failed: an outcome too, and not a stable one
-                verdict, ttr, reason, took = "error", None, f"{type(exc).__name__}: {exc}", 0.0
-            series.verdicts.append(verdict)
-            series.ttr_s.append(ttr)
-            series.reasons.append(reason)
-            series.durations_s.append(took)
-            progress(
-                f"round {n}/{rounds}  {Path(runbook.path).stem:<28} {scenario.id:<28} "
-                f"{verdict:<14} {took:5.1f}s"
-            )
-        report.rounds_done = n
-        report.duration_s = time.monotonic() - started
-        if checkpoint:
-            checkpoint(report)
+
+            if pool is None:
+                for i, (runbook, scenario) in enumerate(pairs):
+                    record(i, _outcome(runbook, scenario, stack_factory))
+            else:
+                assert compose_path is not None
+                order = sorted(
+                    range(len(pairs)), key=lambda i: -_estimate(report.series[i], pairs[i][1])
+                )
+                futures: dict[Future[Outcome], int] = {
+                    pool.submit(
+                        _outcome_in_worker, pairs[i][0].path, pairs[i][1].id, backend, compose_path
+                    ): i
+                    for i in order
+                }
+                done: dict[int, Outcome] = {}
+                pending = set(futures)
+                while pending:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        done[futures[future]] = future.result()
+                for i in range(len(pairs)):  # series keep the serial order of runs
+                    record(i, done[i])
+            report.rounds_done = n
+            report.duration_s = time.monotonic() - started
+            if checkpoint:
+                checkpoint(report)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     return report
 
 
@@ -242,11 +312,23 @@ def main(args: Any, out: TextIO = sys.stdout) -> int:
         print(line, file=out, flush=True)
 
     runs = args.n * len(runbooks) * len(scenarios)
+    jobs = max(1, getattr(args, "jobs", 1) or 1)
     say(
         f"{args.n} round(s) × {len(runbooks)} runbook(s) × {len(scenarios)} scenario(s) = "
-        f"{runs} gamedays, estimated ~{runs * 10 / 60:.0f} min (a gameday takes ~2-20 s)"
+        f"{runs} gamedays, {jobs} at a time, estimated ~{runs * 10 / 60 / jobs:.0f} min "
+        "(a gameday takes ~2-20 s)"
     )
-    report = repeat(runbooks, scenarios, args.n, factory, backend, say, checkpoint)
+    report = repeat(
+        runbooks,
+        scenarios,
+        args.n,
+        factory,
+        backend,
+        say,
+        checkpoint,
+        jobs=jobs,
+        compose_path=str(compose.path.resolve()),
+    )
     say("")
     say(table(report))
     if report.unstable:
