@@ -68,7 +68,11 @@ def test_detection_steps_that_cannot_see_the_fault_give_undetected():
     result = run(text, dataclasses.replace(catalog.SERVICE_DOWN, detect_window_s=2.0))
     assert result.verdict == Verdict.UNDETECTED, result.summary() + "\n" + result.step_table()
     assert result.ttd_s is None
-    assert not any(s.phase == "resolve" for s in result.steps)
+    # Declared by its impact, the incident still gets the section's resolution steps: their
+    # outcome (here the restart brings the API back) is the second finding.
+    assert any(s.phase == "resolve" for s in result.steps)
+    assert result.resolution_finding is not None
+    assert result.resolution_finding.verdict == Verdict.RECOVERED, result.resolution_finding
 
 
 def test_a_noisy_detection_step_is_recorded_and_never_counts_as_detection():
