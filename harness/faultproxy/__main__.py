@@ -22,7 +22,7 @@ import random
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .api import VERSION, ApiServer, Metrics
 from .server import ProxyCollection, format_address
@@ -35,6 +35,13 @@ DEFAULT_PORT = 8474
 
 class ConfigError(Exception):
     """The -config file cannot be read or applied."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # Bad input is one line and exit status 2, not argparse's usage block.
+        print(f"faultproxy: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
 
 
 async def serve(host: str, port: int, config: list[Any] | None, metrics: Metrics) -> None:
@@ -82,7 +89,7 @@ def _read_config(path: str) -> list[Any]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m harness.faultproxy",
         description="TCP fault proxy speaking Toxiproxy's v2 REST API "
         "(flags as toxiproxy-server's).",

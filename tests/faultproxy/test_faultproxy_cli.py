@@ -92,6 +92,16 @@ def test_a_bad_config_file_is_one_line_and_exit_2_with_nothing_listening(
         connect(f"127.0.0.1:{port}").close()
 
 
+@pytest.mark.parametrize(
+    "argv", [["-port", "http"], ["-port", "70000"], ["-frobnicate"], ["-config"]]
+)
+def test_bad_server_flags_are_one_line_and_exit_2(argv: list[str]) -> None:
+    result = run("-m", "harness.faultproxy", *argv)
+
+    assert result.returncode == 2
+    assert result.stdout == "" and len(result.stderr.splitlines()) == 1
+
+
 def test_go_style_flags_and_version_are_understood() -> None:
     result = run("-m", "harness.faultproxy", "-version")
 
