@@ -405,7 +405,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for sid in args.scenario:
         pytest_args += ["--scenario", sid]
     if jobs > 1:  # each xdist worker runs its gamedays on stacks of its own, longest first
-        pytest_args += ["-n", str(jobs), "--dist", "load"]
+        # (pytest-benchmark, where installed, warns on every worker that it is disabled)
+        pytest_args += ["-n", str(jobs), "--dist", "load", "-p", "no:benchmark"]
     pytest_args += ["-q"] * args.quiet + ["-v"] * args.verbose
     if args.exitfirst:
         pytest_args.append("-x")

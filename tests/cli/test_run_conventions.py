@@ -193,22 +193,25 @@ def _wait_for(proc: subprocess.Popen[str], needle: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("signum", "status", "after"),
+    ("signum", "status", "after", "jobs"),
     [
         # SIGTERM once the first of two gamedays is done: that one is kept.
-        (signal.SIGTERM, 143, "incident-response.fixed.md  service-down: recovered (TTD"),
+        (signal.SIGTERM, 143, "incident-response.fixed.md  service-down: recovered (TTD", "1"),
         # Ctrl-C while the first gameday's stack is up: nothing finished, still written.
-        (signal.SIGINT, 130, "incident-response.fixed.md  service-down: baseline"),
+        (signal.SIGINT, 130, "incident-response.fixed.md  service-down: baseline", "1"),
+        # Concurrent: the controller forwards SIGTERM to its xdist workers, which unwind.
+        (signal.SIGTERM, 143, "incident-response.fixed.md  service-down: recovered (TTD", "2"),
     ],
-    ids=["sigterm", "ctrl-c"],
+    ids=["sigterm", "ctrl-c", "sigterm-concurrent"],
 )
 def test_an_interrupted_run_exits_128_plus_signal_with_a_partial_results_json_diff_reads(
-    tmp_path, signum, status, after
+    tmp_path, signum, status, after, jobs
 ):
     out = tmp_path / "out"
+    # Concurrent: database-down (longer, started first) is still running at the signal.
+    more = ("--scenario", "database-down") if jobs == "2" else ("--runbook", str(SHIPPED))
     proc = _start(
-        tmp_path, *ONE, "--runbook", str(FIXED), "--runbook", str(SHIPPED), "-j", "1",
-        "--out", str(out),
+        tmp_path, *ONE, "--runbook", str(FIXED), *more, "-j", jobs, "--out", str(out),
     )  # fmt: skip
     try:
         _wait_for(proc, after)
