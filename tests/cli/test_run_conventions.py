@@ -8,6 +8,7 @@ The few real gamedays here are `service-down` on the local backend (a few second
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import xml.etree.ElementTree as ET
@@ -232,3 +233,21 @@ def test_an_interrupted_run_exits_128_plus_signal_with_a_partial_results_json_di
     diff = gameday("diff", results, results, cwd=tmp_path, timeout=60)
     assert diff.returncode == 0, diff.stderr
 
+
+
+def test_the_backend_header_gives_the_reason_without_the_exception_text():
+    from harness.plugin import _first_clause
+
+    why = (
+        "auto: no Docker engine answers (Error while fetching server API version: "
+        "('Connection aborted.', FileNotFoundError(2, 'No such file or directory')))"
+    )
+    assert _first_clause(why) == "auto: no Docker engine answers"
+    assert _first_clause("chosen") == "chosen"
+
+
+def test_default_jobs_is_bounded_by_the_gamedays_and_at_least_one():
+    from harness.cli import default_jobs
+
+    assert default_jobs(1) == 1
+    assert 1 <= default_jobs(100) <= 2 * (os.cpu_count() or 1)
