@@ -126,21 +126,24 @@ def test_proxy_metrics_count_bytes_per_direction_in_prometheus_text(echo_port: i
                 client.sendall(b"abc")
                 assert client.recv(100) == b"abc"
             response = httpx.get(f"{url}/metrics")
+            api.delete_proxy("echo")
+            after_delete = httpx.get(f"{url}/metrics")  # counters never go back
     finally:
         stop_process(process)
 
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    samples = {
-        (sample.name, sample.labels["direction"]): sample
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
-    for name in ("toxiproxy_proxy_received_bytes_total", "toxiproxy_proxy_sent_bytes_total"):
-        for direction in ("upstream", "downstream"):
-            sample = samples[(name, direction)]
-            assert sample.value == 8  # both connections, fast path and toxic path
-            assert sample.labels["proxy"] == "echo" and sample.labels["listener"] == listen
-            assert sample.labels["upstream"] == f"127.0.0.1:{echo_port}"
+    for text in (response.text, after_delete.text):
+        samples = {
+            (sample.name, sample.labels["direction"]): sample
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+        for name in ("toxiproxy_proxy_received_bytes_total", "toxiproxy_proxy_sent_bytes_total"):
+            for direction in ("upstream", "downstream"):
+                sample = samples[(name, direction)]
+                assert sample.value == 8  # both connections, fast path and toxic path
+                assert sample.labels["proxy"] == "echo" and sample.labels["listener"] == listen
+                assert sample.labels["upstream"] == f"127.0.0.1:{echo_port}"
 
 
 def test_runtime_metrics_include_the_process_collector() -> None:
