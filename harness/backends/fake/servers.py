@@ -166,6 +166,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:  # noqa: N802
         self._dispatch("PUT")
 
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._dispatch("DELETE")
+
 
 # -- the mock LLM provider -------------------------------------------------------------------
 
@@ -183,7 +186,7 @@ class MockLlm(Service):
 
     def __init__(self, port: int, log: Log) -> None:
         super().__init__(port, log)
-        self.state = State()  # provider state lives as long as the container (not restarts)
+        self.state = State()  # a process of its own: modes and counts reset on restart
 
     def _make_server(self) -> _Tracking:
         self.state = State()
@@ -531,8 +534,13 @@ class TestGenApi(Service):
     __test__ = False  # not a pytest class, whatever its name says
 
     def __init__(self, port: int, log: Log, env: dict[str, str], resolve: Resolve,
-                 jobs: Callable[[], dict[str, dict[str, Any]]]) -> None:
+                 jobs: Callable[[], dict[str, dict[str, Any]]],
+                 on_memory: Callable[[int], None] = lambda held: None) -> None:
         super().__init__(port, log)
+        # The memory-assault hook (TESTGEN_CHAOS_HOOKS=1) holds a figure, not memory: the
+        # stack compares it with mem_limit and OOM-kills the container as the kernel would.
+        self.held_bytes, self.on_memory = 0, on_memory
+        self._assault = threading.Event()
         self.config = Config.from_env(env)  # ConfigError: the container refuses to start
         self.resolve, self.jobs = resolve, jobs
         self.requests: dict[tuple[str, str], int] = {}
@@ -544,10 +552,6 @@ class TestGenApi(Service):
 
     def _make_server(self) -> _Tracking:
         return _HTTPServer(("127.0.0.1", self.port), _Handler, self)
-
-    def stop(self) -> None:
-        super().stop()
-        self._http.close()
 
     def _address(self, url: str, default_port: int) -> tuple[str, int]:
         parts = urlsplit(url)
@@ -642,6 +646,8 @@ class TestGenApi(Service):
             return _send(h, *self._generate(h))
         if method == "GET" and path.startswith("/v1/jobs/"):
             return _send(h, *self._job(path.rsplit("/", 1)[-1]))
+        if path == "/_chaos/memory" and self.config.chaos_hooks:
+            return _send(h, *self._memory(method, h._body() if method == "POST" else None))
         return _send(h, 404, {"detail": "Not Found"})
 
     def _ready(self) -> tuple[int, Any]:
@@ -727,6 +733,36 @@ class TestGenApi(Service):
                                "tests": tests, "provider": provider}
         return 200, {"job_id": job_id, "tests": tests, "provider": provider,
                      "cached": bool(cached)}
+
+    def _memory(self, method: str, body: Any) -> tuple[int, Any]:
+        if method == "DELETE":
+            self._assault.set()
+            freed, self.held_bytes = self.held_bytes, 0
+            self.log("WARNING", f"chaos memory released freed_mb={freed >> 20}")
+            return 200, {"freed_mb": freed >> 20}
+        if method == "GET":
+            return 200, {"held_mb": self.held_bytes >> 20}
+        body = body if isinstance(body, dict) else {}
+        mb, step, interval = (int(body.get(k, d)) for k, d in
+                              (("mb", 64), ("step_mb", 16), ("interval_ms", 20)))
+        self._assault = done = threading.Event()
+        self.log("WARNING", f"chaos memory assault mb={mb} step_mb={step} interval_ms={interval}")
+
+        def grow() -> None:
+            target = self.held_bytes + mb * 2**20
+            while self.held_bytes < target and not done.wait(interval / 1000):
+                if self._server is None:
+                    return
+                self.held_bytes = min(target, self.held_bytes + step * 2**20)
+                self.on_memory(self.held_bytes)
+
+        threading.Thread(target=grow, daemon=True, name=f"fake-memory-{self.port}").start()
+        return 202, {"status": "allocating", "mb": mb}
+
+    def stop(self) -> None:
+        self._assault.set()
+        super().stop()
+        self._http.close()
 
     def _job(self, job_id: str) -> tuple[int, Any]:
         try:

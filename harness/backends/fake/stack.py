@@ -356,7 +356,7 @@ class FakeStack(Stack):
             env = self._env(cont)
             port = int(env.get("TESTGEN_PORT") or 8000)
             return servers.TestGenApi(self._ports[(service, port)], log, env, self._resolve,
-                                      self.jobs)
+                                      self.jobs, lambda held: self._memory(cont, held))
         raise NotSupportedOnFake(f"service {service}: the fake backend has no model for it")
 
     def _spawn(self, cont: _Container) -> None:
@@ -378,6 +378,15 @@ class FakeStack(Stack):
             return
         cont.server = server
         self._log(cont, "INFO", f"{st.service} starting pid={st.pid}")
+
+    def _memory(self, cont: _Container, held: int) -> None:
+        """The kernel's side of the memory-assault hook: over mem_limit is an OOM kill."""
+        with self._lock:
+            limit = cont.state.config.mem_limit_bytes
+            if limit and cont.server is not None and MEMORY["api"] * MiB + held > limit:
+                self._log(cont, "ERROR", "Killed (out of memory)")
+                self._exited_by_itself(cont, 137)
+                cont.state.oom_killed = True
 
     def _exit(self, cont: _Container, exit_code: int) -> None:
         server, cont.server = cont.server, None
@@ -426,7 +435,8 @@ class FakeStack(Stack):
             limit = cont.state.config.mem_limit_bytes
             if cont.state.status != Status.RUNNING:
                 return ResourceUsage(0, limit, 0.0, 0)
-            return ResourceUsage(MEMORY.get(cont.kind, 16) * MiB, limit, 0.5, 1)
+            held = getattr(cont.server, "held_bytes", 0)
+            return ResourceUsage(MEMORY.get(cont.kind, 16) * MiB + held, limit, 0.5, 1)
 
     def exec(self, service: str, argv: list[str], timeout: float = 30.0) -> ExecResult:
         with self._lock:
