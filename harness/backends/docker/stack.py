@@ -39,6 +39,7 @@ from typing import Any
 
 from docker.errors import APIError, DockerException, NotFound
 from testcontainers.core.network import Network
+from testcontainers.core.wait_strategies import ExecWaitStrategy, WaitStrategy
 
 from harness.backends.base import (
     ContainerState,
@@ -96,6 +97,7 @@ class DockerStack(Stack):
         if swept:
             self._notes.append(f"removed leftovers of dead gameday runs: {', '.join(swept)}")
         self._lock = threading.RLock()
+        self._volume_lock = threading.Lock()
         self._closed = False
         self._services: dict[str, _Service] = {}
         self._network: Network | None = None
@@ -143,21 +145,49 @@ class DockerStack(Stack):
 
     # -- lifecycle ---------------------------------------------------------------------
     def up(self, timeout: float = 60.0) -> None:
+        """Every default service created and started at once, each in its own thread (the
+        engine's create + start is ~1 s a container here, and the services wait for their
+        dependencies themselves), each then waited for by its own healthcheck through
+        Testcontainers' ExecWaitStrategy: the engine runs that check only once per
+        interval, running it ourselves answers the moment the service is ready."""
         configs = self.resolve_config()
         order = self.compose.startup_order()
         images.require(self.client, [configs[name].image for name in order])
-        for name in order:  # all at once: services wait for their dependencies themselves
-            self.create(name, configs[name])
+        with self._lock:
+            self._check_open()
+            self._ensure_network()
         deadline = time.monotonic() + timeout
+        failures: dict[str, str] = {}
+
+        def bring_up(name: str) -> None:
+            try:
+                proxy = service_kind(self.compose, name) == "toxiproxy"  # ready: links made
+                strategy = None if proxy else _exec_wait(configs[name], deadline)
+                self.create(name, configs[name], wait=strategy)
+                if strategy is None and not self.wait_healthy(
+                    name, max(0.1, deadline - time.monotonic())
+                ):
+                    failures[name] = "not healthy"
+            except TimeoutError:
+                failures[name] = "not healthy"
+            except StackError as exc:
+                failures[name] = str(exc)
+
+        threads = [threading.Thread(target=bring_up, args=(n,), name=f"up-{n}") for n in order]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
         for name in order:
-            if not self.wait_healthy(name, max(0.1, deadline - time.monotonic())):
-                state = self.containers().get(name)
-                tail = "\n".join(line for _, line in self.logs(name)[-5:])
-                status = state.status.value if state else "missing"
-                raise StackError(
-                    f"service {name} did not become healthy in {timeout:.0f}s "
-                    f"(container {status}):\n{tail}"
-                )
+            if name not in failures:
+                continue
+            state = self.containers().get(name)
+            tail = "\n".join(line for _, line in self.logs(name)[-5:]) if state else ""
+            status = state.status.value if state else "missing"
+            raise StackError(
+                f"service {name} did not become healthy in {timeout:.0f}s "
+                f"(container {status}; {failures[name]}):\n{tail}"
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -256,51 +286,75 @@ class DockerStack(Stack):
             except KeyError:
                 raise StackError(f"no such container for service {service!r}") from None
 
-    def create(self, service: str, config: ServiceConfig) -> None:
+    def create(
+        self, service: str, config: ServiceConfig, wait: WaitStrategy | None = None
+    ) -> None:
+        """Create (replacing any existing container) and start; with `wait`, also wait until
+        it is ready (TimeoutError if not). The engine's create + start runs outside the
+        stack's lock, so `up` creates every service at once."""
         with self._lock:
             self._check_open()
             if service in self._services:
                 self.remove(service)
-            images.require(self.client, [config.image])
             network = self._ensure_network()
+        images.require(self.client, [config.image])
+        with self._volume_lock:
             self._ensure_volumes(config)
-            mounts = mounts_for(config, self.dir, self._volumes)
-            labels = lbl.stack_labels(self.id, self._owner)
-            for docker_name in (config.container_name, f"{config.container_name}-{self.id}"):
-                container = ServiceContainer(
-                    config,
-                    network=network,
-                    docker_name=docker_name,
-                    host_ports=self._ports.for_service(service),
-                    mounts=mounts,
-                    labels=labels,
-                    dns=[self._dns.address] if self._dns is not None else [],
-                )
-                try:
-                    container.start()
-                except APIError as exc:
-                    created = container._container  # created, but the engine could not start it
-                    name_taken = exc.status_code == 409 and docker_name == config.container_name
-                    if created is None and name_taken:
-                        self._note(
-                            f"container name {docker_name} was taken on this engine; this "
-                            f"stack's {service} runs as {docker_name}-{self.id}"
-                        )
-                        container.get_docker_client().client.close()
-                        continue
-                    if created is not None:
-                        self._services[service] = _Service(
-                            container, str(created.id), docker_name, config
-                        )
-                    else:
-                        container.get_docker_client().client.close()
-                    raise StackError(
-                        f"cannot start {config.container_name}: {exc.explanation or exc}"
-                    ) from None
-                wrapped = container.get_wrapped_container()
-                self._services[service] = _Service(container, str(wrapped.id), docker_name, config)
-                break
+        mounts = mounts_for(config, self.dir, self._volumes)
+        labels = lbl.stack_labels(self.id, self._owner)
+        for docker_name in (config.container_name, f"{config.container_name}-{self.id}"):
+            container = ServiceContainer(
+                config,
+                network=network,
+                docker_name=docker_name,
+                host_ports=self._ports.for_service(service),
+                mounts=mounts,
+                labels=labels,
+                dns=[self._dns.address] if self._dns is not None else [],
+            )
+            if wait is not None:
+                container.waiting_for(wait)
+            try:
+                container.start()
+            except APIError as exc:
+                created = container._container  # created, but the engine could not start it
+                name_taken = exc.status_code == 409 and docker_name == config.container_name
+                if created is None and name_taken:
+                    self._note(
+                        f"container name {docker_name} was taken on this engine; this "
+                        f"stack's {service} runs as {docker_name}-{self.id}"
+                    )
+                    container.get_docker_client().client.close()
+                    continue
+                if created is not None:
+                    self._adopt(service, _Service(container, str(created.id), docker_name, config))
+                else:
+                    container.get_docker_client().client.close()
+                raise StackError(
+                    f"cannot start {config.container_name}: {exc.explanation or exc}"
+                ) from None
+            except TimeoutError:
+                created = container._container  # started, never ready
+                if created is not None:
+                    self._adopt(service, _Service(container, str(created.id), docker_name, config))
+                raise
+            wrapped = container.get_wrapped_container()
+            self._adopt(service, _Service(container, str(wrapped.id), docker_name, config))
+            break
         self._after_start(service)
+
+    def _adopt(self, service: str, svc: _Service) -> None:
+        """Record a container the engine made for a service; one made while the stack was
+        closing (its teardown already listed what to remove) is removed here."""
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._services[service] = svc
+        if closed:
+            with contextlib.suppress(DockerException):
+                self.client.api.remove_container(svc.id, v=True, force=True)
+            svc.container.get_docker_client().client.close()
+            raise StackError("the stack is closed")
 
     def start(self, service: str) -> None:
         svc = self._service(service)
@@ -521,6 +575,20 @@ class DockerStack(Stack):
         except OSError:
             return False
         return f"GAMEDAY_STACK_ID={self.id}".encode() in environ
+
+
+def _exec_wait(config: ServiceConfig, deadline: float) -> WaitStrategy | None:
+    """The service's own healthcheck as a Testcontainers wait strategy, or None (no
+    healthcheck, or one in a form `docker exec` cannot run)."""
+    hc = config.healthcheck
+    argv = healthcheck_argv(hc) if hc is not None else None
+    if argv is None:
+        return None
+    return (
+        ExecWaitStrategy(argv)
+        .with_poll_interval(_HEALTH_EXEC_EVERY)
+        .with_startup_timeout(max(1, math.ceil(deadline - time.monotonic())))
+    )
 
 
 def _port_open(port: int) -> bool:
