@@ -33,7 +33,7 @@ def test_the_file_has_the_documented_top_level_shape(tmp_path):
     path = write_run(tmp_path / "results.json", [recovered()])
     data = json.loads(path.read_text())
     assert list(data) == ["schema_version", "run", "results"]
-    assert data["schema_version"] == SCHEMA_VERSION == 1
+    assert data["schema_version"] == SCHEMA_VERSION == 2
     assert set(data["run"]) == {
         "started_at",
         "backend",
@@ -57,16 +57,16 @@ def test_a_secret_of_the_environment_never_reaches_the_file(tmp_path, monkeypatc
     ("content", "message"),
     [
         ("{not json", "not JSON"),
-        (json.dumps({"schema_version": 2, "run": {}, "results": []}), "schema_version 2"),
+        (json.dumps({"schema_version": 1, "run": {}, "results": []}), "schema_version 1"),
         (json.dumps({"run": {}, "results": []}), "no schema_version"),
         (json.dumps([1, 2]), "no schema_version"),
-        (json.dumps({"schema_version": 1, "run": {}, "results": {}}), "'results' list"),
+        (json.dumps({"schema_version": 2, "run": {}, "results": {}}), "'results' list"),
         (
-            json.dumps({"schema_version": 1, "run": {"colour": "red"}, "results": []}),
+            json.dumps({"schema_version": 2, "run": {"colour": "red"}, "results": []}),
             "bad 'run' object",
         ),
         (
-            json.dumps({"schema_version": 1, "run": {}, "results": [{"scenario": "x"}]}),
+            json.dumps({"schema_version": 2, "run": {}, "results": [{"scenario": "x"}]}),
             "is not a GamedayResult",
         ),
     ],
@@ -86,7 +86,7 @@ def test_a_result_of_another_result_schema_is_refused(tmp_path):
     data = recovered().to_dict()
     data["schema_version"] = 7
     path = tmp_path / "results.json"
-    path.write_text(json.dumps({"schema_version": 1, "run": {}, "results": [data]}))
+    path.write_text(json.dumps({"schema_version": 2, "run": {}, "results": [data]}))
     with pytest.raises(BadInput, match="result schema_version 7"):
         read_run(path)
 
