@@ -12,9 +12,10 @@ is what a reader acts on, without the figures that differ from run to run:
     others ──▶ the verdict alone
 
 Docker needs an engine and the locally built images (`scripts/ci-docker.sh`, which runs
-this module). To spend no docker gameday twice, the docker results can come from the
-scenario suite's `--gameday-out DIR` of the same CI job: set GAMEDAY_PARITY_DOCKER_RESULTS
-to that DIR; a scenario without a file there runs on docker here.
+this module). To spend no gameday twice, the results can come from the scenario suites'
+`--gameday-out DIR` of the same CI job (ci-docker.sh runs the local suite beside the
+docker one): GAMEDAY_PARITY_DOCKER_RESULTS and GAMEDAY_PARITY_LOCAL_RESULTS name those
+DIRs; a scenario without a file there runs here, on that backend.
 """
 
 from __future__ import annotations
@@ -86,15 +87,16 @@ def run(backend: str, runbook_path: Path, scenario_id: str) -> GamedayResult:
     return game.run()
 
 
-def docker_result(runbook_path: Path, scenario_id: str) -> GamedayResult:
-    shared = os.environ.get("GAMEDAY_PARITY_DOCKER_RESULTS")
+def result_on(backend: str, runbook_path: Path, scenario_id: str) -> GamedayResult:
+    """The scenario's result on a backend: from the CI job's results dir, else run now."""
+    shared = os.environ.get(f"GAMEDAY_PARITY_{backend.upper()}_RESULTS")
     if shared:
         path = Path(shared) / f"{scenario_id}--{runbook_path.stem}.json"
         if path.exists():
             result = GamedayResult.from_dict(json.loads(path.read_text()))
-            if result.backend == "docker":
+            if result.backend == backend:
                 return result
-    return run("docker", runbook_path, scenario_id)
+    return run(backend, runbook_path, scenario_id)
 
 
 def describe(result: GamedayResult) -> str:
@@ -112,8 +114,8 @@ def test_both_backends_give_the_same_verdict_for_the_same_reason(
     runbook_path: Path, scenario_id: str
 ) -> None:
     require_docker()
-    docker = docker_result(runbook_path, scenario_id)
-    local = run("local", runbook_path, scenario_id)
+    docker = result_on("docker", runbook_path, scenario_id)
+    local = result_on("local", runbook_path, scenario_id)
     print(f"\n{scenario_id} on {runbook_path.stem}\n  {describe(local)}\n  {describe(docker)}")
     assert reason_class(local) == reason_class(docker), (
         f"the backends disagree on {scenario_id} ({runbook_path.stem}):\n"
