@@ -13,9 +13,6 @@ from tests.backends.support import new_stack
 
 # Contract tests the fake cannot honour, each with the reason (the rest run unchanged).
 FAKE_SKIPS = {
-    "test_remove_volumes_deletes_the_database_data_and_only_then":
-        "speaks SQL to PostgreSQL (psycopg); the fake answers only the startup handshake "
-        "(the same volume semantics are pinned through the API in tests/fake/test_fake_stack.py)",
     "test_a_killed_harness_process_leaves_nothing_behind":
         "the fake's servers are threads of the test process: they die with it by construction",
 }

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import socket
 import socketserver
 import struct
@@ -30,15 +31,17 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from harness.services.contract import content_key
 from harness.services.mockllm import answers
 from harness.services.mockllm.state import HANG_LIMIT_S, State, parse_mode
-from harness.services.testgen.cache import client_id, content_key
+from harness.services.testgen.cache import client_id
 from harness.services.testgen.config import Config
 
 Log = Callable[[str, str], None]  # (level, message)
 Resolve = Callable[[str, int], tuple[str, int]]  # service DNS: (host, port) -> loopback
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 CALL_TIMEOUT = 5.0  # as the reference service's LLM calls
+CACHE_PREFIX = "testgen:"  # the reference service's Redis keys (cache-bloat poisons them)
 DEP_TIMEOUT = 0.9  # as the reference service's /ready checks
 
 
@@ -280,6 +283,7 @@ class _RespHandler(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         app: FakeRedis = self.server.app
+        proto = 2  # RESP2 until the client says HELLO 3 (redis-py 8 does)
         while not self.server.closing.is_set():
             try:
                 argv = _read_resp(self.rfile)
@@ -290,10 +294,28 @@ class _RespHandler(socketserver.StreamRequestHandler):
             if argv and argv[0].upper() in ("GET", "POST") and len(argv) == 3 \
                     and argv[2].startswith("HTTP/"):
                 return  # Redis drops what looks like HTTP (cross-protocol scripting)
+            if argv and argv[0].upper() == "HELLO":
+                proto = int(argv[1]) if len(argv) > 1 and argv[1] in ("2", "3") else proto
+                reply = _hello(proto)
+            else:
+                reply = app.command(argv)
+                if proto == 3 and reply == b"$-1\r\n":
+                    reply = b"_\r\n"  # RESP3's null
             try:
-                self.wfile.write(app.command(argv))
+                self.wfile.write(reply)
             except OSError:
                 return
+
+
+def _hello(proto: int) -> bytes:
+    """HELLO's answer: a map in RESP3, a flat array of pairs in RESP2."""
+    pairs: list[tuple[str, str | int]] = [("server", "redis"), ("version", "7.2.0"),
+                                          ("proto", proto), ("id", 1), ("mode", "standalone"),
+                                          ("role", "master")]
+    body = b"".join(_bulk(k) + (b":%d\r\n" % v if isinstance(v, int) else _bulk(v))
+                    for k, v in pairs) + _bulk("modules") + b"*0\r\n"
+    count = len(pairs) + 1
+    return (b"%%%d\r\n" % count if proto == 3 else b"*%d\r\n" % (2 * count)) + body
 
 
 def _read_resp(rfile: Any) -> list[str] | None:
@@ -360,6 +382,10 @@ class FakeRedis(Service):
             if name == "KEYS":
                 keys = sorted(self.data)
                 return b"*%d\r\n" % len(keys) + b"".join(_bulk(k) for k in keys)
+            if name == "STRLEN" and args:
+                return b":%d\r\n" % len(self.data.get(args[0], "").encode())
+            if name == "CLIENT":
+                return b"+OK\r\n"
             if name == "DBSIZE":
                 return b":%d\r\n" % len(self.data)
             if name in ("FLUSHALL", "FLUSHDB"):
@@ -393,30 +419,112 @@ def resp_call(address: tuple[str, int], *argv: str, timeout: float = DEP_TIMEOUT
 # -- PostgreSQL: the startup handshake only --------------------------------------------------
 
 
-class _PgHandler(socketserver.BaseRequestHandler):
+def _pg(kind: bytes, body: bytes = b"") -> bytes:
+    return kind + struct.pack("!i", len(body) + 4) + body
+
+
+def _pg_desc(columns: list[tuple[str, int]]) -> bytes:
+    """RowDescription: every column in text format."""
+    return _pg(b"T", struct.pack("!h", len(columns)) + b"".join(
+        name.encode() + b"\0" + struct.pack("!ihihih", 0, 0, oid, -1, -1, 0)
+        for name, oid in columns))
+
+
+def _pg_data(rows: list[list[str]]) -> bytes:
+    return b"".join(_pg(b"D", struct.pack("!h", len(r)) + b"".join(
+        struct.pack("!i", len(v.encode())) + v.encode() for v in r)) for r in rows)
+
+
+BOOL, INT4, TEXT = 16, 23, 25
+_CREATE = re.compile(r"create\s+table\s+(?:if\s+not\s+exists\s+)?([\w.]+)", re.I)
+_REGCLASS = re.compile(r"to_regclass\('([\w.]+)'\)\s+is\s+(not\s+)?null", re.I)
+
+
+class FakeSql:
+    """The few statements the harness itself sends (never the runbook's SQL): `SELECT 1`,
+    `CREATE TABLE [IF NOT EXISTS] t`, `to_regclass('t') IS [NOT] NULL` and whether the jobs
+    table is empty. Tables and rows live in the named volume."""
+
+    def __init__(self, volume: Callable[[], dict[str, Any]]) -> None:
+        self.volume = volume
+
+    def answer(self, sql: str) -> tuple[list[tuple[str, int]], list[list[str]], str]:
+        data = self.volume()
+        tables: set[str] = data.setdefault("tables", {"jobs"})
+        if m := _CREATE.search(sql):
+            tables.add(m.group(1).lower())
+            return [], [], "CREATE TABLE"
+        if m := _REGCLASS.search(sql):
+            exists = m.group(1).lower() in tables
+            value = exists if m.group(2) else not exists
+            if "not exists (select 1 from jobs)" in " ".join(sql.lower().split()):
+                value = value or not data.get("jobs")
+            return [("?column?", BOOL)], [["t" if value else "f"]], "SELECT 1"
+        if re.fullmatch(r"\s*select\s+1\s*;?\s*", sql, re.I):
+            return [("?column?", INT4)], [["1"]], "SELECT 1"
+        return [("?column?", TEXT)], [], "SELECT 0"  # anything else: no rows
+
+
+class _PgHandler(socketserver.StreamRequestHandler):
+    """The wire protocol as far as libpq and psycopg need for the statements above: trust
+    authentication, simple and extended queries."""
+
+    server: _TCPServer
+
     def handle(self) -> None:
-        sock = self.request
-        sock.settimeout(5)
+        sql: FakeSql = self.server.app.sql
+        self.request.settimeout(30)
         try:
-            head = sock.recv(8)
+            head = self.rfile.read(8)
             if head in (SSL_REQUEST, struct.pack("!ii", 8, 80877104)):  # SSL / GSS requests
-                sock.sendall(b"N")
-                head = sock.recv(8)
+                self.wfile.write(b"N")
+                head = self.rfile.read(8)
             if len(head) < 8:
                 return
-            # A startup packet: ask for a password (libpq's ping counts that as "accepting
-            # connections"); whatever comes next is refused, since the fake speaks no SQL.
-            sock.sendall(b"R" + struct.pack("!ii", 8, 3))
-            if sock.recv(4096):
-                message = b"SFATAL\0VFATAL\0C0A000\0Mthe fake backend speaks no SQL\0\0"
-                sock.sendall(b"E" + struct.pack("!i", len(message) + 4) + message)
-        except OSError:
+            self.rfile.read(struct.unpack("!i", head[:4])[0] - 8)  # the startup parameters
+            params = [(b"server_version", b"16.0"), (b"server_encoding", b"UTF8"),
+                      (b"client_encoding", b"UTF8"), (b"DateStyle", b"ISO, MDY"),
+                      (b"integer_datetimes", b"on"), (b"standard_conforming_strings", b"on")]
+            self.wfile.write(_pg(b"R", struct.pack("!i", 0)) + b"".join(
+                _pg(b"S", k + b"\0" + v + b"\0") for k, v in params)
+                + _pg(b"K", struct.pack("!ii", 1, 1)) + _pg(b"Z", b"I"))
+            pending = ""
+            while not self.server.closing.is_set():
+                kind = self.rfile.read(1)
+                if not kind or kind == b"X":
+                    return
+                body = self.rfile.read(struct.unpack("!i", self.rfile.read(4))[0] - 4)
+                text = body.split(b"\0")
+                if kind == b"Q":
+                    columns, rows, tag = sql.answer(text[0].decode())
+                    out = _pg_desc(columns) + _pg_data(rows) if columns else b""
+                    self.wfile.write(out + _pg(b"C", tag.encode() + b"\0") + _pg(b"Z", b"I"))
+                elif kind == b"P":
+                    pending = text[1].decode()
+                    self.wfile.write(_pg(b"1"))
+                elif kind == b"B":
+                    self.wfile.write(_pg(b"2"))
+                elif kind == b"D":
+                    columns, _, _ = sql.answer(pending)
+                    self.wfile.write(_pg_desc(columns) if columns else _pg(b"n"))
+                elif kind == b"E":
+                    _, rows, tag = sql.answer(pending)
+                    self.wfile.write(_pg_data(rows) + _pg(b"C", tag.encode() + b"\0"))
+                elif kind == b"C":
+                    self.wfile.write(_pg(b"3"))
+                elif kind == b"S":
+                    self.wfile.write(_pg(b"Z", b"I"))
+        except (OSError, struct.error, IndexError, UnicodeDecodeError):
             return
 
 
 class FakePostgres(Service):
-    """Answers the wire protocol's startup, so `pg_isready` and the API's own check are real
-    round trips; the rows live in the stack's named volume (see `FakeStack.volume`)."""
+    """PostgreSQL's wire protocol for `pg_isready`, the API's own check and the harness's
+    few statements (see `FakeSql`); rows live in the stack's named volume."""
+
+    def __init__(self, port: int, log: Log, volume: Callable[[], dict[str, Any]]) -> None:
+        super().__init__(port, log)
+        self.sql = FakeSql(volume)
 
     def _make_server(self) -> _Tracking:
         return _TCPServer(("127.0.0.1", self.port), _PgHandler, self)
@@ -539,8 +647,10 @@ class TestGenApi(Service):
         super().__init__(port, log)
         # The memory-assault hook (TESTGEN_CHAOS_HOOKS=1) holds a figure, not memory: the
         # stack compares it with mem_limit and OOM-kills the container as the kernel would.
-        self.held_bytes, self.on_memory = 0, on_memory
+        self.assault_bytes, self.on_memory = 0, on_memory
         self._assault = threading.Event()
+        # The hook of the cache-bloat incident: every cache entry read is kept "in process".
+        self.hot_cache: dict[str, int] = {}
         self.config = Config.from_env(env)  # ConfigError: the container refuses to start
         self.resolve, self.jobs = resolve, jobs
         self.requests: dict[tuple[str, str], int] = {}
@@ -696,16 +806,20 @@ class TestGenApi(Service):
             if limit > 0:
                 client = client_id({k.lower(): v for k, v in h.headers.items()},
                                    h.client_address[0])
-                count = int(self._redis("INCR", f"ratelimit:{client}:{int(time.time() // 60)}"))
+                minute = int(time.time() // 60)
+                count = int(self._redis("INCR", f"{CACHE_PREFIX}ratelimit:{client}:{minute}"))
                 if count > limit:
                     return 429, {"error": "rate limit exceeded", "limit_per_minute": limit}
-            cached = self._redis("GET", f"cache:{key}")
+            cached = self._redis("GET", f"{CACHE_PREFIX}cache:{key}")
         except DependencyDown as exc:
             self.log("ERROR", f"{exc} action=degraded")
             redis_ok, cached = False, ""
         if cached:
             entry = json.loads(cached)
-            tests, provider = entry["tests"], entry["provider"]
+            tests, provider = entry["tests"], entry.get("provider", "unknown")
+            if self.config.chaos_hooks:
+                self.hot_cache[key] = len(cached)
+                self.on_memory(self.held_bytes)
         else:
             prompt = f"Write pytest unit tests for the following {language} code.\n\n{source}"
             failures: list[DependencyDown] = []
@@ -721,7 +835,7 @@ class TestGenApi(Service):
                              "provider_status": last.status, "reason": str(last)}
             if redis_ok:
                 with contextlib.suppress(DependencyDown):
-                    self._redis("SET", f"cache:{key}",
+                    self._redis("SET", f"{CACHE_PREFIX}cache:{key}",
                                 json.dumps({"tests": tests, "provider": provider}))
         job_id = str(uuid.uuid4())
         try:
@@ -734,10 +848,14 @@ class TestGenApi(Service):
         return 200, {"job_id": job_id, "tests": tests, "provider": provider,
                      "cached": bool(cached)}
 
+    @property
+    def held_bytes(self) -> int:
+        return self.assault_bytes + sum(self.hot_cache.values())
+
     def _memory(self, method: str, body: Any) -> tuple[int, Any]:
         if method == "DELETE":
             self._assault.set()
-            freed, self.held_bytes = self.held_bytes, 0
+            freed, self.assault_bytes = self.assault_bytes, 0
             self.log("WARNING", f"chaos memory released freed_mb={freed >> 20}")
             return 200, {"freed_mb": freed >> 20}
         if method == "GET":
@@ -749,11 +867,11 @@ class TestGenApi(Service):
         self.log("WARNING", f"chaos memory assault mb={mb} step_mb={step} interval_ms={interval}")
 
         def grow() -> None:
-            target = self.held_bytes + mb * 2**20
-            while self.held_bytes < target and not done.wait(interval / 1000):
+            target = self.assault_bytes + mb * 2**20
+            while self.assault_bytes < target and not done.wait(interval / 1000):
                 if self._server is None:
                     return
-                self.held_bytes = min(target, self.held_bytes + step * 2**20)
+                self.assault_bytes = min(target, self.assault_bytes + step * 2**20)
                 self.on_memory(self.held_bytes)
 
         threading.Thread(target=grow, daemon=True, name=f"fake-memory-{self.port}").start()

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from harness.backends.base import (
     ContainerState,
@@ -56,6 +57,7 @@ EX_CONFIG = 78  # the reference service's exit status for a configuration error
 # What `docker stats` shows per kind of service: plausible figures, never measured.
 MEMORY = {"api": 48, "llm": 40, "postgres": 30, "redis": 4, "toxiproxy": 20}
 MiB = 2**20
+STACK_MARKER = "GAMEDAY_STACK_ID"  # what a fault's own helper process carries (see port_conflict)
 
 
 class NotSupportedOnFake(StackError):
@@ -108,7 +110,7 @@ class FakeStack(Stack):
         self._closed = False
         self._notes: list[str] = []
         # Named volumes by compose key: PostgreSQL's rows live here, across containers.
-        self.volumes: dict[str, dict[str, dict[str, Any]]] = {}
+        self.volumes: dict[str, dict[str, Any]] = {}
         self._ports = self._allocate_ports()
         self._supervisor = threading.Thread(target=self._supervise, daemon=True,
                                             name=f"fake-supervisor-{self.id}")
@@ -232,7 +234,7 @@ class FakeStack(Stack):
             for volume in config.volumes:  # Compose creates a named volume on first use
                 key = volume.split(":", 1)[0]
                 if key in (self.compose.raw.get("volumes") or {}):
-                    self.volumes.setdefault(key, {"jobs": {}})
+                    self.volumes.setdefault(key, {"jobs": {}, "tables": {"jobs"}})
             cont = _Container(
                 state=ContainerState(service=service, name=config.container_name, config=config,
                                      created_at=time.time(), image_id=_image_id(config.image)),
@@ -303,10 +305,15 @@ class FakeStack(Stack):
         """PostgreSQL's jobs table: in the named volume the postgres container mounts."""
         with self._lock:
             cont = self._containers.get("postgres")
-            for volume in cont.state.config.volumes if cont else ():
-                data = self.volumes.get(volume.split(":", 1)[0])
-                if data is not None:
-                    return data["jobs"]
+            jobs: dict[str, dict[str, Any]] = self._volume_of(cont).setdefault("jobs", {})
+            return jobs
+
+    def _volume_of(self, cont: _Container | None) -> dict[str, Any]:
+        """The data of the named volume a container mounts ({} when it mounts none)."""
+        for volume in cont.state.config.volumes if cont else ():
+            data = self.volumes.get(volume.split(":", 1)[0])
+            if data is not None:
+                return data
         return {}
 
     # -- the state machine ----------------------------------------------------------------
@@ -341,7 +348,8 @@ class FakeStack(Stack):
         service = cont.state.service
         log: Callable[[str, str], None] = lambda level, msg: self._log(cont, level, msg)  # noqa: E731
         if cont.kind == "postgres":
-            return servers.FakePostgres(self._ports[(service, 5432)], log)
+            return servers.FakePostgres(self._ports[(service, 5432)], log,
+                                        lambda: self._volume_of(cont))
         if cont.kind == "redis":
             return servers.FakeRedis(self._ports[(service, 6379)], log)
         if cont.kind == "toxiproxy":
@@ -566,9 +574,15 @@ class FakeStack(Stack):
         return [(r, t, i) for (r, t), i in seen.items()]
 
     def owns_pid(self, pid: int) -> bool:
-        """Only the fake pids of this stack's running containers (none is a real process)."""
+        """The fake pids of this stack's running containers (none is a real process), or a
+        real process its faults started (e.g. a port squatter), which carries its marker."""
         with self._lock:
-            return any(c.state.pid == pid for c in self._containers.values())
+            if any(c.state.pid == pid for c in self._containers.values()):
+                return True
+        try:
+            return bool(psutil.Process(pid).environ().get(STACK_MARKER) == self.id)
+        except (psutil.Error, OSError):
+            return False
 
 
 def _image_id(image: str) -> str:
