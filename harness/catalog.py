@@ -56,7 +56,7 @@ VERDICTS = (
 def _choices() -> dict[tuple[str, str], tuple[str, ...]]:
     """Parameter values the injectors accept, where the set is closed."""
     from harness.faultproxy.toxics import TOXICS
-    from harness.services.mockllm.state import MODES, PROVIDERS
+    from harness.services.contract import MODES, PROVIDERS
 
     hosted = tuple(p for p in PROVIDERS if p != "ollama")
     return {

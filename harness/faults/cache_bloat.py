@@ -15,7 +15,7 @@ import redis
 from harness.backends.base import Stack
 from harness.faults.base import Fault
 from harness.load import POPULAR_SOURCES
-from harness.services.testgen.cache import content_key
+from harness.services.contract import cache_key
 
 
 class CacheBloat(Fault):
@@ -42,7 +42,7 @@ class CacheBloat(Fault):
                     "trace": blob,
                 }
                 client.set(
-                    f"testgen:cache:{content_key('python', source)}", json.dumps(entry), ex=3600
+                    cache_key("python", source), json.dumps(entry), ex=3600
                 )
         finally:
             client.close()
@@ -64,7 +64,7 @@ class CacheBloat(Fault):
         """Poisoned entries still in Redis: the API will be OOM-killed again once it reads them."""
         client = self._redis(stack)
         try:
-            keys = [f"testgen:cache:{content_key('python', s)}" for s in POPULAR_SOURCES]
+            keys = [cache_key("python", s) for s in POPULAR_SOURCES]
             sizes = [client.strlen(k) for k in keys]
         except redis.RedisError as exc:
             return f"cannot tell whether the poisoned cache entries are gone: {exc}"

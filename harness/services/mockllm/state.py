@@ -14,8 +14,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
-PROVIDERS = ("openai", "anthropic", "ollama")
-MODES = ("ok", "quota_exceeded", "rate_limited", "server_error", "slow", "hang", "malformed")
+from harness.services.contract import MODES, PROVIDERS
+
 HANG_LIMIT_S = 120.0
 SLOW_DEFAULT_MS = 2000
 

@@ -20,8 +20,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from harness.services.contract import content_key
+
 from . import chaos
-from .cache import Cache, RedisUnavailable, client_id, content_key
+from .cache import Cache, RedisUnavailable, client_id
 from .config import Config
 from .llm import LLM, LLMError
 from .log import kv

@@ -21,6 +21,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from harness.services.contract import CACHE_PREFIX
+
 SOCKET_TIMEOUT = 1.0
 CACHE_TTL = 3600
 _PREFIX = "testgen:"
@@ -38,11 +40,6 @@ def client_id(headers: Mapping[str, str], address: str | None) -> str:
     if key:
         return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
     return f"addr:{address or 'unknown'}"
-
-
-def content_key(language: str, source: str) -> str:
-    """sha256 of language + source (NUL-separated so the pair is unambiguous)."""
-    return hashlib.sha256(f"{language}\0{source}".encode()).hexdigest()
 
 
 class Cache:
@@ -84,7 +81,7 @@ class Cache:
         return count > limit, count
 
     async def get(self, key: str) -> dict[str, Any] | None:
-        raw = await self._call(self.client.get(f"{_PREFIX}cache:{key}"))
+        raw = await self._call(self.client.get(CACHE_PREFIX + key))
         if not raw:
             return None
         try:
@@ -98,7 +95,7 @@ class Cache:
 
     async def put(self, key: str, tests: str, provider: str) -> None:
         payload = json.dumps({"tests": tests, "provider": provider})
-        await self._call(self.client.set(f"{_PREFIX}cache:{key}", payload, ex=CACHE_TTL))
+        await self._call(self.client.set(CACHE_PREFIX + key, payload, ex=CACHE_TTL))
 
     async def ping(self, timeout: float) -> None:
         await self._call(self.client.ping(), timeout)
