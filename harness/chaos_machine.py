@@ -35,8 +35,8 @@ from hypothesis import HealthCheck, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
-from harness.backends.base import Status
-from harness.backends.local import LocalStack
+from harness.backends import make_stack
+from harness.backends.base import Stack, Status
 from harness.bridge.manual import manual_reason
 from harness.bridge.server import BridgeServer
 from harness.bridge.shell import OperatorShell
@@ -98,23 +98,28 @@ def chaos_settings() -> settings:
 
 
 class LiveStack:
-    """The one local stack every example runs on (as tests/conftest.py's `operator`)."""
+    """The one stack every example runs on (as tests/conftest.py's `operator`), on any
+    backend (`GAMEDAY_CHAOS_BACKEND`, default local: the machine's rules apply to every
+    backend alike)."""
 
-    def __init__(self, compose: Path = ROOT / "docker-compose.chaos.yml") -> None:
+    def __init__(
+        self, compose: Path = ROOT / "docker-compose.chaos.yml", backend: str | None = None
+    ) -> None:
         self.compose = ComposeFile(compose)
         self.env = operator_environment()
-        self.stack: LocalStack | None = None
+        self.backend = backend or os.environ.get("GAMEDAY_CHAOS_BACKEND", "local")
+        self.stack: Stack | None = None
         self.bridge: BridgeServer | None = None
         self.replaced = 0
 
     def start(self) -> None:
-        stack = LocalStack(
-            self.compose, shell_env=self.env, env_example=self.compose.path.parent / ".env.example"
+        stack = make_stack(
+            self.backend, self.compose, self.env, self.compose.path.parent / ".env.example"
         )
         self.stack = stack
         try:
             stack.up()
-            self.bridge = BridgeServer(stack, stack.dir / "run" / "bridge")
+            self.bridge = BridgeServer(stack, stack.info.workdir.parent / "run" / "bridge")
         except BaseException:
             self.close()  # nothing of a stack that never came up may outlive it
             raise
