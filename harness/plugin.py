@@ -403,21 +403,27 @@ class _Run:
         config = self.config
         results = config.stash.get(RESULTS_KEY, [])
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or interrupted_by is not None
-        if SETTINGS_KEY not in config.stash or not (results or interrupted):
-            return  # nothing ran (--collect-only, nothing selected): no results.json at all
-        s = config.stash[SETTINGS_KEY]
-        if not s.out or hasattr(config, "workerinput"):
-            return  # an xdist worker: the controller writes the one results.json
+        out = config.getoption("--gameday-out")
+        if not out or not (results or interrupted) or hasattr(config, "workerinput"):
+            # Nothing ran (--collect-only, nothing selected): no results.json at all. An
+            # xdist worker: the controller writes the one results.json.
+            return
         from harness.reports.json_results import RunInfo, write_run
 
+        # Under xdist the controller may never have resolved Settings (no test runs here, and
+        # -q skips the header): the run's facts come from the options and the records.
+        s = config.stash.get(SETTINGS_KEY, None)
+        root = Path(str(config.rootpath))
+        runbooks = (
+            [r.path for r in s.runbooks]
+            if s
+            else config.getoption("--runbook") or sorted(str(p) for p in root.glob("runbooks/*.md"))
+        )
         info = RunInfo.now(
-            results,
-            backend=s.backend,
-            runbooks=[r.path for r in s.runbooks],
-            interrupted=interrupted,
+            results, backend=s.backend if s else "", runbooks=runbooks, interrupted=interrupted
         )
         try:
-            write_run(s.out, results, info)
+            write_run(Path(out), results, info)
         except OutputError as exc:
             config.stash[WRITE_FAILURES_KEY].append((exc.path, exc.reason))
 
@@ -485,11 +491,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     failures = config.stash.get(WRITE_FAILURES_KEY, [])
     tr = terminalreporter
     if results:
-        s = settings(config)
         tr.section("gameday verdicts")
         for r in results:
             tr.write_line(f"{Path(r.runbook).name:<30} {r.summary()}")
-        written = s.out / "results.json" if s.out else None
+        out = config.getoption("--gameday-out")
+        written = Path(out) / "results.json" if out else None
         if written and not any(Path(p).name == "results.json" for p, _ in failures):
             tr.write_line(f"gameday results: {written}")
     if failures and not config.stash.get(FAILURES_SHOWN_KEY, False):
