@@ -59,6 +59,7 @@ from harness.compose import ComposeFile, ServiceConfig, parse_dotenv
 from harness.errors import BlastRadiusError, StackError
 
 _HEALTH_EXEC_EVERY = 0.25  # seconds between our own runs of a service's healthcheck
+_HEALTH_EXEC_TIMEOUT = 15.0  # how long our own run of it may take (see _healthy)
 
 
 @dataclass
@@ -533,7 +534,11 @@ class DockerStack(Stack):
             if now - self._health_exec_at.get(service, 0.0) < _HEALTH_EXEC_EVERY:
                 return False
             self._health_exec_at[service] = now
-            return run_in(self.client, svc.id, argv, hc.timeout_s).exit_code == 0
+            # The check's own timeout is the engine's business (its health status); a ready
+            # answer that comes late on a loaded machine (python starting in seconds) is
+            # still a ready answer.
+            deadline = max(hc.timeout_s, _HEALTH_EXEC_TIMEOUT)
+            return run_in(self.client, svc.id, argv, deadline).exit_code == 0
         return all(_port_open(port) for port in self._ports.for_service(service).values())
 
     # -- addresses ---------------------------------------------------------------------------
