@@ -323,9 +323,12 @@ class FakeStack(Stack):
         cont.logs.append((now, line))
         log_file = cont.state.config.env.get("TESTGEN_LOG_FILE", "")
         if cont.kind == "api" and log_file and (path := self._mounted(cont, log_file)):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "a", encoding="utf-8") as f:
-                f.write(line + "\n")
+            with self._lock:  # a late request's line must not recreate a closed stack's dir
+                if self._closed:
+                    return
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with open(path, "a", encoding="utf-8") as f:
+                    f.write(line + "\n")
 
     def _mounted(self, cont: _Container, container_path: str) -> Path | None:
         """Where a path inside the container lands on the host, through a bind mount."""
