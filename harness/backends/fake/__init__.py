@@ -5,13 +5,17 @@ Containers are state machines (created, running, exited, restarting; exit codes,
 counts, the compose file's restart policies), and each running one has a real server on a
 loopback port, played in this process: the TestGen API (`/health`, `/ready` with its
 per-dependency body, `/v1/generate`, `/v1/jobs/{id}`, `/metrics`), a mock LLM with the
-`/_chaos` control API, a small Redis, PostgreSQL's startup handshake (rows live in the named
-volume, so they survive restarts but not `down -v`), and the project's own fault proxy.
+`/_chaos` control API, a small Redis (RESP2/3), PostgreSQL's wire protocol for the few
+statements the harness itself sends (rows live in the named volume, so they survive
+restarts but not `down -v`), and the project's own fault proxy, in process.
 
-Faults that work on it: `service-killed`, `process-crash`, `missing-variable`,
-`llm-provider`, `network` (a cut link; toxics act on real connections too). Faults that
-need real memory or real processes holding ports (`memory-pressure`, `port-conflict`,
-`cache-bloat`) are not modelled.
+Every fault of the catalog works on it: `service-killed`, `process-crash`,
+`missing-variable`, `llm-provider`, `network` (cut links and toxics act on real
+connections through the fault proxy), `port-conflict` (the squatter is a real process that
+the fake API cannot bind past), and `memory-pressure` / `cache-bloat`, whose memory is a
+figure compared with `mem_limit` (past it: an OOM kill, exit 137, `OOMKilled`). What it does
+not model: real memory, CPU, processes of its own (pids are above PID_MAX_LIMIT), and SQL
+beyond those statements (`psql` answers with no rows).
 
 Chosen only by name (`--backend fake`, `GAMEDAY_BACKEND=fake`, tests); `auto` never picks it.
 """
