@@ -416,8 +416,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     recorder = _RunRecorder()
     plugin.interrupted_by = None
-    with _Progress(recorder, quiet=args.quiet > 0):
-        code = int(pytest.main(pytest_args, plugins=[recorder]))
+    try:
+        with _Progress(recorder, quiet=args.quiet > 0):
+            code = int(pytest.main(pytest_args, plugins=[recorder]))
+    finally:
+        if recorder.terminal is not sys.stdout:
+            recorder.terminal.close()  # our duplicate of fd 1
     if plugin.interrupted_by is not None or code == pytest.ExitCode.INTERRUPTED:
         return _interrupted(recorder, out)
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
