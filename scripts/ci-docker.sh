@@ -75,31 +75,43 @@ RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/gameday-ci-XXXXXX")
 chmod 711 "$RUN_TMP"
 export TMPDIR="$RUN_TMP"
 RESULTS="$RUN_TMP/results"
-cleanup_run() { rm -rf "$RESULTS"; rmdir "$RUN_TMP" 2>/dev/null || true; stop_engine; }
+local_gamedays=
+cleanup_run() {
+    [ -n "$local_gamedays" ] && kill "$local_gamedays" 2>/dev/null && wait "$local_gamedays"
+    rm -rf "$RESULTS"
+    rmdir "$RUN_TMP" 2>/dev/null || true
+    stop_engine
+}
 trap cleanup_run EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 # The local gamedays, for the parity test, run beside the docker suites (their expected
 # verdicts are the main CI's business; here they are compared with docker's).
 mkdir -p "$RESULTS"
 python -m pytest scenarios -m gameday --backend local -q -p no:randomly \
-    --gameday-out "$RESULTS/local" >"$RESULTS/local-gamedays.log" 2>&1 &
+    --basetemp "$RESULTS/pytest-local" --gameday-out "$RESULTS/local" \
+    >"$RESULTS/local-gamedays.log" 2>&1 &
 local_gamedays=$!
 t=$(now)
 status=0
-python -m pytest tests/backends -m docker -q -p no:randomly "$@" || status=$?
+python -m pytest tests/backends -m docker -q -p no:randomly --basetemp "$RESULTS/pytest-backends" \
+    "$@" || status=$?
 log "backend contract suite (docker) in $(since "$t")s: exit $status"
 t=$(now)
 gameday_status=0
-python -m pytest scenarios -m gameday --backend docker -q --gameday-out "$RESULTS/docker" "$@" \
-    || gameday_status=$?
+python -m pytest scenarios -m gameday --backend docker -q --basetemp "$RESULTS/pytest-docker" \
+    --gameday-out "$RESULTS/docker" "$@" || gameday_status=$?
 log "gamedays on docker in $(since "$t")s: exit $gameday_status"
 [ "$status" = 0 ] && status=$gameday_status
 # Both backends, same verdict for the same reason, from the two suites' results.
 t=$(now)
 wait "$local_gamedays" || log "local gamedays: exit $? (see the parity test for what differs)"
+local_gamedays=
 tail -3 "$RESULTS/local-gamedays.log" >&2
 parity_status=0
 GAMEDAY_PARITY_DOCKER_RESULTS="$RESULTS/docker" GAMEDAY_PARITY_LOCAL_RESULTS="$RESULTS/local" \
-    python -m pytest tests/parity -q -p no:randomly -rA "$@" || parity_status=$?
+    python -m pytest tests/parity -q -p no:randomly -rA --basetemp "$RESULTS/pytest-parity" "$@" \
+    || parity_status=$?
 log "parity local vs docker in $(since "$t")s: exit $parity_status"
 [ "$status" = 0 ] && status=$parity_status
 
