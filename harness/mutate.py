@@ -581,6 +581,14 @@ def classify_survivor(
             + "), so recovery never depended on it"
         )
     siblings = runbook.section(scenario.section).steps_with_role(Role.RESOLUTION)
+    guard = _guard_only(step.command, mutant)
+    if guard is not None:
+        after = _resolve_run(result, mutant.line)
+        if after is not None and after.status == StepStatus.OK:
+            return (
+                f"the mutation changed only the check before `||` (`{guard}`); the action "
+                "after it still ran as before, so the step acts the same"
+            )
     if mutant.operator == "wrong-service":
         after = _resolve_run(result, mutant.line)
         status = f"exit {after.exit_code}" if after and after.exit_code is not None else "not run"
@@ -589,6 +597,15 @@ def classify_survivor(
         change = "running it later"
         partner = _steps_by_line(runbook).get(mutant.partner or 0)
         exports = [_exported(c) for c in (step.command, partner.command if partner else "")]
+        mine, theirs = _acted_services(step.command), _acted_services(
+            partner.command if partner else ""
+        )
+        if partner is not None and mine and theirs and not mine & theirs:
+            return (
+                f"{change} did not change recovery because it acts on "
+                f"{', '.join(sorted(mine))} and the step it moved past (line {partner.line} "
+                f"`{_first(partner.command)}`) on {', '.join(sorted(theirs))}: the two commute"
+            )
         if partner is not None and all(exports) and not set(exports[0]) & set(exports[1]):
             return (
                 f"{change} did not change recovery because it and line {partner.line} "
@@ -623,6 +640,33 @@ def classify_survivor(
     return (
         f"{change} did not change recovery because {_not_needed(step, siblings, scenario, result)}"
     )
+
+
+# Which service a data tool acts on, when the step names no service of its own.
+_TOOL_SERVICES = {"redis-cli": "redis", "psql": "postgres", "pg_isready": "postgres"}
+
+
+def _acted_services(command: str) -> set[str]:
+    """The compose services a state-changing step acts on ({} if unknown or all)."""
+    if not _acts(command):
+        return set()
+    targets = _compose_targets(command)
+    if targets is not None:
+        return set(targets[1])
+    words = command.split()
+    return {_TOOL_SERVICES[w] for w in words[:1] if w in _TOOL_SERVICES}
+
+
+def _guard_only(command: str, mutant: Mutant) -> str | None:
+    """The mutated guard when a wrong-service mutant changed only the `check` of
+    `check || action`; None otherwise."""
+    if mutant.operator != "wrong-service" or "||" not in command or "||" not in mutant.mutated:
+        return None
+    check, _, action = command.partition("||")
+    new_check, _, new_action = mutant.mutated.partition("||")
+    if new_action.strip() == action.strip() and new_check.strip() != check.strip():
+        return new_check.strip()
+    return None
 
 
 def _acts(command: str) -> bool:
@@ -863,7 +907,7 @@ class MutationRun:
             else:
                 why = classify_survivor(mutant, scenario, self.runbook, original, run)
             det = _detector(run)
-            equivalent = not killed and not why.startswith(UNEXPLAINED)
+            equivalent = not killed and UNEXPLAINED not in why
             result.outcomes.append(
                 Outcome(
                     sid,

@@ -212,3 +212,19 @@ def test_two_exports_of_different_variables_commute(mutants):
     assert "export different variables" in classify_survivor(
         mutant, s, runbook, _record(s), _record(s)
     )
+
+
+def test_classifier_knows_commuting_steps_and_guard_only_mutations():
+    from harness.mutate import Mutant, _acted_services, _guard_only
+
+    # `restart testgen` and `redis-cli FLUSHALL` act on different services: they commute.
+    assert _acted_services("docker-compose restart testgen") == {"testgen"}
+    assert _acted_services("redis-cli FLUSHALL") == {"redis"}
+    assert _acted_services("docker logs testgen-copilot") == set()  # reads only
+    step = "curl -sf http://localhost:8000/health || fuser -k 8000/tcp"
+    guard = Mutant("L198-wrong-service", 198, "resolution", "s", "wrong-service", "d", step,
+                   "curl -sf http://localhost:6379/health || fuser -k 8000/tcp", (), "")  # fmt: skip
+    assert _guard_only(step, guard) == "curl -sf http://localhost:6379/health"
+    action = Mutant("L198-wrong-service-2", 198, "resolution", "s", "wrong-service", "d", step,
+                    "curl -sf http://localhost:8000/health || fuser -k 6379/tcp", (), "")  # fmt: skip
+    assert _guard_only(step, action) is None  # the action changed: not equivalent by this rule
