@@ -223,8 +223,8 @@ def test_classifier_knows_commuting_steps_and_guard_only_mutations():
     assert _acted_services("docker logs testgen-copilot") == set()  # reads only
     step = "curl -sf http://localhost:8000/health || fuser -k 8000/tcp"
     guard = Mutant("L198-wrong-service", 198, "resolution", "s", "wrong-service", "d", step,
-                   "curl -sf http://localhost:6379/health || fuser -k 8000/tcp", (), "")  # fmt: skip
+                   "curl -sf http://localhost:6379/health || fuser -k 8000/tcp", (), "")
     assert _guard_only(step, guard) == "curl -sf http://localhost:6379/health"
     action = Mutant("L198-wrong-service-2", 198, "resolution", "s", "wrong-service", "d", step,
-                    "curl -sf http://localhost:8000/health || fuser -k 6379/tcp", (), "")  # fmt: skip
+                    "curl -sf http://localhost:8000/health || fuser -k 6379/tcp", (), "")
     assert _guard_only(step, action) is None  # the action changed: not equivalent by this rule
