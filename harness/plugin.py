@@ -113,6 +113,10 @@ def pytest_configure(config: pytest.Config) -> None:
     from harness.reports import html_plugin
 
     html_plugin.register(config)  # step tables and timelines in pytest-html, when installed
+    global _xdist_controller
+    _xdist_controller = bool(getattr(config.option, "numprocesses", None)) and not hasattr(
+        config, "workerinput"
+    )
     # SIGTERM (CI cancelling a job) unwinds like Ctrl-C, so every stack's teardown runs.
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
@@ -128,11 +132,15 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+EXECNET_MARKS = ("exec(eval(sys.stdin.readline()))", "execnet", "xdist")
+_xdist_controller = False  # set at configure when this process hands tests to xdist workers
+
+
 def _forward_to_xdist_workers(signum: int) -> None:
     """Under `pytest -n`, the workers (this controller's only children) are told too, so each
     unwinds its gameday (stack teardown) instead of being cut off when the controller exits."""
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        return  # a worker: its stacks' processes are its children, not xdist workers
+    if not _xdist_controller or os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # serial, or a worker: its children are its stacks' processes
     try:
         import psutil
 
@@ -140,7 +148,8 @@ def _forward_to_xdist_workers(signum: int) -> None:
     except Exception:  # noqa: BLE001 - best effort inside a signal handler
         return
     for child in children:
-        if any("execnet" in part or "xdist" in part for part in _cmdline(child)):
+        # execnet starts each worker as `python -c "import sys;exec(eval(sys.stdin.readline()))"`
+        if any(mark in part for part in _cmdline(child) for mark in EXECNET_MARKS):
             try:
                 child.send_signal(signum)
             except Exception:  # noqa: BLE001 - it may have exited meanwhile
