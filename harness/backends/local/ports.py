@@ -3,17 +3,42 @@
 Ports come from below the kernel's ephemeral range: a port picked by `bind(0)` can be
 taken a moment later as the local end of some outgoing connection, and the service that
 was meant to listen on it would then refuse to start.
+
+A port handed out is reserved for the life of this process, across processes too: a
+byte-range lock at offset `port` of one shared lock file. A stack's service that restarts
+leaves its port unbound for a moment, and another process's stack (an xdist worker, a
+concurrent `gameday run`) must not pick it then. The kernel drops the locks when the
+process dies, so a killed run reserves nothing.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import random
 import socket
+import tempfile
 import threading
 
 _RANGE = (20000, 32000)
 _lock = threading.Lock()
 _handed_out: set[int] = set()
+# Opened once and never closed: closing any descriptor of the file would drop every
+# lock this process holds on it (POSIX record locks).
+_reservations: int | None = None
+
+
+def _reserve(port: int) -> bool:
+    """Lock byte `port` of the shared file; False if another live process holds it."""
+    global _reservations
+    if _reservations is None:
+        path = os.path.join(tempfile.gettempdir(), "gameday-ports.lock")
+        _reservations = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.lockf(_reservations, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
+    except OSError:
+        return False
+    return True
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -43,7 +68,7 @@ def free_port(host: str = "127.0.0.1") -> int:
             port = rng.randrange(lo, hi)
             if eph_lo <= port <= eph_hi or port in _handed_out:
                 continue
-            if _bindable(port, host):
+            if _bindable(port, host) and _reserve(port):
                 _handed_out.add(port)
                 return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # crowded machine: any port
