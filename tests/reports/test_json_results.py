@@ -40,6 +40,7 @@ def test_the_file_has_the_documented_top_level_shape(tmp_path):
         "runbooks",
         "host_cores",
         "harness_version",
+        "interrupted",
     }
     assert data["results"][0]["impact"]["buckets"][0] == [0.0, 20, 0]
 

@@ -186,10 +186,13 @@ def test_survivors_are_classified_from_the_runbook_and_the_records(mutants):
     assert why("L312-delete", catalog.DATABASE_DOWN).startswith("step only reads state")
     assert "restart policy restarts it" in why("L232-delete", catalog.OOM)
     quiet = _record(catalog.MEMORY_PRESSURE, impact=Impact(incident_requests=9, incident_failed=0))
-    assert "never checks that the fault itself is gone" in why(
+    assert "the fault check was not available" in why(
         "L232-delete", catalog.MEMORY_PRESSURE, result=quiet
     )
-    assert "lift=after-resolution" in why("L309-delete", catalog.DATABASE_LINK_CUT)
+    lifted = _record(catalog.DATABASE_LINK_CUT, verdict="recovered-after-lift")
+    assert "recovers only once the world lifts the fault" in why(
+        "L309-delete", catalog.DATABASE_LINK_CUT, result=lifted
+    )
 
     def detected_by(line):
         step = StepRun("detect", "", "", f"cmd {line}", line, "detection", StepStatus.FAILED,
