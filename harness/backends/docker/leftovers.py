@@ -6,8 +6,9 @@ Lists every container, network and volume labelled by a gameday stack (with `--r
 those of that run: `GAMEDAY_RUN` when the stacks were made, so a second suite running on
 the same engine at the same time is not counted), every egress rule of a stack that has
 no network any more, every record of a dead docker stack, every stack temp dir under
-$TMPDIR, and every host process started for a stack of the run. Things still going away
-(a reaper finishing) get `--settle` seconds. Exit status 1 when anything is left, else 0.
+$TMPDIR whose process is gone, and every host process started for a stack of the run.
+Things still going away (a reaper finishing) get `--settle` seconds. Exit status 1 when
+anything is left, else 0.
 """
 
 from __future__ import annotations
@@ -42,12 +43,21 @@ def find(client: docker.DockerClient, run: str | None) -> list[str]:
     for path in runs.registry().glob("*.json"):
         if runs.owner_gone(path):
             found.append(f"record of dead stack {path.stem}")
-    found += [
-        f"temp dir {p}" for p in Path(tempfile.gettempdir()).glob(f"{runs.DIR_PREFIX}*")
-    ]
+    found += [f"temp dir {p}" for p in _dead_stack_dirs()]
     docker_ids = {p.stem for p in runs.registry().glob("*.json")} | live
     found += [f"process {pid}" for pid in _run_processes(run, docker_ids)]
     return found
+
+
+def _dead_stack_dirs() -> list[Path]:
+    """Docker stack temp dirs under $TMPDIR whose creating process is gone (a live one's
+    belongs to a stack still running, maybe another suite's)."""
+    dead = []
+    for path in Path(tempfile.gettempdir()).glob(f"{runs.DIR_PREFIX}*"):
+        pid = path.name[len(runs.DIR_PREFIX) :].partition("-")[0]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            dead.append(path)
+    return dead
 
 
 def _run_processes(run: str | None, docker_ids: set[str]) -> list[int]:

@@ -9,9 +9,9 @@ generator or probe holding `localhost:8000`'s stand-in keeps reaching the servic
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 
+from harness.backends.local.ports import free_port as reserved_free_port
 from harness.compose import ComposeFile
 
 LOOPBACK = "127.0.0.1"
@@ -34,9 +34,12 @@ def service_kind(compose: ComposeFile, service: str) -> str:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
+    """A loopback port reserved for this process across processes, from the same pool and
+    reservations as the local backend's (local/ports.py): a docker service that is stopped
+    leaves its host port unbound, and another stack (docker or local, another process)
+    must not pick it then; and ports from `bind(0)` are ephemeral, taken at any moment as
+    the local end of some outgoing connection."""
+    return reserved_free_port(LOOPBACK)
 
 
 @dataclass
