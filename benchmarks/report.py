@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import table  # noqa: E402
+from run import table, verdict_check  # noqa: E402
 
 
 def _m(st: dict[str, Any] | None, unit: str = "s", digits: int = 2) -> str:
@@ -113,7 +113,8 @@ def gamedays_overhead(g: dict[str, Any]) -> str:
 
 def suite_side_by_side(su: dict[str, Any]) -> str:
     lines = [
-        "| how | command | wall (median, min–max) | sum of gameday durations | verdicts |",
+        "| how | command | wall (median, min–max) | sum of gameday durations "
+        "| verdicts as serial |",
         "|---|---|---|---|---|",
     ]
     names = {
@@ -126,7 +127,12 @@ def suite_side_by_side(su: dict[str, Any]) -> str:
             continue
         summary = su[label]["summary"]
         command = su[label]["runs"][0]["command"] if su[label]["runs"] else ""
-        same = "same as serial" if su.get(f"{label}_verdicts_match_serial") else "DIFFER"
+        compared, agree, _ = verdict_check(su, label)
+        same = f"{agree} of {compared} runs" + (
+            f" ({len(su[label]['runs']) - compared} left no results)"
+            if compared < len(su[label]["runs"])
+            else ""
+        )
         lines.append(
             f"| {name} | `{command}` | {_m(summary['wall'], 's', 1)} | "
             f"{_m(summary['sum_of_gamedays_s'], 's', 1)} | {same} |"
@@ -184,6 +190,17 @@ def blocks(out: dict[str, Any]) -> dict[str, str]:
             "test runs shared the 2 cores)."
         ),
     }
+    if out.get("merged_from"):
+        found["run"] += (
+            f" Sections {', '.join(out.get('sections', []))} merged: the ones not re-run keep "
+            f"their figures from the run started {out['merged_from']}."
+        )
+    su = out.get("suite")
+    if su:
+        loads = [
+            x for label in ("serial", "gameday_run", "n2") for x in su[label]["summary"]["loadavg"]
+        ]
+        found["run"] += f" Load average before each suite run: {min(loads):.1f}–{max(loads):.1f}."
     su = out.get("suite")
     if su:
         found["suite"] = suite_side_by_side(su)

@@ -215,10 +215,34 @@ def _fmt(
     return (f(st["median"]), f(st["min"]), f(st["max"]), str(st["n"]))
 
 
+def verdict_check(su: dict[str, Any], label: str) -> tuple[int, int, list[dict[str, Any]]]:
+    """(runs compared, runs with the serial run's verdicts, differences): runs that left no
+    results (a failed process) are not compared; they count in the wall times only."""
+    base = {
+        f"{g['scenario']}--{g['runbook']}": g["verdict"]
+        for g in su["serial"]["runs"][0]["gamedays"]
+    }
+    compared = same = 0
+    diffs = []
+    for r in su[label]["runs"]:
+        got = {f"{g['scenario']}--{g['runbook']}": g["verdict"] for g in r["gamedays"]}
+        if not got:
+            continue
+        compared += 1
+        delta = {k: (base.get(k), v) for k, v in got.items() if base.get(k) != v}
+        same += not delta
+        if delta:
+            diffs.append(delta)
+    return compared, same, diffs
+
+
 def _ok(su: dict[str, Any], label: str) -> str:
-    if not su[label]["summary"]["gamedays"]:
+    compared, same, _ = verdict_check(su, label)
+    runs = len(su[label]["runs"])
+    if not compared:
         return "NO RESULTS"
-    return "verdicts = serial" if su.get(f"{label}_verdicts_match_serial") else "VERDICTS DIFFER"
+    text = f"verdicts = serial in {same}/{compared}"
+    return text + (f" ({runs - compared} run(s) left no results)" if compared < runs else "")
 
 
 def _join(*parts: str) -> str:
