@@ -160,9 +160,14 @@ def run_cli(label: str, jobs: int | None = None, timeout: float = 1800) -> dict[
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
     wall = time.perf_counter() - start
-    gamedays = read_gamedays(out / "results" / "results.json")
+    results_json = out / "results" / "results.json"
+    gamedays = read_gamedays(results_json)
     text = proc.stdout + proc.stderr
     result = {
+        # why a run has no gamedays, when it has none: no file, or one the catalog cannot map
+        "results_json": "missing"
+        if not results_json.exists()
+        else f"{results_json.stat().st_size} bytes",
         "label": label,
         "command": "gameday " + " ".join(cmd[3:]).replace(str(out / "results"), "DIR"),
         "patches": "",
