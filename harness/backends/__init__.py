@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from harness.backends.base import Stack
 from harness.compose import ComposeFile
 from harness.errors import HarnessError, OptionError
 
-BACKENDS = ("auto", "local", "docker", "fake")
+BACKENDS: tuple[str, ...] = ("auto", "local", "docker", "fake")
 
 
 def docker_problem(compose: ComposeFile | None = None) -> str | None:
@@ -46,7 +47,7 @@ def select_backend(name: str | None, compose: ComposeFile | None = None) -> tupl
     name = name or os.environ.get("GAMEDAY_BACKEND") or "auto"
     if name not in BACKENDS:
         raise OptionError(f"--backend must be one of {', '.join(BACKENDS)}, not {name!r}")
-    if name in ("local", "fake"):  # `auto` never picks the fake
+    if name not in ("auto", "docker"):  # `auto` picks only local or docker
         return name, "chosen"
     problem = docker_problem(compose)
     if name == "docker":
@@ -58,24 +59,39 @@ def select_backend(name: str | None, compose: ComposeFile | None = None) -> tupl
     return "docker", "auto: a Docker engine answers and has the images"
 
 
+StackClass = Callable[..., Stack]  # (compose, shell_env=..., env_example=...) -> Stack
+
+# name -> "module:Class", imported only when that backend is used (docker's imports need
+# the docker SDK; the fake's the in-process servers). `register_backend` adds one.
+REGISTRY: dict[str, str | StackClass] = {
+    "local": "harness.backends.local:LocalStack",
+    "docker": "harness.backends.docker:DockerStack",
+    "fake": "harness.backends.fake:FakeStack",
+}
+
+
+def register_backend(name: str, stack_class: str | StackClass) -> None:
+    """A new backend: a `Stack` implementation by name (chosen only when named)."""
+    REGISTRY[name] = stack_class
+    global BACKENDS
+    if name not in BACKENDS:
+        BACKENDS = (*BACKENDS, name)
+
+
 def make_stack(
     backend: str,
     compose: ComposeFile,
     shell_env: Mapping[str, str],
     env_example: Path | None = None,
 ) -> Stack:
-    if backend == "local":
-        from harness.backends.local import LocalStack
-
-        return LocalStack(compose, shell_env=shell_env, env_example=env_example)
-    if backend == "docker":
+    entry = REGISTRY.get(backend)
+    if entry is None:
+        raise OptionError(f"unknown backend {backend!r}")
+    if isinstance(entry, str):
+        module, _, name = entry.partition(":")
         try:
-            from harness.backends.docker import DockerStack  # type: ignore[import-not-found,unused-ignore]
+            entry = getattr(importlib.import_module(module), name)
         except ImportError as exc:
-            raise OptionError(f"the docker backend is not available: {exc}") from None
-        return DockerStack(compose, shell_env=shell_env, env_example=env_example)  # type: ignore[no-any-return,unused-ignore]
-    if backend == "fake":
-        from harness.backends.fake import FakeStack
-
-        return FakeStack(compose, shell_env=shell_env, env_example=env_example)
-    raise OptionError(f"unknown backend {backend!r}")
+            raise OptionError(f"the {backend} backend is not available: {exc}") from None
+    assert callable(entry)
+    return entry(compose, shell_env=shell_env, env_example=env_example)
