@@ -32,13 +32,21 @@ def _reserve(port: int) -> bool:
     """Lock byte `port` of the shared file; False if another live process holds it."""
     global _reservations
     if _reservations is None:
-        path = os.path.join(tempfile.gettempdir(), "gameday-ports.lock")
+        path = _reservations_path()
         _reservations = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         fcntl.lockf(_reservations, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
     except OSError:
         return False
     return True
+
+
+def _reservations_path() -> str:
+    """One file for the whole machine, as ports are: /tmp's, whatever $TMPDIR a process has
+    (two runs with their own TMPDIR still share the loopback). It is a lock, not a run's
+    temp file: it stays, empty, and holds nothing once every process is gone."""
+    base = "/tmp" if os.access("/tmp", os.W_OK | os.X_OK) else tempfile.gettempdir()
+    return os.path.join(base, ".gameday-ports.lock")
 
 
 def _ephemeral_range() -> tuple[int, int]:
