@@ -185,8 +185,13 @@ def bridged_call(runs: int = 30) -> dict[str, Any]:
 
 
 class _NoStack:
+    """What BridgeServer needs of a stack when no command reaches one."""
+
     bridge_socket: str | None = None
     container_bin: str | None = None
+
+    def attach_bridge(self, socket_path: str, container_bin: str) -> None:
+        self.bridge_socket, self.container_bin = socket_path, container_bin
 
 
 def _py(args: list[str], runs: int) -> dict[str, Any]:
