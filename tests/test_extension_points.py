@@ -98,3 +98,35 @@ def test_a_new_report_reads_the_record_only(tmp_path: Path) -> None:
     path = write_run(tmp_path, records)
     assert verdict_counts(path) == {"recovered": 2, "undetected": 1}
     assert json.loads(path.read_text())["results"][2]["verdict"] == "undetected"
+
+
+def test_a_new_runbook_command_is_one_module(tmp_path: Path) -> None:
+    """`kubectl` is manual today (no cluster); one registered handler makes the bridge run it."""
+    from harness.bridge.protocol import Answer, Completed, Invocation
+    from harness.bridge.registry import TOOLS, bridged
+    from harness.bridge.server import BridgeServer
+    from harness.bridge.shell import OperatorShell
+    from harness.redact import Redactor
+    from harness.runbook_model import Role, Step
+
+    @bridged("kubectl")
+    def kubectl(stack: Stack, inv: Invocation, shim_dir: str | None) -> Answer:
+        running = [n for n, s in stack.containers().items() if s.status == Status.RUNNING]
+        return Completed(0, "".join(f"{n} Running\n" for n in sorted(running)))
+
+    compose = ComposeFile(ROOT / "docker-compose.chaos.yml")
+    stack = make_stack("fake", compose, {}, ROOT / ".env.example")
+    bridge = None
+    try:
+        stack.up()
+        bridge = BridgeServer(stack, tmp_path / "bridge")
+        shell = OperatorShell(stack, bridge, Redactor(), {})
+        step = Step("kubectl get pods -n testgen | grep -q testgen", "", 1, Role.DETECTION, "s")
+        outcome = shell.run(step)
+        assert outcome.manual_reason is None
+        assert outcome.exit_code == 0, outcome.stderr
+    finally:
+        TOOLS.pop("kubectl", None)
+        if bridge is not None:
+            bridge.close()
+        stack.close()

@@ -91,6 +91,11 @@ class Stack(abc.ABC):
         # (wall time, volume names) for every `down -v`: what data a step destroyed, and when.
         self.volume_removals: list[tuple[float, list[str]]] = []
 
+    def attach_bridge(self, socket_path: str, container_bin: str) -> None:
+        """The command bridge now serving this stack: tools run by `docker exec` inside a
+        service's context reach the stack through it (service names resolve)."""
+        self.bridge_socket, self.container_bin = socket_path, container_bin
+
     # -- lifecycle -------------------------------------------------------------------
     @abc.abstractmethod
     def up(self, timeout: float = 60.0) -> None:

@@ -12,9 +12,15 @@ from __future__ import annotations
 from harness.backends.base import Stack, Status
 from harness.bridge.humanize import ago, container_id, status_text, table
 from harness.bridge.protocol import Answer, Completed, Invocation
+from harness.bridge.registry import bridged
 from harness.errors import HarnessError
 
 _VALUE_OPTS = {"-f", "--file", "-p", "--project-name", "--env-file", "--profile", "-t", "--timeout"}
+
+
+@bridged("docker-compose")
+def serve(stack: Stack, inv: Invocation, shim_dir: str | None) -> Answer:
+    return run(stack, inv)
 
 
 def run(stack: Stack, inv: Invocation) -> Answer:

@@ -16,8 +16,14 @@ from datetime import UTC, datetime
 from harness.backends.base import ContainerState, Stack, Status
 from harness.bridge.humanize import ago, container_id, size, status_text, table
 from harness.bridge.protocol import Answer, Completed, Invocation
+from harness.bridge.registry import bridged
 
 USAGE_ERROR = 125  # docker's status for its own errors
+
+
+@bridged("docker")
+def serve(stack: Stack, inv: Invocation, shim_dir: str | None) -> Answer:
+    return run(stack, inv)
 
 
 def run(stack: Stack, inv: Invocation) -> Answer:

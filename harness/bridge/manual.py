@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Collection
 
 MANUAL_TOOLS = {
     "kubectl": "no Kubernetes cluster: the gameday stack runs under Compose",
@@ -51,8 +52,11 @@ def command_words(command: str) -> list[str]:
     return words
 
 
-def manual_reason(command: str, comment: str) -> str | None:
-    """Why this step must be done by a person, or None if the bridge can run it."""
+def manual_reason(
+    command: str, comment: str, bridged: Collection[str] = frozenset()
+) -> str | None:
+    """Why this step must be done by a person, or None if the bridge can run it. A tool in
+    `bridged` (the bridge's registry) is never manual, whatever MANUAL_TOOLS says."""
     if not command.strip():
         text = comment.lower()
         if "grafana" in text or "dashboard" in text or "navigate" in text:
@@ -61,7 +65,8 @@ def manual_reason(command: str, comment: str) -> str | None:
             return f"communication: {comment}"
         return f"instruction for a person: {comment}"
     for word in command_words(command):
-        reason = MANUAL_TOOLS.get(word.rsplit("/", 1)[-1])
+        name = word.rsplit("/", 1)[-1]
+        reason = None if name in bridged else MANUAL_TOOLS.get(name)
         if reason:
             return f"`{word}`: {reason}"
     return None

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 from harness.backends.base import Stack
 from harness.backends.local.servers import postgres_bindir, redis_cli_binary
 from harness.bridge.protocol import Answer, Completed, Exec, Invocation
+from harness.bridge.registry import bridged
 
 # Provider APIs the runbook calls; in a gameday they are the mock LLM (never the internet).
 PROVIDER_HOSTS = {"api.openai.com": ("llm", 8080), "api.anthropic.com": ("llm", 8080)}
@@ -64,6 +65,7 @@ def _rewrite_url(stack: Stack, url: str, container: str | None) -> str:
     return urlunsplit((scheme, f"{host}:{real_port}", parts.path, parts.query, parts.fragment))
 
 
+@bridged("curl", container=True)
 def curl(stack: Stack, inv: Invocation, shim_dir: str | None) -> Answer:
     binary = real_tool("curl", shim_dir)
     if binary is None:
@@ -135,6 +137,7 @@ def _host_port_opts(
     return host, port, rest
 
 
+@bridged("redis-cli", container=True)
 def redis_cli(stack: Stack, inv: Invocation, shim_dir: str | None) -> Answer:
     binary = redis_cli_binary()
     if binary is None:
@@ -161,10 +164,12 @@ def _pg(tool: str, stack: Stack, inv: Invocation, shim_dir: str | None) -> Answe
     return Exec([binary, "-h", real_host, "-p", str(real_port), *rest], env)
 
 
+@bridged("psql", container=True)
 def psql(stack: Stack, inv: Invocation, shim_dir: str | None) -> Answer:
     return _pg("psql", stack, inv, shim_dir)
 
 
+@bridged("pg_isready", container=True)
 def pg_isready(stack: Stack, inv: Invocation, shim_dir: str | None) -> Answer:
     return _pg("pg_isready", stack, inv, shim_dir)
 
@@ -175,6 +180,7 @@ def _clean_env(env: dict[str, str]) -> dict[str, str]:
     }
 
 
+@bridged("fuser")
 def fuser(stack: Stack, inv: Invocation, shim_dir: str | None) -> Answer:
     """`fuser [-k] PORT/tcp`: who holds production's port, on the stack's real port.
 

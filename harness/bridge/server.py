@@ -8,6 +8,7 @@ operator shell (bash) ── docker ps | grep … ──▶ shim ──unix sock
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import os
 import shutil
@@ -18,11 +19,12 @@ import threading
 from pathlib import Path
 
 from harness.backends.base import Stack
-from harness.bridge import compose_cli, docker_cli, lean_shim, routes
+from harness.bridge import lean_shim
 from harness.bridge.protocol import Answer, Completed, Exec, Invocation
+from harness.bridge.registry import TOOL_MODULES, TOOLS
 
-OPERATOR_TOOLS = ("docker", "docker-compose", "curl", "redis-cli", "psql", "pg_isready", "fuser")
-CONTAINER_TOOLS = ("curl", "redis-cli", "psql", "pg_isready")
+for _module in TOOL_MODULES:  # each registers its tools
+    importlib.import_module(_module)
 
 
 LEAN_MAGIC = b"GAMEDAY/1\n"  # shim.c's line protocol; shim.py sends JSON ("{...")
@@ -76,15 +78,15 @@ class BridgeServer:
             target=self._server.serve_forever, args=(0.05,), daemon=True
         )
         self._thread.start()
-        stack.bridge_socket, stack.container_bin = self.socket_path, str(self.container_bin)
+        stack.attach_bridge(self.socket_path, str(self.container_bin))
 
     def _install_shims(self) -> None:
         lean = lean_shim.executable() if lean_shim.wanted() else None
         self.shim_kind = "lean" if lean else "python"
         source = (Path(__file__).parent / "shim.py").read_text()
         for directory, tools in (
-            (self.operator_bin, OPERATOR_TOOLS),
-            (self.container_bin, CONTAINER_TOOLS),
+            (self.operator_bin, [t.name for t in TOOLS.values() if t.operator]),
+            (self.container_bin, [t.name for t in TOOLS.values() if t.container]),
         ):
             directory.mkdir(exist_ok=True)
             os.chmod(directory, 0o755)
@@ -99,20 +101,9 @@ class BridgeServer:
     def answer(self, inv: Invocation) -> Answer:
         tool = Path(inv.argv[0]).name
         shim_dir = str(self.container_bin if inv.container else self.operator_bin)
-        if tool == "docker":
-            return docker_cli.run(self.stack, inv)
-        if tool == "docker-compose":
-            return compose_cli.run(self.stack, inv)
-        if tool == "curl":
-            return routes.curl(self.stack, inv, shim_dir)
-        if tool == "redis-cli":
-            return routes.redis_cli(self.stack, inv, shim_dir)
-        if tool == "psql":
-            return routes.psql(self.stack, inv, shim_dir)
-        if tool == "pg_isready":
-            return routes.pg_isready(self.stack, inv, shim_dir)
-        if tool == "fuser":
-            return routes.fuser(self.stack, inv, shim_dir)
+        bridged = TOOLS.get(tool)
+        if bridged is not None:
+            return bridged.handler(self.stack, inv, shim_dir)
         return Completed(127, "", f"{tool}: not bridged\n")
 
     def _handler_class(self) -> type[socketserver.StreamRequestHandler]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from harness.backends.base import Stack
 from harness.bridge.manual import manual_reason
+from harness.bridge.registry import TOOLS
 from harness.bridge.server import BridgeServer
 from harness.redact import Redactor
 from harness.runbook_model import Step
@@ -73,7 +74,7 @@ class OperatorShell:
         return command
 
     def run(self, step: Step, timeout: float | None = None, isolated: bool = False) -> Outcome:
-        reason = manual_reason(step.command, step.comment)
+        reason = manual_reason(step.command, step.comment, TOOLS)
         if reason is not None:
             return Outcome(None, "", "", 0.0, manual_reason=reason)
         return self.run_command(step.command, timeout, isolated)
