@@ -55,6 +55,7 @@ DETECTION_ROLES = (Role.DETECTION, Role.INVESTIGATION)
 # change (see Gameday._settled); a hold or a verdict that could still change never does.
 QUIESCENT_S = 3.0
 SETTLED_STATUSES = frozenset({Status.RUNNING, Status.EXITED})
+MIN_GAP_S = 0.02  # between two runs of a poller, so a slow step never spins on the CPU
 StackFactory = Callable[[dict[str, str]], Stack]
 
 
@@ -366,7 +367,9 @@ class Gameday:
                         firsts.append(run)
                         found.set()
                         return
-                found.wait(self.poll_interval)
+                # The step's own run counts toward the interval: re-run within poll_interval
+                # of the last start whenever the step itself is faster than that.
+                found.wait(max(MIN_GAP_S, self.poll_interval - (self.now() - start)))
 
         if steps:
             with ThreadPoolExecutor(max_workers=min(len(steps), 8)) as pool:
@@ -419,7 +422,7 @@ class Gameday:
             # A stretch that started inside the window may finish its hold after it.
             if since is None and time.monotonic() >= deadline:
                 break
-            time.sleep(self.poll_interval)
+            time.sleep(max(MIN_GAP_S, self.poll_interval - (self.now() - probes[-1])))
         disturbances = [
             f"{name} restarted or was killed {len(ts)}× (first at t0+{ts[0]:.1f}s)"
             for name, ts in restarts.items()
@@ -504,7 +507,7 @@ class Gameday:
             steps += self.runbook.section(title).steps_with_role(*DETECTION_ROLES)
         return steps
 
-    def _await_steady_state(self, stack: Stack, timeout: float = 20.0) -> tuple[bool, str]:
+    def _await_steady_state(self, stack: Stack, timeout: float = 30.0) -> tuple[bool, str]:
         deadline = time.monotonic() + timeout
         holds, observed = steady_state(stack)
         while not holds and time.monotonic() < deadline:
