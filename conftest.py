@@ -1,3 +1,3 @@
-"""Repository-level pytest configuration. The gameday plugin itself is `harness.plugin`,
+"""Repository-level pytest configuration. The gameday plugin itself is `harness.suite.plugin`,
 registered through the `pytest11` entry point, so it works in any project that installs
 the harness."""

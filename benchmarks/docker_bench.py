@@ -27,7 +27,7 @@ def engine_answers() -> bool:
 def start_once() -> dict[str, float]:
     from harness.backends.docker import DockerStack  # type: ignore[import-not-found,unused-ignore]
     from harness.compose import ComposeFile
-    from harness.gameday import operator_environment
+    from harness.run.gameday import operator_environment
 
     compose = ComposeFile(COMPOSE)
     start = time.perf_counter()

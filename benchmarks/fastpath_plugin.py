@@ -24,7 +24,7 @@ lpt_order      collection order: longest gameday first (durations from a previou
 fixed_rate     the runner's polling loops (detect, verify, steady state, warm-up) sleep
                until `interval` after the previous round *started*, not `interval` after
                it ended: a round of detection steps that takes 80 ms is followed by 20 ms
-               of sleep, not 100 ms. (harness.gameday's `time` is swapped for a clock
+               of sleep, not 100 ms. (harness.run.gameday's `time` is swapped for a clock
                whose sleep() subtracts the time since the previous sleep returned.)
 xdist_fix      (needed for `-n 2` at all) the gameday fixture's user_properties entry
                ("gameday", GamedayResult.to_dict()) holds Verdict/StepStatus enum members,
@@ -125,7 +125,7 @@ def _pg_last() -> None:
 def _fixed_rate() -> None:
     import time as real_time
 
-    import harness.gameday as gameday_mod
+    import harness.run.gameday as gameday_mod
 
     class FixedRateClock:
         last_wake: float | None = None
@@ -143,7 +143,7 @@ def _fixed_rate() -> None:
 
 
 def _xdist_fix() -> None:
-    from harness import plugin
+    from harness.suite import plugin
 
     orig_run = plugin.GamedayFixture.run
 
@@ -159,7 +159,7 @@ def _xdist_fix() -> None:
 
 
 def _load_early() -> None:
-    import harness.gameday as gameday_mod
+    import harness.run.gameday as gameday_mod
 
     real_load = gameday_mod.Load
     orig_await = gameday_mod.Gameday._await_steady_state

@@ -48,18 +48,18 @@ from typing import Any
 
 from benchlib import COMPOSE, RUNBOOKS, stats
 
-import harness.gameday as gameday_mod
-from harness import catalog
+import harness.run.gameday as gameday_mod
 from harness.backends import make_stack
 from harness.backends.local import stack as local_stack
 from harness.bridge import server as bridge_server
 from harness.compose import ComposeFile
-from harness.gameday import Gameday
-from harness.load import Load
+from harness.observe.load import Load
 from harness.redact import Redactor
-from harness.runbook import parse_runbook
-from harness.runbook_model import Runbook
-from harness.scenario import Scenario
+from harness.run.gameday import Gameday
+from harness.run.scenario import Scenario
+from harness.runbook.model import Runbook
+from harness.runbook.parse import parse_runbook
+from harness.suite import catalog
 
 
 class Recorder:

@@ -251,7 +251,7 @@ def oom_inject_encoding(runs: int) -> dict[str, Any]:
     times, in the gameday's thread); encoding it once gives the same bytes."""
     import json as _json
 
-    from harness.load import POPULAR_SOURCES
+    from harness.observe.load import POPULAR_SOURCES
 
     entry = {
         "tests": "def test_popular():\n    assert True\n",

@@ -23,9 +23,9 @@ from benchlib import COMPOSE, poll_until, stats, tree_cpu, tree_memory
 from harness.backends.local import LocalStack
 from harness.backends.local import stack as local_stack
 from harness.compose import ComposeFile
-from harness.gameday import operator_environment
-from harness.load import Load
-from harness.probes import steady_state
+from harness.observe.load import Load
+from harness.observe.probes import steady_state
+from harness.run.gameday import operator_environment
 
 
 def _compose() -> ComposeFile:

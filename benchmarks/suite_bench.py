@@ -27,7 +27,7 @@ from typing import Any
 from benchlib import REPO, loadavg, stats
 from gameday_bench import phases
 
-from harness import catalog
+from harness.suite import catalog
 
 BASE_CMD = [
     sys.executable,

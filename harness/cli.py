@@ -52,7 +52,7 @@ CHECKED_PLUGINS = (
     "xdist.looponfail",
     "pytest_metadata.plugin",
     "pytest_html.plugin",
-    "harness.plugin",
+    "harness.suite.plugin",
 )
 
 
@@ -247,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gameday: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        from harness import plugin
+        from harness.suite import plugin
 
         signum = plugin.interrupted_by or signal.SIGINT  # SIGTERM and SIGHUP arrive as this too
         print(f"gameday: interrupted by {signal.Signals(signum).name}", file=sys.stderr)
@@ -285,11 +285,11 @@ class _RunRecorder:
 
     @pytest.hookimpl(trylast=True)
     def pytest_configure(self, config: pytest.Config) -> None:
-        from harness import plugin
         from harness.reports import html_plugin
+        from harness.suite import plugin
 
         self.config = config
-        html_plugin.register(config)  # a no-op once harness.plugin registers it itself
+        html_plugin.register(config)  # a no-op once harness.suite.plugin registers it itself
         out = config.getoption("--gameday-out", None)
         self.out = Path(out) if out else None
         if plugin.WRITE_FAILURES_KEY in config.stash:
@@ -339,11 +339,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness import plugin
     from harness.backends import BACKENDS
     from harness.compose import ComposeFile
-    from harness.plugin import require_services
-    from harness.runbook import parse_runbook
+    from harness.runbook.parse import parse_runbook
+    from harness.suite import plugin
+    from harness.suite.plugin import require_services
 
     # Everything the run needs is checked before pytest (and any stack) starts.
     scenarios_dir = REPO_ROOT / "scenarios"
@@ -451,7 +451,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _interrupted(recorder: _RunRecorder, out: Path) -> int:
     """Ctrl-C or SIGTERM: results.json holds what finished, marked interrupted (the plugin
     wrote it); exit 128 + the signal (130, 143), never 2, the bad-input status."""
-    from harness import plugin
+    from harness.suite import plugin
 
     signum = plugin.interrupted_by or signal.SIGINT
     written = not any(Path(p).name == "results.json" for p, _ in recorder.failures)
@@ -572,7 +572,7 @@ class _Progress:
         self.previous_env: str | None = None
 
     def __enter__(self) -> _Progress:
-        from harness import plugin
+        from harness.suite import plugin
 
         fd, name = tempfile.mkstemp(prefix="gameday-progress-", suffix=".log")
         os.close(fd)
@@ -586,7 +586,7 @@ class _Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        from harness import plugin
+        from harness.suite import plugin
 
         self.stop.set()
         if self.thread is not None:
@@ -637,11 +637,11 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    from harness.reports.runbook_lint import lint_runbook, to_text
+    from harness.runbook.lint import lint_runbook, to_text
 
     _existing(args.runbook, "runbook")
     if args.coverage:
-        from harness.reports.runbook_lint import coverage_table
+        from harness.suite.coverage import coverage_table
 
         sys.stdout.write(coverage_table(args.runbook, _compose_path(args.compose)))
         return 0
@@ -657,7 +657,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
 def cmd_review(args: argparse.Namespace) -> int:
     from harness.reports.json_results import read_run
     from harness.reports.review import write_reviews
-    from harness.runbook import parse_runbook
+    from harness.runbook.parse import parse_runbook
 
     run = read_run(args.results)
     if args.runbook:
@@ -668,13 +668,13 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def cmd_mutate(args: argparse.Namespace) -> int:
-    from harness import mutate
+    from harness.trust import mutate
 
     return mutate.main(args)
 
 
 def cmd_repeat(args: argparse.Namespace) -> int:
-    from harness import repeat
+    from harness.trust import repeat
 
     return repeat.main(args)
 

@@ -1,6 +1,6 @@
 """The gameday suite is generated from the scenario catalog: no Python per scenario.
 
-Every scenario of `harness/scenarios.toml`, and of each runbook's own
+Every scenario of `harness/suite/scenarios.toml`, and of each runbook's own
 `<runbook>.scenarios.toml`, becomes `test_gameday[<scenario id>-<runbook>]` for the runbooks
 that have it. `--scenario ID` (repeatable) selects scenarios by exact id; `-k` still
 matches the historical test names (`-k service_down` for `test_service_down`).
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness import catalog
 from harness.errors import BadInput
-from harness.plugin import settings
+from harness.suite import catalog
+from harness.suite.plugin import settings
 
 ERROR_KEY = pytest.StashKey[str]()
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from harness import catalog
-from harness.plugin import GamedayFixture
+from harness.suite import catalog
+from harness.suite.plugin import GamedayFixture
 
 
 @pytest.mark.gameday

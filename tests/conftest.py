@@ -11,9 +11,9 @@ from harness.backends.local import LocalStack
 from harness.bridge.server import BridgeServer
 from harness.bridge.shell import OperatorShell
 from harness.compose import ComposeFile
-from harness.gameday import operator_environment
 from harness.redact import Redactor
-from harness.runbook import parse_runbook
+from harness.run.gameday import operator_environment
+from harness.runbook.parse import parse_runbook
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,24 +5,29 @@ from __future__ import annotations
 
 import json
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
-from harness import catalog
+import pytest
+
 from harness.backends import REGISTRY, make_stack, register_backend, select_backend
 from harness.backends.base import Stack, Status
 from harness.backends.fake import FakeStack
 from harness.compose import ComposeFile
 from harness.faults.base import Fault
-from harness.gameday import Gameday
 from harness.reports.json_results import read_run, write_run
 from harness.result import GamedayResult, Verdict
-from harness.runbook import parse_runbook
+from harness.run.gameday import Gameday
+from harness.runbook.parse import parse_runbook
+from harness.suite import catalog
 
 ROOT = Path(__file__).resolve().parents[1]
+# The example fault below registers itself when this module is imported; keep it out of the
+# registry outside this module's tests.
 FIXED = ROOT / "runbooks" / "incident-response.fixed.md"
 
 
-class ApiFrozen(Fault):
+class ApiFrozen(Fault):  # registered under its kind while this module's tests run
     """A new fault, all in one class: the service stopped through the engine, confirmed and
     checked like any other."""
 
@@ -44,6 +49,17 @@ class ApiFrozen(Fault):
     @property
     def description(self) -> str:
         return "The API was stopped by the example fault."
+
+
+Fault.registry.pop(ApiFrozen.kind)
+
+
+@pytest.fixture(autouse=True)
+def _only_here() -> Iterator[None]:
+    """The example fault exists for these tests only (other tests list the known kinds)."""
+    Fault.registry[ApiFrozen.kind] = ApiFrozen
+    yield
+    Fault.registry.pop(ApiFrozen.kind, None)
 
 
 def test_a_new_fault_is_one_module_and_a_toml_entry(tmp_path: Path) -> None:
@@ -107,7 +123,7 @@ def test_a_new_runbook_command_is_one_module(tmp_path: Path) -> None:
     from harness.bridge.server import BridgeServer
     from harness.bridge.shell import OperatorShell
     from harness.redact import Redactor
-    from harness.runbook_model import Role, Step
+    from harness.runbook.model import Role, Step
 
     @bridged("kubectl")
     def kubectl(stack: Stack, inv: Invocation, shim_dir: str | None) -> Answer:

@@ -10,12 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-from harness import catalog
 from harness.backends import make_stack
 from harness.compose import ComposeFile
-from harness.gameday import Gameday
 from harness.result import Verdict
-from harness.runbook import parse_runbook
+from harness.run.gameday import Gameday
+from harness.runbook.parse import parse_runbook
+from harness.suite import catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,8 +9,8 @@ import pytest
 
 from harness.backends.local import LocalStack, servers
 from harness.compose import ComposeFile
-from harness.gameday import operator_environment
-from harness.probes import steady_state
+from harness.observe.probes import steady_state
+from harness.run.gameday import operator_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 

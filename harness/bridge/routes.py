@@ -15,13 +15,11 @@ import shutil
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.backends.base import Stack
-from harness.backends.local.servers import postgres_bindir, redis_cli_binary
+from harness.binaries import postgres_bindir, redis_cli_binary
 from harness.bridge.protocol import Answer, Completed, Exec, Invocation
 from harness.bridge.registry import bridged
+from harness.topology import LOOPBACK, PROVIDER_HOSTS
 
-# Provider APIs the runbook calls; in a gameday they are the mock LLM (never the internet).
-PROVIDER_HOSTS = {"api.openai.com": ("llm", 8080), "api.anthropic.com": ("llm", 8080)}
-LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0"}
 BLACKHOLE = ("127.0.0.1", 9)  # discard port: nothing listens, the connection is refused
 
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.backends.base import Stack
-from harness.bridge.manual import manual_reason
 from harness.bridge.registry import TOOLS
 from harness.bridge.server import BridgeServer
 from harness.redact import Redactor
-from harness.runbook_model import Step
+from harness.runbook.model import Step
+from harness.shell.manual import manual_reason
 
 EXCERPT_CHARS = 4000
 _SHELL_INTERNAL = {"PWD", "OLDPWD", "SHLVL", "_"}

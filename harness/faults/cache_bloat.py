@@ -14,7 +14,7 @@ import redis
 
 from harness.backends.base import Stack
 from harness.faults.base import Fault
-from harness.load import POPULAR_SOURCES
+from harness.observe.load import POPULAR_SOURCES
 from harness.services.contract import cache_key
 
 

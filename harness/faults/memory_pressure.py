@@ -6,7 +6,7 @@ import httpx
 
 from harness.backends.base import Stack
 from harness.faults.base import Fault
-from harness.probes import api_base
+from harness.observe.probes import api_base
 
 
 class MemoryPressure(Fault):

@@ -14,10 +14,9 @@ import httpx
 
 from harness.backends.base import Stack
 from harness.faults.base import Fault
-from harness.probes import postgres_login
+from harness.observe.probes import postgres_login
+from harness.topology import PROXY_API_PORT
 from harness.toxiproxy import Toxiproxy, ToxiproxyError
-
-PROXY_API_PORT = 8474
 
 
 def toxiproxy_for(stack: Stack) -> Toxiproxy:

@@ -1,6 +1,6 @@
 """pytest-html hooks: per gameday test its step table, timeline and verdict; a summary on top.
 
-Registered by `harness.plugin` when pytest-html is importable:
+Registered by `harness.suite.plugin` when pytest-html is importable:
 
     config.pluginmanager.register(html_plugin, "gameday-html")
 

@@ -26,10 +26,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.baseline import read_baseline
 from harness.reports._format import VERDICT_COLOURS, esc, md_cell, md_code, runbook_stem, seconds
 from harness.reports.json_results import Run, read_run, run_from_dict
 from harness.result import GamedayResult, StepRun, Verdict
+from harness.suite.baseline import read_baseline
 
 Key = tuple[str, str]  # (scenario id, runbook file stem)
 

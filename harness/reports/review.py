@@ -36,8 +36,8 @@ from harness.reports._format import (
     shown,
 )
 from harness.result import GamedayResult, StepRun, StepStatus, Verdict
-from harness.runbook import parse_runbook
-from harness.runbook_model import Runbook
+from harness.runbook.model import Runbook
+from harness.runbook.parse import parse_runbook
 
 COMMANDER = "gameday harness"
 NOT_APPLICABLE = "n/a in a gameday"

@@ -1,7 +1,8 @@
 """`gameday list` and `gameday run --dry-run`: the scenarios, and what a run would do.
 
-Both read the catalog (`harness/scenarios.toml` plus each runbook's `<runbook>.scenarios.toml`)
-and the runbooks, check them as `gameday run` would, and start nothing: no stack, no pytest.
+Both read the catalog (`harness/suite/scenarios.toml` plus each runbook's
+`<runbook>.scenarios.toml`) and the runbooks, check them as `gameday run` would, and
+start nothing: no stack, no pytest.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import catalog
 from harness.errors import BadInput
-from harness.runbook import parse_runbook
-from harness.runbook_model import Runbook
-from harness.scenario import Scenario
+from harness.run.scenario import Scenario
+from harness.runbook.model import Runbook
+from harness.runbook.parse import parse_runbook
+from harness.suite import catalog
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 

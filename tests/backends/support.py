@@ -17,7 +17,7 @@ import pytest
 from harness.backends import make_stack
 from harness.backends.base import Stack
 from harness.compose import ComposeFile
-from harness.gameday import operator_environment
+from harness.run.gameday import operator_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.chaos.yml"

@@ -27,7 +27,7 @@ import pytest
 
 from harness.backends.base import ContainerState, Stack, Status
 from harness.compose import ServiceConfig
-from harness.probes import steady_state
+from harness.observe.probes import steady_state
 
 from .support import ROOT, new_stack, require_backend
 

@@ -18,8 +18,8 @@ from harness.bridge import lean_shim
 from harness.bridge.server import BridgeServer
 from harness.bridge.shell import OperatorShell
 from harness.compose import ComposeFile
-from harness.gameday import operator_environment
 from harness.redact import Redactor
+from harness.run.gameday import operator_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 KINDS = ("lean", "python")

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import catalog
 from harness.faults.llm_provider import LlmProviderFault
 from harness.faults.network import LinkToxic, Toxics
 from harness.faults.service_killed import ServiceKilled
-from harness.runbook import parse_runbook
-from harness.scenario import ScenarioError
+from harness.run.scenario import ScenarioError
+from harness.runbook.parse import parse_runbook
+from harness.suite import catalog
 
 REPO = Path(__file__).resolve().parents[2]
 FIXED = REPO / "runbooks" / "incident-response.fixed.md"
@@ -55,7 +55,7 @@ def test_builtin_catalog_is_the_data_file():
     assert ids[0] == "service-down" and len(ids) == len(set(ids)) == 13
     assert {"llm-quota-all-hosted", "database-link-cut-never-lifted"} <= set(ids)
     for s in catalog.SCENARIOS.values():
-        assert s.origin.startswith("harness/scenarios.toml:"), s.origin
+        assert s.origin.startswith("harness/suite/scenarios.toml:"), s.origin
         assert s.faults and s.fault() is not s.fault()  # a fresh injector per run
     assert catalog.get("service-down") is catalog.SERVICE_DOWN
     with pytest.raises(KeyError, match="unknown scenario 'nope'"):

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from trust.support import REPO, checkout_env
 
-from harness.plugin import junit_properties
 from harness.reports.json_results import read_run
+from harness.suite.plugin import junit_properties
 
 FIXED = REPO / "runbooks" / "incident-response.fixed.md"
 SHIPPED = REPO / "runbooks" / "incident-response.md"
@@ -98,7 +98,7 @@ def _collected(tmp_path: Path, out: Path) -> list[str]:
 
 
 def test_gamedays_are_ordered_longest_first_by_the_last_run_else_by_their_windows(tmp_path):
-    from harness import catalog
+    from harness.suite import catalog
 
     out = tmp_path / "out"
     out.mkdir()
@@ -236,7 +236,7 @@ def test_an_interrupted_run_exits_128_plus_signal_with_a_partial_results_json_di
 
 
 def test_the_backend_header_gives_the_reason_without_the_exception_text():
-    from harness.plugin import _first_clause
+    from harness.suite.plugin import _first_clause
 
     why = (
         "auto: no Docker engine answers (Error while fetching server API version: "

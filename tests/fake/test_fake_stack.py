@@ -17,8 +17,8 @@ from harness.backends.fake import FakeStack
 from harness.compose import ComposeFile
 from harness.errors import OptionError
 from harness.faults.network import LinkToxic
-from harness.gameday import operator_environment
-from harness.probes import api_base, steady_state
+from harness.observe.probes import api_base, steady_state
+from harness.run.gameday import operator_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ComposeFile(ROOT / "docker-compose.chaos.yml")

@@ -21,10 +21,10 @@ from harness.faults.missing_variable import MissingVariable
 from harness.faults.network import LinkToxic
 from harness.faults.process_crash import ProcessCrash
 from harness.faults.service_killed import ServiceKilled
-from harness.gameday import Gameday
 from harness.result import GamedayResult, Verdict
-from harness.runbook import parse_runbook
-from harness.scenario import Lift, Scenario
+from harness.run.gameday import Gameday
+from harness.run.scenario import Lift, Scenario
+from harness.runbook.parse import parse_runbook
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTION = "Service Down (SEV-1)"

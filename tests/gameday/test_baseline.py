@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.baseline import expectation, load_baseline
 from harness.errors import BadInput
 from harness.result import Finding, GamedayResult, Verdict
+from harness.suite.baseline import expectation, load_baseline
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 from harness.result import StepRun, StepStatus, Verdict
-from harness.verdict import Observations, Verification, decide, fails_at_baseline
+from harness.run.verdict import Observations, Verification, decide, fails_at_baseline
 
 SECTION = "Scenario 4: Database Connection Issues"
 

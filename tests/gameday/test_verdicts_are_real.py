@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from harness import catalog
 from harness.backends import make_stack
 from harness.compose import ComposeFile
-from harness.gameday import Gameday
 from harness.result import StepStatus, Verdict
-from harness.runbook import parse_runbook_text
+from harness.run.gameday import Gameday
+from harness.runbook.parse import parse_runbook_text
+from harness.suite import catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = (ROOT / "runbooks" / "incident-response.md").read_text()

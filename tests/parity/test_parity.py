@@ -27,12 +27,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import catalog
 from harness.backends import docker_problem, make_stack
 from harness.compose import ComposeFile
-from harness.gameday import Gameday
 from harness.result import GamedayResult, Verdict
-from harness.runbook import parse_runbook
+from harness.run.gameday import Gameday
+from harness.runbook.parse import parse_runbook
+from harness.suite import catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.chaos.yml"

@@ -202,7 +202,7 @@ INNER_CONFTEST = """
 from harness.reports import html_plugin
 
 def pytest_configure(config):
-    html_plugin.register(config)  # what harness.plugin does when pytest_html is importable
+    html_plugin.register(config)  # what harness.suite.plugin does when pytest_html is importable
 """
 
 INNER_TEST = """

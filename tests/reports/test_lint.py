@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.bridge.manual import manual_reason
 from harness.cli import main
-from harness.reports.runbook_lint import exported_metrics, lint_runbook
-from harness.runbook import parse_runbook
+from harness.runbook.lint import exported_metrics, lint_runbook
+from harness.runbook.parse import parse_runbook
+from harness.shell.manual import manual_reason
 
 REPO = Path(__file__).resolve().parents[2]
 RUNBOOK = REPO / "runbooks" / "incident-response.md"

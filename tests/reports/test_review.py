@@ -14,7 +14,7 @@ from harness.reports.review import (
     template_from_runbook,
     write_reviews,
 )
-from harness.runbook import parse_runbook
+from harness.runbook.parse import parse_runbook
 
 from .factories import (
     API_REAL,

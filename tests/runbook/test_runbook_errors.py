@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import BadInput, RunbookError
-from harness.runbook import main, parse_runbook, parse_runbook_text
+from harness.runbook.parse import main, parse_runbook, parse_runbook_text
 
 MALFORMED = Path(__file__).resolve().parent / "malformed"
 
@@ -74,7 +74,7 @@ def test_cli_exit_2_one_line(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_module_entry_point() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "harness.runbook", str(MALFORMED / "sev_zero.md")],
+        [sys.executable, "-m", "harness.runbook.parse", str(MALFORMED / "sev_zero.md")],
         capture_output=True,
         text=True,
         cwd=Path(__file__).resolve().parents[2],

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.runbook import main, parse_runbook
-from harness.runbook_model import Role, Runbook
+from harness.runbook.model import Role, Runbook
+from harness.runbook.parse import main, parse_runbook
 
 REAL = Path(__file__).resolve().parents[2] / "runbooks" / "incident-response.md"
 

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.errors import RunbookError
-from harness.runbook import (
+from harness.runbook.model import Role
+from harness.runbook.parse import (
     changes_state,
     parse_response_time,
     parse_runbook_bytes,
@@ -18,7 +19,6 @@ from harness.runbook import (
     split_shell_block,
     title_severities,
 )
-from harness.runbook_model import Role
 
 HEAD = """\
 # Test runbook

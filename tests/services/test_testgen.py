@@ -430,8 +430,8 @@ class _Published:
 
 
 def test_probe_and_load_are_distinct_clients(start_testgen):
-    from harness.load import LOAD_CLIENT, Load
-    from harness.probes import PROBE_CLIENT, steady_state
+    from harness.observe.load import LOAD_CLIENT, Load
+    from harness.observe.probes import PROBE_CLIENT, steady_state
 
     assert LOAD_CLIENT != PROBE_CLIENT
     tg = start_testgen(LLM_RATE_LIMIT="3")

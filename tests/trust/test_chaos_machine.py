@@ -1,5 +1,5 @@
 """Random, overlapping faults on one live stack: after every heal the service is back and
-every acknowledged job reads back (harness/chaos_machine.py).
+every acknowledged job reads back (harness/trust/chaos_machine.py).
 
 CI runs a small deterministic search (derandomized, no example database); scheduled runs set
 GAMEDAY_CHAOS_EXAMPLES=N for a larger one. A failure prints the shrunk rule sequence.
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis.stateful import run_state_machine_as_test
 
-from harness.chaos_machine import ChaosMachine, LiveStack, chaos_settings, runbook_actions
+from harness.trust.chaos_machine import ChaosMachine, LiveStack, chaos_settings, runbook_actions
 
 
 @pytest.fixture(scope="module")

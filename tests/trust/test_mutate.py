@@ -1,4 +1,4 @@
-"""Runbook mutation testing (harness/mutate.py): the mutants are the edits they claim to be,
+"""Runbook mutation testing (harness/trust/mutate.py): the mutants are the edits they claim to be,
 and a mutant that breaks recovery is killed while a redundant step survives, explained."""
 
 from __future__ import annotations
@@ -7,10 +7,11 @@ import subprocess
 
 import pytest
 
-from harness import catalog
 from harness.backends import make_stack
 from harness.compose import ComposeFile
-from harness.mutate import (
+from harness.runbook.parse import parse_runbook_text
+from harness.suite import catalog
+from harness.trust.mutate import (
     MutationRun,
     derive_mutants,
     drop_fail,
@@ -18,7 +19,6 @@ from harness.mutate import (
     to_markdown,
     wrong_service_variants,
 )
-from harness.runbook import parse_runbook_text
 
 from .support import REPO, checkout_env
 
@@ -166,8 +166,8 @@ def _record(scenario, verdict="recovered", **kw):
 
 
 def test_survivors_are_classified_from_the_runbook_and_the_records(mutants):
-    from harness.mutate import classify_survivor
     from harness.result import Impact, StepRun, StepStatus
+    from harness.trust.mutate import classify_survivor
 
     by_id = {m.id: m for m in mutants}
     runbook = parse_runbook_text(TEXT, str(FIXED))
@@ -207,7 +207,7 @@ def test_survivors_are_classified_from_the_runbook_and_the_records(mutants):
 
 
 def test_two_exports_of_different_variables_commute(mutants):
-    from harness.mutate import classify_survivor
+    from harness.trust.mutate import classify_survivor
 
     runbook = parse_runbook_text(TEXT, str(FIXED))
     mutant = next(m for m in mutants if m.id == "L269-reorder")
@@ -218,7 +218,7 @@ def test_two_exports_of_different_variables_commute(mutants):
 
 
 def test_classifier_knows_commuting_steps_and_guard_only_mutations():
-    from harness.mutate import Mutant, _acted_services, _guard_only
+    from harness.trust.mutate import Mutant, _acted_services, _guard_only
 
     # `restart testgen` and `redis-cli FLUSHALL` act on different services: they commute.
     assert _acted_services("docker-compose restart testgen") == {"testgen"}

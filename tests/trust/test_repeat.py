@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from harness.repeat import RepeatReport, Series, table, to_markdown
+from harness.trust.repeat import RepeatReport, Series, table, to_markdown
 
 from .support import REPO, checkout_env
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from harness.backends.local.ports import free_port as reserved_free_port
 from harness.compose import ComposeFile
+from harness.topology import PROXY_API_PORT as TOXIPROXY_API_PORT
 
 LOOPBACK = "127.0.0.1"
-TOXIPROXY_API_PORT = 8474
 # Production's well-known ports that an operator's `redis-cli` / `psql` on the host reach.
 WELL_KNOWN = {"postgres": 5432, "redis": 6379}
 

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from harness.backends.local.ports import free_port as reserved_free_port
 from harness.services.contract import content_key
 from harness.services.mockllm import answers
 from harness.services.mockllm.state import HANG_LIMIT_S, State, parse_mode
@@ -927,10 +928,10 @@ def _error_reason(response: httpx.Response) -> str:
 
 
 def free_port() -> int:
-    """A free loopback port (the kernel's choice), for one (service, port) of a stack."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free loopback port for one (service, port) of a stack: from the pool the local
+    backend reserves across processes (a port the kernel picks could be taken a moment later
+    as the local end of an outgoing connection, or by another stack)."""
+    return reserved_free_port()
 
 
 __all__ = ["FakePostgres", "FakeRedis", "FaultProxy", "MockLlm", "Service", "TestGenApi",

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import httpx
 
 from harness.backends.base import Stack
-from harness.probes import api_base
+from harness.observe.probes import api_base
 from harness.tls import shared_context
 
 # The background load is one client of the API's per-client rate limit; the harness's probe
-# (harness.probes.PROBE_CLIENT) is another.
+# (harness.observe.probes.PROBE_CLIENT) is another.
 LOAD_CLIENT = {"X-Api-Key": "gameday-load"}
 
 

@@ -1,7 +1,7 @@
 """A gameday scenario: which runbook section answers which fault, at which severity.
 
-Scenarios are declared as data (`harness/scenarios.toml`, and `<runbook>.scenarios.toml`
-beside a runbook); `harness.catalog` loads and validates them into `Scenario` objects.
+Scenarios are declared as data (`harness/suite/scenarios.toml`, and `<runbook>.scenarios.toml`
+beside a runbook); `harness.suite.catalog` loads and validates them into `Scenario` objects.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class Scenario:
     stack_env: Mapping[str, str] = field(default_factory=dict)  # the operator's shell at `up`
     steps_from: tuple[str, ...] = ()  # extra sections whose detection steps also count
     expected: str = "recovered"  # verdict the suite expects when no baseline says otherwise
-    # Where it was declared ("harness/scenarios.toml:31") and its fault(s) as declared: what
+    # Where it was declared ("harness/suite/scenarios.toml:31") and its fault(s) as declared: what
     # `gameday list`, `--dry-run` and the coverage table show. Empty for Python-made ones.
     origin: str = ""
     faults: tuple[FaultSpec, ...] = ()

@@ -1,4 +1,4 @@
-"""The runbook as data: severities, sections, steps. Parsed by `harness.runbook`."""
+"""The runbook as data: severities, sections, steps. Parsed by `harness.runbook.parse`."""
 
 from __future__ import annotations
 

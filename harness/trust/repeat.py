@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from harness.errors import BadInput, HarnessError
-from harness.gameday import Gameday, StackFactory
-from harness.runbook_model import Runbook
-from harness.scenario import Scenario
+from harness.run.gameday import Gameday, StackFactory
+from harness.run.scenario import Scenario
+from harness.runbook.model import Runbook
 
 SCHEMA = "gameday-repeat/1"
 
@@ -124,10 +124,10 @@ def _outcome(runbook: Runbook, scenario: Scenario, stack_factory: StackFactory) 
 def _outcome_in_worker(runbook_path: str, scenario_id: str, backend: str, compose: str) -> Outcome:
     """One gameday in a worker process (`-j N`): everything rebuilt from names, so nothing
     but strings crosses the process boundary."""
-    from harness import catalog
     from harness.backends import make_stack
     from harness.compose import ComposeFile
-    from harness.runbook import parse_runbook
+    from harness.runbook.parse import parse_runbook
+    from harness.suite import catalog
 
     runbook = parse_runbook(runbook_path)
     scenario = catalog.for_runbook(runbook_path).get(scenario_id) or catalog.SCENARIOS[scenario_id]
@@ -272,15 +272,15 @@ def to_markdown(report: RepeatReport, title: str = "Repeatability") -> str:
 
 def main(args: Any, out: TextIO = sys.stdout) -> int:
     """`gameday repeat N`: validate, run N rounds, print the table; 1 if any verdict differs."""
-    from harness import catalog
     from harness.backends import choose_backend, make_stack
-    from harness.mutate import check_compose, scenarios_from
-    from harness.runbook import parse_runbook
+    from harness.runbook.parse import parse_runbook
+    from harness.suite import catalog
+    from harness.trust.mutate import check_compose, scenarios_from
 
     if args.n < 1:
         raise BadInput(f"repeat: N must be at least 1, not {args.n}")
     scenarios = scenarios_from(args.scenario, catalog.SCENARIOS)
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     paths = [Path(p) for p in args.runbook] or sorted((root / "runbooks").glob("*.md"))
     for p in paths:
         if not p.exists():

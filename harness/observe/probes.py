@@ -13,9 +13,9 @@ import httpx
 
 from harness.backends.base import Stack
 from harness.tls import shared_context
+from harness.topology import API_PORT
 
-API_PORT = 8000  # production's published port for the TestGen API
-# The API's rate limit is per client: the probe and the background load (harness.load) each
+# The API's rate limit is per client: the probe and the background load (harness.observe.load) each
 # count as a client of their own, so neither can starve the other (nor users) of quota.
 PROBE_CLIENT = {"X-Api-Key": "gameday-probe"}
 

@@ -1,4 +1,4 @@
-"""Parse the incident-response runbook (Markdown) into `harness.runbook_model` objects.
+"""Parse the incident-response runbook (Markdown) into `harness.runbook.model` objects.
 
 Structure comes from markdown-it-py's token stream only: headings, paragraphs, list items
 and fenced code blocks.  Small regexes are applied to the text of one heading, one
@@ -78,7 +78,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from harness.errors import RunbookError
-from harness.runbook_model import Role, Runbook, Section, Severity, Step
+from harness.runbook.model import Role, Runbook, Section, Severity, Step
 
 __all__ = ["parse_runbook", "parse_runbook_text", "parse_runbook_bytes", "changes_state"]
 
@@ -808,7 +808,7 @@ def summary(runbook: Runbook) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m harness.runbook", description="Parse a runbook and summarise it."
+        prog="python -m harness.runbook.parse", description="Parse a runbook and summarise it."
     )
     ap.add_argument("path")
     ap.add_argument("--json", action="store_true", help="print the parsed runbook as JSON")

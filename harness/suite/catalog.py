@@ -1,6 +1,6 @@
 """The scenario catalog: scenarios declared as data, loaded and validated into `Scenario`s.
 
-    harness/scenarios.toml               the built-in catalog (every incident of the runbook)
+    harness/suite/scenarios.toml               the built-in catalog (every incident of the runbook)
     runbooks/<name>.scenarios.toml       beside runbooks/<name>.md: adds scenarios for that
                                          runbook, or replaces a built-in one with the same id
 
@@ -34,7 +34,7 @@ from harness.faults import (  # noqa: F401
 )
 from harness.faults.base import Fault, make_fault
 from harness.faults.network import LinkToxic, Toxics
-from harness.scenario import LIFTS, FaultSpec, Scenario, ScenarioError
+from harness.run.scenario import LIFTS, FaultSpec, Scenario, ScenarioError
 
 BUILTIN = Path(__file__).with_name("scenarios.toml")
 SIDECAR_SUFFIX = ".scenarios.toml"
@@ -74,7 +74,7 @@ def _choices() -> dict[tuple[str, str], tuple[str, ...]]:
 def _shown(path: Path) -> str:
     """A path as errors and listings show it: relative to the checkout when inside it."""
     try:
-        return str(path.resolve().relative_to(Path(__file__).resolve().parent.parent))
+        return str(path.resolve().relative_to(Path(__file__).resolve().parents[2]))
     except ValueError:
         return str(path)
 

@@ -34,12 +34,12 @@ import pytest
 from harness.backends import make_stack, select_backend
 from harness.compose import ComposeFile
 from harness.errors import BadInput, ComposeError, OutputError
-from harness.gameday import Gameday
 from harness.redact import Redactor
 from harness.result import GamedayResult
-from harness.runbook import parse_runbook
-from harness.runbook_model import Runbook
-from harness.scenario import Scenario
+from harness.run.gameday import Gameday
+from harness.run.scenario import Scenario
+from harness.runbook.model import Runbook
+from harness.runbook.parse import parse_runbook
 
 RESULTS_KEY = pytest.StashKey[list[GamedayResult]]()
 SETTINGS_KEY = pytest.StashKey["Settings"]()
@@ -191,7 +191,7 @@ class Settings:
 def require_services(compose: ComposeFile, scenarios: Iterable[Scenario]) -> None:
     """The compose file has the services every stack needs and those the scenarios' faults act
     on: ComposeError (one line, exit 2) before anything starts, not 22 aborted gamedays."""
-    from harness.catalog import target_services
+    from harness.suite.catalog import target_services
 
     needed = list(CORE_SERVICES)
     for scenario in scenarios:
@@ -356,7 +356,7 @@ def estimated_duration(
 ) -> float:
     if (scenario_id, runbook_stem) in previous:
         return previous[(scenario_id, runbook_stem)]
-    from harness import catalog
+    from harness.suite import catalog
 
     scenario = catalog.SCENARIOS.get(scenario_id)
     if scenario is None:

@@ -1,6 +1,6 @@
 """The verdict: a pure function of what a gameday observed.
 
-The runner (`harness.gameday`) only gathers records; `decide` turns them into the verdict,
+The runner (`harness.run.gameday`) only gathers records; `decide` turns them into the verdict,
 its reason, the second finding and the list of what was not checked. Nothing here touches a
 stack, so every rule is tested on hand-built records (tests/gameday/test_verdict_rules.py).
 

@@ -36,15 +36,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from harness.bridge.manual import manual_reason
 from harness.compose import ComposeFile
 from harness.errors import BadInput, HarnessError, RunbookError
 from harness.faults.base import Fault
-from harness.gameday import DETECTION_ROLES, Gameday, StackFactory
 from harness.result import GamedayResult, StepRun, StepStatus, Verdict
-from harness.runbook import changes_state, parse_runbook_text
-from harness.runbook_model import Role, Runbook, Step
-from harness.scenario import Scenario
+from harness.run.gameday import DETECTION_ROLES, Gameday, StackFactory
+from harness.run.scenario import Scenario
+from harness.runbook.model import Role, Runbook, Step
+from harness.runbook.parse import changes_state, parse_runbook_text
+from harness.shell.manual import manual_reason
 
 SCHEMA = "gameday-mutation/1"
 TYPICAL_GAMEDAY_S = 10.0  # a gameday takes ~2-20 s on the local backend
@@ -930,7 +930,7 @@ class MutationRun:
 
 def _read_text(path: Path) -> str:
     """The runbook's text; unreadable or non-UTF-8 input fails as the parser reports it."""
-    from harness.runbook import parse_runbook_bytes
+    from harness.runbook.parse import parse_runbook_bytes
 
     try:
         data = path.read_bytes()
@@ -953,12 +953,12 @@ def check_compose(option: str | None) -> ComposeFile:
     its structure, interpolation against the operator's environment and `.env.example`,
     every `mem_limit`, and the `depends_on` order (cycles)."""
     from harness.compose import ComposeFile, parse_dotenv
-    from harness.gameday import operator_environment
+    from harness.run.gameday import operator_environment
 
     path = (
         Path(option)
         if option
-        else Path(__file__).resolve().parent.parent / "docker-compose.chaos.yml"
+        else Path(__file__).resolve().parents[2] / "docker-compose.chaos.yml"
     )
     if option and not path.exists():
         raise BadInput(f"{path}: no such compose file")
@@ -1133,8 +1133,8 @@ def _cell(text: str) -> str:
 
 def main(args: Any, out: TextIO = sys.stdout) -> int:
     """`gameday mutate`: validate everything, print the estimate, run, print the table."""
-    from harness import catalog
     from harness.backends import choose_backend, make_stack
+    from harness.suite import catalog
 
     # The built-in scenarios plus the runbook's own <runbook>.scenarios.toml.
     scenarios = scenarios_from(args.scenario, catalog.for_runbook(args.runbook))

@@ -37,7 +37,6 @@ from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from harness.backends import make_stack
 from harness.backends.base import Stack, Status
-from harness.bridge.manual import manual_reason
 from harness.bridge.server import BridgeServer
 from harness.bridge.shell import OperatorShell
 from harness.compose import ComposeFile
@@ -45,15 +44,16 @@ from harness.errors import BlastRadiusError, StackError
 from harness.faults.base import Fault
 from harness.faults.llm_provider import LlmProviderFault
 from harness.faults.network import LinkToxic
-from harness.gameday import operator_environment
-from harness.load import Load, unreadable_jobs
-from harness.probes import steady_state
+from harness.observe.load import Load, unreadable_jobs
+from harness.observe.probes import steady_state
 from harness.redact import Redactor
-from harness.runbook import parse_runbook
-from harness.runbook_model import Role
+from harness.run.gameday import operator_environment
+from harness.runbook.model import Role
+from harness.runbook.parse import parse_runbook
+from harness.shell.manual import manual_reason
 from harness.toxiproxy import ToxiproxyError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIXED_RUNBOOK = ROOT / "runbooks" / "incident-response.fixed.md"
 HEAL_TIMEOUT_S = 45.0
 STEP_TIMEOUT_S = 30.0

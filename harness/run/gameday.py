@@ -33,8 +33,8 @@ from harness.bridge.server import BridgeServer
 from harness.bridge.shell import OperatorShell, Outcome
 from harness.errors import StackError
 from harness.faults.base import Fault, FaultNotTaken
-from harness.load import Load, unreadable_jobs
-from harness.probes import postgres_login, steady_state
+from harness.observe.load import Load, unreadable_jobs
+from harness.observe.probes import postgres_login, steady_state
 from harness.redact import Redactor
 from harness.result import (
     Event,
@@ -45,10 +45,10 @@ from harness.result import (
     StepStatus,
     Verdict,
 )
-from harness.runbook import changes_state
-from harness.runbook_model import Role, Runbook, Section, Step
-from harness.scenario import Scenario
-from harness.verdict import Observations, Verification, decide, fails_at_baseline
+from harness.run.scenario import Scenario
+from harness.run.verdict import Observations, Verification, decide, fails_at_baseline
+from harness.runbook.model import Role, Runbook, Section, Step
+from harness.runbook.parse import changes_state
 
 DETECTION_ROLES = (Role.DETECTION, Role.INVESTIGATION)
 # A failing verify window ends early once the failure has been stable this long and cannot

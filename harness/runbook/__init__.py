@@ -1,0 +1,2 @@
+"""The runbook: its model, the Markdown parser, and the linter.
+"""

@@ -1,0 +1,2 @@
+"""One reader of runbook command text: which commands change state, which need a person.
+"""

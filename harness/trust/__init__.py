@@ -1,0 +1,3 @@
+"""Checks that the harness's verdicts can fail: runbook mutants, repeatability, the Hypothesis
+chaos machine.
+"""

@@ -1,0 +1,101 @@
+"""The layout's import rules (docs/architecture.md): each concern has one home, and no
+module imports across the lines drawn here. Checked on the source with `ast`, so a rule
+broken anywhere in `harness/` fails this test with the offending import named."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+HARNESS = Path(__file__).resolve().parents[1] / "harness"
+
+# Who may import what, by package (prefixes of module names under `harness.`). A module may
+# always import its own package and the foundation.
+FOUNDATION = ("errors", "result", "redact", "tls", "compose", "topology", "binaries")
+MAY_IMPORT: dict[str, tuple[str, ...]] = {
+    # the reference service and the mock provider run as separate processes and images
+    "services": ("services",),
+    "faultproxy": ("faultproxy", "toxiproxy"),
+    "toxiproxy": (),
+    "shell": (),
+    "runbook": ("runbook", "shell", "services.testgen.metrics"),
+    "backends": ("backends",),
+    # the fake plays the services in-process, by their own rules (not a copy of them)
+    "backends.fake": ("backends", "services", "faultproxy"),
+    "bridge": ("bridge", "backends.base", "shell", "runbook.model"),
+    "observe": ("observe", "backends.base"),
+    "faults": ("faults", "backends.base", "observe", "toxiproxy", "services.contract"),
+    "run": ("run", "backends.base", "bridge", "faults", "observe", "runbook", "shell"),
+    # views of the record; the diff also reads the suite's expectations, the review the
+    # runbook whose template it fills
+    "reports": ("reports", "runbook", "suite.baseline"),
+    "suite": ("suite", "run", "backends", "faults", "runbook", "reports", "faultproxy",
+              "services.contract", "observe"),
+    "trust": ("trust", "suite", "run", "backends", "bridge", "faults", "observe", "runbook",
+              "shell", "toxiproxy"),
+    "cli": ("suite", "trust", "reports", "run", "runbook", "backends"),
+}  # fmt: skip
+
+
+def _module(path: Path) -> str:
+    rel = path.relative_to(HARNESS).with_suffix("")
+    parts = [p for p in rel.parts if p != "__init__"]
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "harness":
+                out += [(node.lineno, a.name) for a in node.names]
+            elif node.module.startswith("harness."):
+                out.append((node.lineno, node.module.removeprefix("harness.")))
+        elif isinstance(node, ast.Import):
+            out += [
+                (node.lineno, a.name.removeprefix("harness."))
+                for a in node.names
+                if a.name.startswith("harness.")
+            ]
+    return out
+
+
+def _within(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+MODULES = sorted(p for p in HARNESS.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=[_module(p) or "harness" for p in MODULES])
+def test_imports_stay_within_the_layout(path: Path) -> None:
+    module = _module(path)
+    if not module or module in FOUNDATION:
+        allowed: tuple[str, ...] = FOUNDATION if module else tuple(MAY_IMPORT) + FOUNDATION
+    else:
+        rules = [k for k in MAY_IMPORT if module == k or module.startswith(k + ".")]
+        assert rules, f"{module}: a new top-level concern; give it a rule here"
+        allowed = MAY_IMPORT[max(rules, key=len)] + FOUNDATION
+    if module == "run.verdict":  # the verdict is a pure function of the records
+        allowed = ("result",)
+    wrong = [
+        f"line {n}: harness.{name}" for n, name in _imports(path) if not _within(name, allowed)
+    ]
+    assert not wrong, f"harness.{module} imports across the layout: {'; '.join(wrong)}"
+
+
+def test_the_rules_can_fail(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("from harness.backends.local.stack import LocalStack\n")
+    assert _imports(bad) == [(1, "backends.local.stack")]
+    assert not _within("backends.local.stack", MAY_IMPORT["bridge"])
+
+
+def test_the_public_api_resolves_and_stays_small() -> None:
+    import harness
+
+    for name in harness.__all__:
+        assert getattr(harness, name) is not None, name
+    assert len(harness.__all__) <= 20  # a small surface; the rest is internal
