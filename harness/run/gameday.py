@@ -48,7 +48,7 @@ from harness.result import (
 from harness.run.scenario import Scenario
 from harness.run.verdict import Observations, Verification, decide, fails_at_baseline
 from harness.runbook.model import Role, Runbook, Section, Step
-from harness.runbook.parse import changes_state
+from harness.shell.commands import changes_state
 
 DETECTION_ROLES = (Role.DETECTION, Role.INVESTIGATION)
 # A failing verify window ends early once the failure has been stable this long and cannot

@@ -67,7 +67,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -79,8 +78,9 @@ from markdown_it.token import Token
 
 from harness.errors import RunbookError
 from harness.runbook.model import Role, Runbook, Section, Severity, Step
+from harness.shell.commands import changes_state
 
-__all__ = ["parse_runbook", "parse_runbook_text", "parse_runbook_bytes", "changes_state"]
+__all__ = ["parse_runbook", "parse_runbook_text", "parse_runbook_bytes"]
 
 MIN_SEV, MAX_SEV = 1, 4
 
@@ -159,115 +159,6 @@ def title_severities(title: str) -> tuple[int, ...]:
             if int(n) not in levels:
                 levels.append(int(n))
     return tuple(levels)
-
-
-# --- does a command change state? ----------------------------------------------------
-
-_MUTATING_PROGRAMS = frozenset(
-    {
-        "kill", "pkill", "killall", "cp", "mv", "rm", "rmdir", "mkdir", "export", "unset",
-        "vim", "vi", "nano", "emacs", "ed", "reboot", "shutdown", "halt", "truncate",
-        "touch", "chmod", "chown", "ln", "tee", "dd", "install", "apt-get", "apt", "yum",
-        "pip", "npm", "make-install", "iptables", "tc", "sysctl", "swapoff", "swapon",
-        "mount", "umount", "useradd", "userdel", "crontab", "source", ".",
-    }
-)  # fmt: skip
-_OPERATOR_TOOLS = frozenset(
-    {
-        "docker", "docker-compose", "podman", "kubectl", "helm", "systemctl", "service",
-        "supervisorctl", "git", "redis-cli", "psql", "mysql", "nginx", "pg_ctl", "ollama",
-    }
-)  # fmt: skip
-_STATE_WORDS = frozenset(
-    {
-        "restart", "start", "stop", "up", "down", "kill", "rm", "rmi", "scale", "--scale",
-        "delete", "apply", "rollout", "pause", "unpause", "create", "run", "update", "patch",
-        "edit", "drain", "cordon", "uncordon", "reload", "enable", "disable", "mask", "pull",
-        "push", "reset", "checkout", "revert", "merge", "rebase", "prune", "replace",
-        "flushall", "flushdb", "del", "unlink", "set", "expire", "shutdown", "drop", "insert",
-        "truncate", "alter", "vacuum", "reindex", "terminate", "pg_terminate_backend",
-        "promote", "install", "upgrade", "rollback",
-    }
-)  # fmt: skip
-_SEPARATORS = frozenset({"|", "||", "&", "&&", ";", ";;", "(", ")", "|&", "$"})
-
-
-def _simple_commands(command: str) -> list[list[str]]:
-    text = command.replace("\\\n", " ")
-    lex = shlex.shlex(text, posix=True, punctuation_chars=True)
-    lex.whitespace_split = True
-    words: list[str] = []
-    out: list[list[str]] = []
-    try:
-        for tok in lex:
-            if tok in _SEPARATORS or (tok and set(tok) <= set("|&;()")):
-                if words:
-                    out.append(words)
-                words = []
-            elif tok.startswith("$(") or tok.startswith("`"):
-                if words:
-                    out.append(words)
-                words = [tok.lstrip("$(`")] if tok.lstrip("$(`") else []
-            else:
-                words.append(tok)
-    except ValueError:  # unbalanced quotes: validated earlier, be lenient here
-        pass
-    if words:
-        out.append(words)
-    return out
-
-
-def changes_state(command: str) -> bool:
-    """True if `command` (shell text) changes the state of a system (see module doc)."""
-    for argv in _simple_commands(command):
-        while argv and (argv[0] in {"sudo", "env", "nohup", "time"} or _is_assignment(argv[0])):
-            argv = argv[1:]
-        if not argv:
-            continue
-        prog = argv[0].rsplit("/", 1)[-1]
-        if prog in _MUTATING_PROGRAMS:
-            return True
-        if prog in _OPERATOR_TOOLS:
-            if {w.lower() for w in argv[1:]} & _STATE_WORDS:
-                return True
-            # `docker exec x psql -c "DROP TABLE t"`: look inside quoted SQL / args
-            inner = " ".join(argv[1:]).lower().split()
-            if any(
-                w.strip("\"';,") in {"drop", "delete", "insert", "truncate", "alter"} for w in inner
-            ):
-                return True
-        if prog == "curl" and _curl_sends(argv[1:]):
-            return True
-        if prog == "sed" and any(w.startswith("-i") for w in argv[1:]):
-            return True
-        if prog == "fuser" and any(w == "-k" or (w.startswith("-") and "k" in w) for w in argv[1:]):
-            return True  # kills whatever holds the port
-    return False
-
-
-_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-def _curl_sends(args: list[str]) -> bool:
-    for i, w in enumerate(args):
-        if w in {"-X", "--request"}:
-            method = args[i + 1] if i + 1 < len(args) else ""
-        elif w.startswith("-X"):
-            method = w[2:]
-        elif w.startswith("--request="):
-            method = w.partition("=")[2]
-        else:
-            method = ""
-        if method.upper() in _WRITE_METHODS:
-            return True
-        if w in {"-d", "-F", "--form", "-T", "--upload-file"} or w.startswith(("--data", "-d")):
-            return True
-    return False
-
-
-def _is_assignment(word: str) -> bool:
-    name, eq, _ = word.partition("=")
-    return bool(eq) and name.isidentifier()
 
 
 # --- splitting a shell fence into steps ----------------------------------------------

@@ -43,7 +43,8 @@ from harness.result import GamedayResult, StepRun, StepStatus, Verdict
 from harness.run.gameday import DETECTION_ROLES, Gameday, StackFactory
 from harness.run.scenario import Scenario
 from harness.runbook.model import Role, Runbook, Step
-from harness.runbook.parse import changes_state, parse_runbook_text
+from harness.runbook.parse import parse_runbook_text
+from harness.shell.commands import changes_state, exported
 from harness.shell.manual import manual_reason
 
 SCHEMA = "gameday-mutation/1"
@@ -596,7 +597,7 @@ def classify_survivor(
     elif mutant.operator == "reorder":
         change = "running it later"
         partner = _steps_by_line(runbook).get(mutant.partner or 0)
-        exports = [_exported(c) for c in (step.command, partner.command if partner else "")]
+        exports = [exported(c) for c in (step.command, partner.command if partner else "")]
         mine, theirs = _acted_services(step.command), _acted_services(
             partner.command if partner else ""
         )
@@ -674,12 +675,6 @@ def _acts(command: str) -> bool:
     return changes_state(command)
 
 
-def _exported(command: str) -> list[str]:
-    """Variables a pure `export A=1 B=2` step sets; [] for anything else."""
-    words = command.split()
-    if len(words) < 2 or words[0] != "export" or not all("=" in w for w in words[1:]):
-        return []
-    return [w.split("=", 1)[0] for w in words[1:]]
 
 
 def _not_needed(

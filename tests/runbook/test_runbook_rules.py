@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 from harness.errors import RunbookError
 from harness.runbook.model import Role
 from harness.runbook.parse import (
-    changes_state,
     parse_response_time,
     parse_runbook_bytes,
     parse_runbook_text,
     split_shell_block,
     title_severities,
 )
+from harness.shell.commands import changes_state
 
 HEAD = """\
 # Test runbook
