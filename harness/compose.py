@@ -212,6 +212,24 @@ class ComposeFile:
     def service_names(self) -> list[str]:
         return list(self.raw["services"])
 
+    # Read-only views of the file as written; nothing outside this module reads `raw`.
+    def services(self) -> dict[str, dict[str, Any]]:
+        """Service name -> its declaration as written (before interpolation)."""
+        return dict(self.raw["services"])
+
+    def spec(self, service: str) -> dict[str, Any]:
+        """One service's declaration as written (ports, volumes, `x-local`, ...)."""
+        return dict(self.raw["services"][service])
+
+    def volumes(self) -> dict[str, dict[str, Any]]:
+        """Named volume -> its declaration (`name:` and the like; {} when bare)."""
+        return {str(k): dict(v or {}) for k, v in (self.raw.get("volumes") or {}).items()}
+
+    @property
+    def volume_names(self) -> list[str]:
+        """The named volumes the file declares (top-level `volumes:`)."""
+        return [str(v) for v in (self.raw.get("volumes") or {})]
+
     def _validate_service(self, name: str, spec: object) -> None:
         where = str(self.path)
         if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", name):

@@ -522,10 +522,9 @@ def _volume_users(stack: Stack, key: str) -> list[ContainerState]:
 def volumes(stack: Stack) -> dict[str, str]:
     """The stack's named volumes that exist now: engine name → compose key. Compose creates
     one with the first container that mounts it; `down -v` (or `volume rm`) removes it."""
-    declared = stack.compose.raw.get("volumes") or {}
     out = {}
-    for key, spec in declared.items():
-        name = str((spec or {}).get("name") or f"{stack.compose.project}_{key}")
+    for key, spec in stack.compose.volumes().items():
+        name = str(spec.get("name") or f"{stack.compose.project}_{key}")
         removed = [t for t, names in stack.volume_removals if name in names]
         if removed and not any(u.created_at > max(removed) for u in _volume_users(stack, key)):
             continue

@@ -312,7 +312,7 @@ class _Stack:
         for link in compose.proxies:
             self.listens.setdefault(link.upstream_service, set()).add(link.upstream_port)
             for name in self.services:
-                if compose.raw["services"][name].get("x-local", {}).get("kind") == "toxiproxy":
+                if compose.spec(name).get("x-local", {}).get("kind") == "toxiproxy":
                     self.listens[name].add(link.listen_port)
         for name, c in configs.items():
             text = (

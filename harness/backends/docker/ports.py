@@ -22,7 +22,7 @@ WELL_KNOWN = {"postgres": 5432, "redis": 6379}
 
 def service_kind(compose: ComposeFile, service: str) -> str:
     """postgres | redis | toxiproxy | process: the role a service plays in the stack."""
-    spec = compose.raw["services"][service]
+    spec = compose.spec(service)
     declared = (spec.get("x-local") or {}).get("kind")
     if declared:
         return str(declared)
@@ -52,7 +52,7 @@ class PortPlan:
     @classmethod
     def allocate(cls, compose: ComposeFile) -> PortPlan:
         wanted: set[tuple[str, int]] = set()
-        for name, spec in compose.raw["services"].items():
+        for name, spec in compose.services().items():
             for entry in spec.get("ports", []) or []:
                 wanted.add((name, int(str(entry).rsplit(":", 1)[-1])))
             kind = service_kind(compose, name)
@@ -84,7 +84,7 @@ class PortPlan:
     def published(self, host_port: int) -> tuple[str, int] | None:
         """Where production's `localhost:<host_port>` lands: the compose `ports:` first,
         then PostgreSQL's and Redis's well-known ports."""
-        for name, spec in self.compose.raw["services"].items():
+        for name, spec in self.compose.services().items():
             for entry in spec.get("ports", []) or []:
                 host, _, container = str(entry).rpartition(":")
                 if int(host or container) == host_port:

@@ -107,7 +107,7 @@ class DockerStack(Stack):
         self._events: StartEvents | None = None
         self._health_exec_at: dict[str, float] = {}
         self._links = ProxyLinks(compose.proxies)
-        self._volumes = {str(v): f"gameday-{self.id}_{v}" for v in compose.raw.get("volumes") or {}}
+        self._volumes = {str(v): f"gameday-{self.id}_{v}" for v in compose.volume_names}
         self._ports = PortPlan.allocate(compose)
         self.dir = Path(tempfile.mkdtemp(prefix=f"{runs.DIR_PREFIX}{self.id}-"))
         self._registration = runs.Registration(

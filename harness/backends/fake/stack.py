@@ -118,7 +118,7 @@ class FakeStack(Stack):
 
     # -- addresses ---------------------------------------------------------------------
     def _kind(self, service: str) -> str:
-        spec = self.compose.raw["services"][service]
+        spec = self.compose.spec(service)
         kind = str((spec.get("x-local") or {}).get("kind", ""))
         if kind:
             return kind
@@ -127,7 +127,7 @@ class FakeStack(Stack):
 
     def _allocate_ports(self) -> dict[tuple[str, int], int]:
         wanted: set[tuple[str, int]] = set()
-        for name, spec in self.compose.raw["services"].items():
+        for name, spec in self.compose.services().items():
             kind = self._kind(name)
             if kind in KIND_PORTS:
                 wanted.add((name, KIND_PORTS[kind]))
@@ -149,7 +149,7 @@ class FakeStack(Stack):
 
     def published(self, host_port: int) -> tuple[str, int] | None:
         for name in self.compose.service_names:
-            for entry in self.compose.raw["services"][name].get("ports", []) or []:
+            for entry in self.compose.spec(name).get("ports", []) or []:
                 host, _, container = str(entry).rpartition(":")
                 if int(host or container) == host_port:
                     return self.endpoint(name, int(container))
@@ -233,7 +233,7 @@ class FakeStack(Stack):
                 self.remove(service)
             for volume in config.volumes:  # Compose creates a named volume on first use
                 key = volume.split(":", 1)[0]
-                if key in (self.compose.raw.get("volumes") or {}):
+                if key in self.compose.volume_names:
                     self.volumes.setdefault(key, {"jobs": {}, "tables": {"jobs"}})
             cont = _Container(
                 state=ContainerState(service=service, name=config.container_name, config=config,
@@ -286,7 +286,7 @@ class FakeStack(Stack):
 
     def remove_volumes(self) -> list[str]:
         removed = [f"{self.compose.project}_{k}" for k in list(self.volumes)
-                   if k in (self.compose.raw.get("volumes") or {}) and self.volumes.pop(k, None)
+                   if k in self.compose.volume_names and self.volumes.pop(k, None)
                    is not None]
         if removed:
             self.volume_removals.append((time.time(), removed))
@@ -294,7 +294,7 @@ class FakeStack(Stack):
 
     def remove_volume(self, name: str) -> str | None:
         """`docker volume rm` of one named volume (by compose key): the engine name, or None."""
-        if name not in (self.compose.raw.get("volumes") or {}) or name not in self.volumes:
+        if name not in self.compose.volume_names or name not in self.volumes:
             return None
         del self.volumes[name]
         removed = f"{self.compose.project}_{name}"

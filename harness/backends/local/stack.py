@@ -130,12 +130,12 @@ class LocalStack(Stack):
 
     # -- addresses ---------------------------------------------------------------------
     def _kind(self, service: str) -> str:
-        local = self.compose.raw["services"][service].get("x-local") or {}
+        local = self.compose.spec(service).get("x-local") or {}
         return str(local.get("kind", "process"))
 
     def _allocate_ports(self) -> dict[tuple[str, int], int]:
         wanted: set[tuple[str, int]] = set()
-        for name, spec in self.compose.raw["services"].items():
+        for name, spec in self.compose.services().items():
             kind = self._kind(name)
             if kind in KIND_PORTS:
                 wanted.add((name, KIND_PORTS[kind]))
@@ -167,7 +167,7 @@ class LocalStack(Stack):
 
     def compose_ports(self, service: str) -> list[tuple[int, int]]:
         out = []
-        for entry in self.compose.raw["services"][service].get("ports", []) or []:
+        for entry in self.compose.spec(service).get("ports", []) or []:
             host, _, container = str(entry).rpartition(":")
             out.append((int(host or container), int(container)))
         return out
@@ -188,7 +188,7 @@ class LocalStack(Stack):
 
     def _mounts(self, service: str) -> dict[str, Path]:
         mounts = {}
-        for vol in self.compose.raw["services"][service].get("volumes", []) or []:
+        for vol in self.compose.spec(service).get("volumes", []) or []:
             source, _, target = str(vol).partition(":")
             target = target.split(":", 1)[0]
             if source.startswith((".", "/")):
@@ -392,7 +392,7 @@ class LocalStack(Stack):
     def remove_volumes(self) -> list[str]:
         removed = []
         volumes = self.dir / "volumes"
-        for name in self.compose.raw.get("volumes") or {}:
+        for name in self.compose.volume_names:
             path = volumes / str(name)
             if path.exists():
                 shutil.rmtree(path)
@@ -405,7 +405,7 @@ class LocalStack(Stack):
         """`docker volume rm` of one named volume of the compose file (by its compose key);
         the engine name removed, or None when it did not exist."""
         path = self.dir / "volumes" / name
-        if name not in (self.compose.raw.get("volumes") or {}) or not path.exists():
+        if name not in self.compose.volume_names or not path.exists():
             return None
         shutil.rmtree(path)
         removed = f"{self.compose.project}_{name}"
