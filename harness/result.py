@@ -128,7 +128,7 @@ class GamedayResult:
     impact: Impact = field(default_factory=Impact)
     ledger: Ledger = field(default_factory=Ledger)
     notes: list[str] = field(default_factory=list)
-    # Schema 2: the rules that keep "recovered" true (DESIGN.md §1).
+    # Schema 2: the rules that keep "recovered" true (docs/design.md §1).
     resolution_finding: Finding | None = None  # set when undetected and the resolution ran
     recovery_confirmed_s: float | None = None  # from t0: when the hold window completed
     hold_s: float = 0.0  # how long steady state had to hold, without restarts

@@ -611,7 +611,7 @@ class Gameday:
                 imp.p50_ms = round(statistics.median(lat), 2)
                 imp.p99_ms = round(lat[min(len(lat) - 1, int(0.99 * len(lat)))], 2)
             ratio = imp.incident_failed / imp.incident_requests if imp.incident_requests else 0.0
-            # DESIGN.md: all users failing SEV-1; over 50 % SEV-2; some SEV-3; none SEV-4.
+            # docs/design.md: all users failing SEV-1; over 50 % SEV-2; some SEV-3; none SEV-4.
             imp.severity = 1 if ratio >= 0.95 else 2 if ratio > 0.5 else 3 if ratio > 0 else 4
         buckets: dict[int, list[int]] = {}
         for r in reqs:

@@ -4,7 +4,7 @@ The runner (`harness.run.gameday`) only gathers records; `decide` turns them int
 its reason, the second finding and the list of what was not checked. Nothing here touches a
 stack, so every rule is tested on hand-built records (tests/gameday/test_verdict_rules.py).
 
-Rules (DESIGN.md §1), in the order they apply:
+Rules (docs/design.md §1), in the order they apply:
 
     steady state never held / fault never observed ─────────────────▶ ABORTED
     the resolution's outcome, whether or not detection saw the fault:

@@ -20,6 +20,7 @@ from harness.run.scenario import Scenario
 from harness.runbook.model import Runbook
 from harness.runbook.parse import parse_runbook
 from harness.suite import catalog
+from harness.suite.baseline import expectation
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -73,16 +74,9 @@ def plan(runbooks: Sequence[Path], ids: Sequence[str]) -> list[Planned]:
                 continue
             scenario = own[sid]
             catalog.check_sections(runbook, [scenario])
-            expected, why = scenario.expected, "the scenario's expected verdict"
-            baseline = Path(runbook.path).with_suffix(".baseline.json")
-            if baseline.exists():
-                try:
-                    entry = json.loads(baseline.read_text()).get("scenarios", {}).get(sid)
-                except (OSError, ValueError, AttributeError):
-                    entry = None
-                if isinstance(entry, dict) and isinstance(entry.get("verdict"), str):
-                    expected, why = entry["verdict"], f"baseline {baseline.name}"
-            planned.append(Planned(runbook, scenario, expected, why))
+            exp = expectation(runbook.path, sid, scenario.expected)
+            expected = exp.verdict + (f" (resolution {exp.resolution})" if exp.resolution else "")
+            planned.append(Planned(runbook, scenario, expected, exp.source))
     return planned
 
 

@@ -40,6 +40,7 @@ from harness.run.gameday import Gameday
 from harness.run.scenario import Scenario
 from harness.runbook.model import Runbook
 from harness.runbook.parse import parse_runbook
+from harness.suite.baseline import expectation
 
 RESULTS_KEY = pytest.StashKey[list[GamedayResult]]()
 SETTINGS_KEY = pytest.StashKey["Settings"]()
@@ -179,13 +180,6 @@ class Settings:
         out = config.getoption("--gameday-out")
         self.out = Path(out) if out else None
 
-    def baseline(self, runbook: Runbook, scenario_id: str) -> dict[str, str] | None:
-        path = Path(runbook.path).with_suffix(".baseline.json")
-        if not path.exists():
-            return None
-        data = json.loads(path.read_text())
-        entry = data.get("scenarios", {}).get(scenario_id)
-        return entry if isinstance(entry, dict) else None
 
 
 def require_services(compose: ComposeFile, scenarios: Iterable[Scenario]) -> None:
@@ -274,16 +268,12 @@ class GamedayFixture:
 
     def check(self, scenario: Scenario) -> GamedayResult:
         result = self.run(scenario)
-        known = self.settings.baseline(self.runbook, scenario.id)
-        expected = known["verdict"] if known else scenario.expected
+        expected = expectation(self.runbook.path, scenario.id, scenario.expected)
         detail = f"{result.summary()}\n\n{result.step_table()}"
         if result.notes:
             detail += "\n\nnotes:\n" + "\n".join(f"- {n}" for n in result.notes)
-        assert result.verdict.value == expected, (
-            f"expected {expected}"
-            + (f" (baseline: {known.get('why', '')})" if known else "")
-            + f", got {result.verdict.value}\n{detail}"
-        )
+        mismatch = expected.mismatch(result)
+        assert mismatch is None, f"{mismatch}\n{detail}"
         return result
 
 

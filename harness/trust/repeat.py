@@ -6,7 +6,7 @@
     ─▶ per (runbook, scenario): verdict counts, TTR spread; any scenario with more than one
        verdict is *unstable* (exit status 1)
 
-DESIGN.md §7: "the same suite run repeatedly gives the same verdicts". This is the check,
+docs/design.md §7: "the same suite run repeatedly gives the same verdicts". This is the check,
 with the Gameday runner directly (no pytest), on any backend. `-j N` runs each round's
 gamedays N at a time, each in a process and on a stack of its own, longest first (the
 previous round's durations, else the scenario's windows): verdicts under concurrency must be
@@ -32,6 +32,7 @@ from harness.errors import BadInput, HarnessError
 from harness.run.gameday import Gameday, StackFactory
 from harness.run.scenario import Scenario
 from harness.runbook.model import Runbook
+from harness.suite.baseline import expectation
 
 SCHEMA = "gameday-repeat/1"
 
@@ -99,15 +100,7 @@ class RepeatReport:
 
 def expected_verdict(runbook: Runbook, scenario: Scenario) -> str:
     """What the suite expects: the runbook's baseline entry, else the scenario's default."""
-    path = Path(runbook.path).with_suffix(".baseline.json")
-    if path.exists():
-        try:
-            entry = json.loads(path.read_text()).get("scenarios", {}).get(scenario.id)
-        except (OSError, ValueError):
-            entry = None
-        if isinstance(entry, dict) and "verdict" in entry:
-            return str(entry["verdict"])
-    return scenario.expected
+    return expectation(runbook.path, scenario.id, scenario.expected).verdict
 
 
 Outcome = tuple[str, float | None, str, float]  # verdict, TTR, reason, duration

@@ -1,4 +1,4 @@
-"""Runbook commands mean what they mean in production (DESIGN.md section 4).
+"""Runbook commands mean what they mean in production (docs/design.md section 4).
 
 Each test runs real commands through the operator's shell against a real local stack.
 """

@@ -1,5 +1,5 @@
 """Bad input, through the real `gameday` console script: one line on stderr, exit status 2,
-and nothing started (DESIGN.md §7).
+and nothing started (docs/design.md §7).
 
 "Nothing started" is checked four ways, each in the subprocess's own TMPDIR so concurrent
 test runs cannot interfere: no subprocess was spawned at all (a `sitecustomize` logs every

@@ -1,4 +1,4 @@
-"""Secrets never appear in any output or report (DESIGN.md §7).
+"""Secrets never appear in any output or report (docs/design.md §7).
 
 Canary API keys are planted in the environment of a real `gameday run` (both shipped
 runbooks, plus a careless copy of the fixed one whose steps print the keys on purpose:

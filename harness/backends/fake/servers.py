@@ -635,7 +635,7 @@ class FaultProxy:
 
 
 class TestGenApi(Service):
-    """The TestGen API's contract (DESIGN.md §2) played from the container's configuration:
+    """The TestGen API's contract (docs/design.md §2) played from the container's configuration:
     it refuses to start without a required variable (the reference service's own `Config`
     rules), reaches PostgreSQL, Redis and the providers through the addresses it was
     created with, writes ERROR / `llm_error` / `database` lines to TESTGEN_LOG_FILE."""
