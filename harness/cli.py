@@ -42,6 +42,7 @@ from typing import IO, Any, NoReturn
 import pytest
 
 from harness.errors import BadInput, OptionError, OutputError
+from harness.options import add_shared
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXIT_BAD_INPUT = 2
@@ -71,30 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run gameday scenarios (pytest -m gameday) and write reports")
-    run.add_argument(
-        "--scenario",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="scenario id (see gameday list; repeatable; default: all)",
-    )
+    add_shared(run.add_argument, "--scenario")
     run.add_argument(
         "--dry-run", action="store_true", help="print what would run (runbook x scenario, "
         "backend and why) and start nothing"
     )
-    run.add_argument(
-        "--runbook",
-        action="append",
-        default=[],
-        metavar="PATH",
-        help="runbook under test (repeatable; default: every runbooks/*.md)",
-    )
-    run.add_argument(
-        "--backend",
-        default=None,
-        help="stack backend: auto (the default: docker if an engine has the images, else "
-        "local), local, docker; or GAMEDAY_BACKEND",
-    )
+    add_shared(run.add_argument, "--runbook", "--backend")
     run.add_argument(
         "-j",
         "--jobs",
@@ -112,12 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-x", "--exitfirst", action="store_true", help="stop after the first unexpected verdict"
     )
     run.add_argument("--junitxml", metavar="PATH", help="also write JUnit XML (CI test reports)")
-    run.add_argument(
-        "--compose",
-        default=None,
-        metavar="PATH",
-        help="compose file (default: docker-compose.chaos.yml of the repository)",
-    )
+    add_shared(run.add_argument, "--compose")
     run.add_argument(
         "--out",
         default="gameday-out",
@@ -138,12 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lint = sub.add_parser("lint", help="list what in a runbook a gameday cannot exercise")
     lint.add_argument("runbook")
-    lint.add_argument(
-        "--compose",
-        default=None,
-        metavar="PATH",
-        help="compose file (default: docker-compose.chaos.yml of the repository)",
-    )
+    add_shared(lint.add_argument, "--compose")
     lint.add_argument("--json", action="store_true", help="print the findings as JSON")
     lint.add_argument(
         "--coverage", action="store_true",
@@ -184,11 +157,8 @@ def _add_trust_subcommands(sub: Any) -> None:
         metavar="PATH",
         help="runbook to mutate (default: runbooks/incident-response.fixed.md)",
     )
-    mutate.add_argument(
-        "--scenario", action="append", default=[], metavar="ID", help="repeatable; default: all"
-    )
-    mutate.add_argument("--backend", default="local", help="stack backend (default: local)")
-    mutate.add_argument("--compose", default=None, metavar="PATH", help="compose file")
+    add_shared(mutate.add_argument, "--scenario", "--backend", "--compose",
+               backend={"default": "local", "help": "stack backend (default: local)"})
     mutate.add_argument(
         "--max-mutants", type=int, default=None, metavar="N", help="run the first N mutants only"
     )
@@ -205,17 +175,8 @@ def _add_trust_subcommands(sub: Any) -> None:
 
     repeat = sub.add_parser("repeat", help="run scenarios N times; exit 1 if a verdict differs")
     repeat.add_argument("n", type=int, metavar="N", help="how many times (at least 1)")
-    repeat.add_argument(
-        "--scenario", action="append", default=[], metavar="ID", help="repeatable; default: all"
-    )
-    repeat.add_argument(
-        "--runbook",
-        action="append",
-        default=[],
-        metavar="PATH",
-        help="repeatable; default: every runbooks/*.md",
-    )
-    repeat.add_argument("--backend", default="local", help="stack backend (default: local)")
+    add_shared(repeat.add_argument, "--scenario", "--runbook", "--backend",
+               backend={"default": "local", "help": "stack backend (default: local)"})
     repeat.add_argument(
         "-j",
         "--jobs",
@@ -224,7 +185,7 @@ def _add_trust_subcommands(sub: Any) -> None:
         metavar="N",
         help="gamedays of a round at once, each in its own process and stack (default: 1)",
     )
-    repeat.add_argument("--compose", default=None, metavar="PATH", help="compose file")
+    add_shared(repeat.add_argument, "--compose")
     repeat.add_argument("--json", default=None, metavar="OUT", help="write the results as JSON")
     repeat.add_argument("--markdown", default=None, metavar="OUT", help="write a Markdown report")
 

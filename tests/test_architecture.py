@@ -32,10 +32,11 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     # runbook whose template it fills
     "reports": ("reports", "runbook", "suite.baseline"),
     "suite": ("suite", "run", "backends", "faults", "runbook", "reports", "faultproxy",
-              "services.contract", "observe"),
+              "services.contract", "observe", "options"),
     "trust": ("trust", "suite", "run", "backends", "bridge", "faults", "observe", "runbook",
               "shell", "toxiproxy"),
-    "cli": ("suite", "trust", "reports", "run", "runbook", "backends"),
+    "cli": ("suite", "trust", "reports", "run", "runbook", "backends", "options"),
+    "options": ("backends",),
 }  # fmt: skip
 
 

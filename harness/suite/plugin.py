@@ -34,6 +34,7 @@ import pytest
 from harness.backends import make_stack, select_backend
 from harness.compose import ComposeFile
 from harness.errors import BadInput, ComposeError, OutputError
+from harness.options import add_shared
 from harness.redact import Redactor
 from harness.result import GamedayResult
 from harness.run.gameday import Gameday
@@ -70,32 +71,7 @@ interrupted_by: int | None = None
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gameday", "gameday harness")
-    group.addoption(
-        "--runbook",
-        action="append",
-        default=[],
-        metavar="PATH",
-        help="runbook under test (repeatable; default: every runbooks/*.md)",
-    )
-    group.addoption(
-        "--backend",
-        default=None,
-        help="stack backend: auto (default: docker if an engine has the images, else local), "
-        "local, docker; or GAMEDAY_BACKEND",
-    )
-    group.addoption(
-        "--compose",
-        default=None,
-        metavar="PATH",
-        help="compose file (default: docker-compose.chaos.yml at the rootdir)",
-    )
-    group.addoption(
-        "--scenario",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="run only this scenario (exact id, repeatable; default: all; see scenarios/)",
-    )
+    add_shared(group.addoption, "--runbook", "--backend", "--compose", "--scenario")
     group.addoption(
         "--gameday-out",
         default=None,
