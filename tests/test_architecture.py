@@ -34,9 +34,9 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "suite": ("suite", "run", "backends", "faults", "runbook", "reports", "faultproxy",
               "services.contract", "observe", "options"),
     "trust": ("trust", "suite", "run", "backends", "bridge", "faults", "observe", "runbook",
-              "shell", "toxiproxy"),
+              "shell", "toxiproxy", "options"),
     "cli": ("suite", "trust", "reports", "run", "runbook", "backends", "options"),
-    "options": ("backends",),
+    "options": ("backends", "run"),
 }  # fmt: skip
 
 

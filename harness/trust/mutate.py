@@ -26,7 +26,6 @@ step only reads state, another step does the same, ...).
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import time
@@ -36,7 +35,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from harness.compose import ComposeFile
 from harness.errors import BadInput, HarnessError, RunbookError
 from harness.faults.base import Fault
 from harness.result import GamedayResult, StepRun, StepStatus, Verdict
@@ -935,36 +933,6 @@ def _read_text(path: Path) -> str:
     return data.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
 
 
-def scenarios_from(ids: Sequence[str], known: dict[str, Scenario]) -> list[Scenario]:
-    """The selected scenarios (all when none is named), or BadInput naming the unknown one."""
-    for sid in ids:
-        if sid not in known:
-            raise BadInput(f"unknown scenario {sid!r}; known: {', '.join(sorted(known))}")
-    return [known[sid] for sid in dict.fromkeys(ids)] if ids else list(known.values())
-
-
-def check_compose(option: str | None) -> ComposeFile:
-    """The compose file, validated as far as a stack would use it, before anything starts:
-    its structure, interpolation against the operator's environment and `.env.example`,
-    every `mem_limit`, and the `depends_on` order (cycles)."""
-    from harness.compose import ComposeFile, parse_dotenv
-    from harness.run.gameday import operator_environment
-
-    path = (
-        Path(option)
-        if option
-        else Path(__file__).resolve().parents[2] / "docker-compose.chaos.yml"
-    )
-    if option and not path.exists():
-        raise BadInput(f"{path}: no such compose file")
-    compose = ComposeFile(path)
-    example = compose.path.parent / ".env.example"
-    dotenv = parse_dotenv(example.read_text()) if example.exists() else {}
-    compose.resolve(operator_environment(), dotenv)
-    compose.startup_order(list(compose.service_names))
-    return compose
-
-
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
@@ -1128,28 +1096,15 @@ def _cell(text: str) -> str:
 
 def main(args: Any, out: TextIO = sys.stdout) -> int:
     """`gameday mutate`: validate everything, print the estimate, run, print the table."""
-    from harness.backends import choose_backend, make_stack
+    from harness.options import report_writer, scenarios_from, stack_factory
     from harness.suite import catalog
 
     # The built-in scenarios plus the runbook's own <runbook>.scenarios.toml.
     scenarios = scenarios_from(args.scenario, catalog.for_runbook(args.runbook))
     if args.max_mutants is not None and args.max_mutants < 1:
         raise BadInput(f"--max-mutants must be at least 1, not {args.max_mutants}")
-    backend = choose_backend(args.backend)
-    compose = check_compose(args.compose)
-    for opt in ("json", "markdown"):
-        target = getattr(args, opt)
-        if target and Path(target).is_dir():
-            raise BadInput(f"{target}: --{opt} must be a file, not a directory")
-
-    def factory(env: dict[str, str]) -> Any:
-        return make_stack(backend, compose, env, env_example=compose.path.parent / ".env.example")
-
-    def checkpoint(report: MutationReport) -> None:
-        if args.json:
-            Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-        if args.markdown:
-            Path(args.markdown).write_text(to_markdown(report))
+    backend, compose, factory = stack_factory(args.backend, args.compose)
+    checkpoint = report_writer(args, to_markdown)
 
     def say(line: str) -> None:
         print(line, file=out, flush=True)

@@ -15,7 +15,6 @@ the ones a serial run gives.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import statistics
 import sys
@@ -265,10 +264,9 @@ def to_markdown(report: RepeatReport, title: str = "Repeatability") -> str:
 
 def main(args: Any, out: TextIO = sys.stdout) -> int:
     """`gameday repeat N`: validate, run N rounds, print the table; 1 if any verdict differs."""
-    from harness.backends import choose_backend, make_stack
+    from harness.options import report_writer, scenarios_from, stack_factory
     from harness.runbook.parse import parse_runbook
     from harness.suite import catalog
-    from harness.trust.mutate import check_compose, scenarios_from
 
     if args.n < 1:
         raise BadInput(f"repeat: N must be at least 1, not {args.n}")
@@ -285,21 +283,8 @@ def main(args: Any, out: TextIO = sys.stdout) -> int:
                 rb.section(sc.section)
             except KeyError as exc:
                 raise BadInput(f"{rb.path}: scenario {sc.id}: {exc.args[0]}") from None
-    backend = choose_backend(args.backend)
-    compose = check_compose(args.compose)
-    for opt in ("json", "markdown"):
-        target = getattr(args, opt)
-        if target and Path(target).is_dir():
-            raise BadInput(f"{target}: --{opt} must be a file, not a directory")
-
-    def factory(env: dict[str, str]) -> Any:
-        return make_stack(backend, compose, env, env_example=compose.path.parent / ".env.example")
-
-    def checkpoint(report: RepeatReport) -> None:
-        if args.json:
-            Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-        if args.markdown:
-            Path(args.markdown).write_text(to_markdown(report))
+    backend, compose, factory = stack_factory(args.backend, args.compose)
+    checkpoint = report_writer(args, to_markdown)
 
     def say(line: str) -> None:
         print(line, file=out, flush=True)
