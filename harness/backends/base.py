@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import abc
 import enum
+import shutil
 import signal
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.compose import ComposeFile, ServiceConfig
+from harness.compose import ComposeFile, ServiceConfig, parse_dotenv
 
 
 class Status(enum.StrEnum):
@@ -112,19 +114,68 @@ class Stack(abc.ABC):
         self.close()
 
     # -- the engine's view -----------------------------------------------------------
+    # -- shared by every backend -----------------------------------------------------
+    # Each backend sets `dir` (the stack's temp dir), calls `_open_operator_dir`, and keeps
+    # `_notes`; these members then work the same on all of them.
+    dir: Path
+    workdir: Path
+    shell_env: dict[str, str]
+    _notes: list[str]
+    health_poll_s: float = 0.05  # between two healthcheck runs in `wait_healthy`
+
+    def _open_operator_dir(
+        self, shell_env: Mapping[str, str] | None, env_example: Path | None
+    ) -> None:
+        """The operator's checkout: `.env.example` and a working `.env` (copied from it), and
+        the shell `docker-compose` is run from."""
+        self.workdir = self.dir / "operator"
+        self.workdir.mkdir()
+        self.shell_env = dict(shell_env or {})
+        example = env_example or self.compose.path.parent / ".env.example"
+        if example.exists():
+            shutil.copy(example, self.workdir / ".env.example")
+            shutil.copy(example, self.workdir / ".env")
+
+    def dotenv(self) -> dict[str, str]:
+        path = self.workdir / ".env"
+        return parse_dotenv(path.read_text()) if path.exists() else {}
+
     @property
-    @abc.abstractmethod
-    def info(self) -> StackInfo: ...
+    def info(self) -> StackInfo:
+        return StackInfo(self.backend_name, self.compose.project, self.workdir, list(self._notes))
 
-    @abc.abstractmethod
-    def containers(self) -> dict[str, ContainerState]:
-        """Existing containers by service name (removed ones are absent)."""
+    def host_path(self, production_path: str) -> Path | None:
+        """Where a production host path the runbook reads (`/var/log/testgen/...`) lives."""
+        for prod, rel in self.compose.host_paths.items():
+            if production_path == prod or production_path.startswith(prod.rstrip("/") + "/"):
+                return self.dir / rel / production_path[len(prod) :].lstrip("/")
+        return None
 
-    @abc.abstractmethod
     def resolve_config(
         self, env_overrides: Mapping[str, str] | None = None
     ) -> dict[str, ServiceConfig]:
         """Resolve the compose file as `docker-compose` would now: operator shell + `.env`."""
+        shell = dict(env_overrides) if env_overrides is not None else self.shell_env
+        configs, _ = self.compose.resolve(shell, self.dotenv())
+        return configs
+
+    def wait_healthy(self, service: str, timeout: float) -> bool:
+        """True once the service's healthcheck passes; False after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._healthy(service):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(self.health_poll_s)
+
+    @abc.abstractmethod
+    def _healthy(self, service: str) -> bool:
+        """One run of the service's healthcheck (or the backend's readiness test)."""
+
+    @abc.abstractmethod
+    def containers(self) -> dict[str, ContainerState]:
+        """Existing containers by service name (removed ones are absent)."""
 
     @abc.abstractmethod
     def create(self, service: str, config: ServiceConfig) -> None:
@@ -178,20 +229,12 @@ class Stack(abc.ABC):
         """Where production's `localhost:<host_port>` lands in this stack, if anywhere."""
 
     @abc.abstractmethod
-    def host_path(self, production_path: str) -> Path | None:
-        """Where a production host path (e.g. /var/log/testgen) lives for this stack."""
-
-    @abc.abstractmethod
     def image_env(self, image: str) -> dict[str, str] | None:
         """The environment baked into an image (`docker run --rm IMAGE env`), if it exists."""
 
     @abc.abstractmethod
     def images(self) -> list[tuple[str, str, str]]:
         """(repository, tag, id) of the images the stack's services use."""
-
-    @abc.abstractmethod
-    def wait_healthy(self, service: str, timeout: float) -> bool:
-        """Poll the service's healthcheck until it passes or the timeout expires."""
 
     @abc.abstractmethod
     def owns_pid(self, pid: int) -> bool:

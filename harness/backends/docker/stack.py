@@ -46,7 +46,6 @@ from harness.backends.base import (
     ExecResult,
     ResourceUsage,
     Stack,
-    StackInfo,
 )
 from harness.backends.docker import cleanup, egress, engine, images, reaper, resolver, runs
 from harness.backends.docker import labels as lbl
@@ -55,7 +54,7 @@ from harness.backends.docker.execute import run_in
 from harness.backends.docker.ports import TOXIPROXY_API_PORT, PortPlan, service_kind
 from harness.backends.docker.proxies import ProxyLinks, StartEvents
 from harness.backends.docker.state import container_state, log_lines, resource_usage
-from harness.compose import ComposeFile, ServiceConfig, parse_dotenv
+from harness.compose import ComposeFile, ServiceConfig
 from harness.errors import BlastRadiusError, StackError
 
 _HEALTH_EXEC_EVERY = 0.25  # seconds between our own runs of a service's healthcheck
@@ -113,33 +112,12 @@ class DockerStack(Stack):
         self._registration = runs.Registration(
             runs.Record(self.id, self._owner, str(self.dir), os.environ.get(runs.RUN_ENV, ""))
         )
-        self.workdir = self.dir / "operator"
-        self.workdir.mkdir()
+        self._open_operator_dir(shell_env, env_example)
         self._keep_dir = keep_dir
-        self.shell_env: dict[str, str] = dict(shell_env or {})
-        example = env_example or compose.path.parent / ".env.example"
-        if example.exists():  # the operator's checkout: .env.example, and a working .env
-            shutil.copy(example, self.workdir / ".env.example")
-            shutil.copy(example, self.workdir / ".env")
         self._reaper = reaper.spawn(self.id, None if keep_dir else self.dir)
         cleanup.guard(self)
 
     # -- configuration ---------------------------------------------------------------
-    def dotenv(self) -> dict[str, str]:
-        path = self.workdir / ".env"
-        return parse_dotenv(path.read_text()) if path.exists() else {}
-
-    def resolve_config(
-        self, env_overrides: Mapping[str, str] | None = None
-    ) -> dict[str, ServiceConfig]:
-        shell = dict(env_overrides) if env_overrides is not None else self.shell_env
-        configs, _ = self.compose.resolve(shell, self.dotenv())
-        return configs
-
-    @property
-    def info(self) -> StackInfo:
-        return StackInfo("docker", self.compose.project, self.workdir, list(self._notes))
-
     def _note(self, text: str) -> None:
         if text not in self._notes:
             self._notes.append(text)
@@ -501,15 +479,6 @@ class DockerStack(Stack):
         svc = self._service(service)
         return run_in(self.client, svc.id, argv, timeout)
 
-    def wait_healthy(self, service: str, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._healthy(service):
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.05)
-
     def _healthy(self, service: str) -> bool:
         with self._lock:
             svc = self._services.get(service)
@@ -550,12 +519,6 @@ class DockerStack(Stack):
 
     def published(self, host_port: int) -> tuple[str, int] | None:
         return self._ports.published(host_port)
-
-    def host_path(self, production_path: str) -> Path | None:
-        for prod, rel in self.compose.host_paths.items():
-            if production_path == prod or production_path.startswith(prod.rstrip("/") + "/"):
-                return self.dir / rel / production_path[len(prod) :].lstrip("/")
-        return None
 
     # -- images and ownership ------------------------------------------------------------------
     def image_env(self, image: str) -> dict[str, str] | None:

@@ -40,11 +40,10 @@ from harness.backends.base import (
     ExecResult,
     ResourceUsage,
     Stack,
-    StackInfo,
     Status,
 )
 from harness.backends.fake import servers
-from harness.compose import ComposeFile, ServiceConfig, parse_dotenv
+from harness.compose import ComposeFile, ServiceConfig
 from harness.errors import StackError
 from harness.services.testgen.config import ConfigError
 
@@ -85,6 +84,7 @@ class FakeStack(Stack):
     """
 
     backend_name = "fake"
+    health_poll_s = 0.01
     _pids = itertools.count(FAKE_PID_BASE)
 
     def __init__(
@@ -98,13 +98,7 @@ class FakeStack(Stack):
         # A temp dir only for what a runbook reads as files: the operator's .env and the
         # service log directory (x-host-paths); everything else is in memory.
         self.dir = Path(tempfile.mkdtemp(prefix=f"gameday-{self.id}-"))
-        self.workdir = self.dir / "operator"
-        self.workdir.mkdir()
-        self.shell_env: dict[str, str] = dict(shell_env or {})
-        example = env_example or compose.path.parent / ".env.example"
-        if example.exists():
-            shutil.copy(example, self.workdir / ".env.example")
-            shutil.copy(example, self.workdir / ".env")
+        self._open_operator_dir(shell_env, env_example)
         self._lock = threading.RLock()
         self._containers: dict[str, _Container] = {}
         self._closed = False
@@ -165,26 +159,7 @@ class FakeStack(Stack):
             return "127.0.0.1", self._ports[(host, port)]
         return "127.0.0.1", 9
 
-    def host_path(self, production_path: str) -> Path | None:
-        for prod, rel in self.compose.host_paths.items():
-            if production_path == prod or production_path.startswith(prod.rstrip("/") + "/"):
-                return self.dir / rel / production_path[len(prod):].lstrip("/")
-        return None
-
     # -- configuration -------------------------------------------------------------------
-    def resolve_config(
-        self, env_overrides: Mapping[str, str] | None = None
-    ) -> dict[str, ServiceConfig]:
-        shell = dict(env_overrides) if env_overrides is not None else self.shell_env
-        dotenv = self.workdir / ".env"
-        configs, _ = self.compose.resolve(
-            shell, parse_dotenv(dotenv.read_text()) if dotenv.exists() else {})
-        return configs
-
-    @property
-    def info(self) -> StackInfo:
-        return StackInfo("fake", self.compose.project, self.workdir, list(self._notes))
-
     # -- lifecycle -------------------------------------------------------------------------
     def up(self, timeout: float = 60.0) -> None:
         configs = self.resolve_config()
@@ -537,15 +512,6 @@ class FakeStack(Stack):
         for (svc, port), real in self._ports.items():
             value = re.sub(rf"(?<![\w.-]){re.escape(svc)}:{port}\b", f"127.0.0.1:{real}", value)
         return value
-
-    def wait_healthy(self, service: str, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._healthy(service):
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.01)
 
     def _healthy(self, service: str) -> bool:
         with self._lock:

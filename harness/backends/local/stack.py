@@ -37,13 +37,12 @@ from harness.backends.base import (
     ExecResult,
     ResourceUsage,
     Stack,
-    StackInfo,
     Status,
 )
 from harness.backends.local import reaper, servers
 from harness.backends.local.cgroup import MemoryCgroup
 from harness.backends.local.ports import free_port, port_open
-from harness.compose import ComposeFile, ServiceConfig, parse_dotenv
+from harness.compose import ComposeFile, ServiceConfig
 from harness.errors import BlastRadiusError, StackError
 from harness.tls import shared_context
 
@@ -79,6 +78,7 @@ class LocalStack(Stack):
     """
 
     backend_name = "local"
+    health_poll_s = 0.01
 
     def __init__(
         self,
@@ -91,18 +91,12 @@ class LocalStack(Stack):
         self.id = f"{os.getpid()}-{int(time.time() * 1000) % 10**8}"
         self.dir = Path(tempfile.mkdtemp(prefix=f"gameday-{self.id}-", dir=stack_root()))
         os.chmod(self.dir, 0o711)  # PostgreSQL's unprivileged user must traverse it
-        self.workdir = self.dir / "operator"
-        self.workdir.mkdir()
         self._keep_dir = keep_dir
         self._lock = threading.RLock()
         self._containers: dict[str, _Container] = {}
         self._closed = False
         self._notes: list[str] = []
-        self.shell_env: dict[str, str] = dict(shell_env or {})
-        example = env_example or compose.path.parent / ".env.example"
-        if example.exists():  # the operator's checkout: .env.example, and a working .env
-            shutil.copy(example, self.workdir / ".env.example")
-            shutil.copy(example, self.workdir / ".env")
+        self._open_operator_dir(shell_env, env_example)
         self._ports = self._allocate_ports()
         # Outside the stack dir, so a half-removed dir never hides what is left to kill.
         self._pidfile = Path(tempfile.gettempdir()) / f".gameday-{self.id}.pids"
@@ -198,28 +192,7 @@ class LocalStack(Stack):
             mounts[target] = host
         return mounts
 
-    def host_path(self, production_path: str) -> Path | None:
-        for prod, rel in self.compose.host_paths.items():
-            if production_path == prod or production_path.startswith(prod.rstrip("/") + "/"):
-                return self.dir / rel / production_path[len(prod) :].lstrip("/")
-        return None
-
     # -- configuration ---------------------------------------------------------------
-    def dotenv(self) -> dict[str, str]:
-        path = self.workdir / ".env"
-        return parse_dotenv(path.read_text()) if path.exists() else {}
-
-    def resolve_config(
-        self, env_overrides: Mapping[str, str] | None = None
-    ) -> dict[str, ServiceConfig]:
-        shell = dict(env_overrides) if env_overrides is not None else self.shell_env
-        configs, _ = self.compose.resolve(shell, self.dotenv())
-        return configs
-
-    @property
-    def info(self) -> StackInfo:
-        return StackInfo("local", self.compose.project, self.workdir, list(self._notes))
-
     # -- lifecycle ---------------------------------------------------------------------
     def up(self, timeout: float = 60.0) -> None:
         configs = self.resolve_config()
@@ -726,15 +699,6 @@ class LocalStack(Stack):
             env["PGHOST"] = str(self.dir / "run" / service)
             env["PGPORT"] = str(self._ports[(service, 5432)])
         return [], env, extra
-
-    def wait_healthy(self, service: str, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._healthy(service):
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.01)
 
     def _healthy(self, service: str) -> bool:
         with self._lock:
