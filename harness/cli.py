@@ -358,6 +358,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         "render_collapsed=",
         "--compose",
         str(compose.resolve()),
+        # A signal landing in a finalizer is re-delivered by the plugin; pytest's own hook
+        # would turn it into a warning with a traceback instead.
+        "-p",
+        "no:unraisableexception",
     ]
     for path in runbooks:
         pytest_args += ["--runbook", str(path)]

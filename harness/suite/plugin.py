@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -98,6 +99,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
         signal.signal(signal.SIGHUP, _interrupt)
+        sys.unraisablehook = _redeliver_lost_interrupt
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -107,6 +109,20 @@ def _interrupt(signum: int, frame: object) -> None:
     if first and signum == signal.SIGTERM:
         _forward_to_xdist_workers(signum)
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+_default_unraisablehook = sys.unraisablehook
+
+
+def _redeliver_lost_interrupt(unraisable: Any) -> None:
+    """A signal that lands while a finalizer runs (a weakref callback, `__del__`) raises our
+    KeyboardInterrupt there, where Python only prints it and drops it: the run would go on,
+    with a traceback on stderr. Deliver the signal again instead, silently."""
+    exc = unraisable.exc_value
+    if isinstance(exc, KeyboardInterrupt) and str(exc).startswith("signal ") and interrupted_by:
+        threading.Timer(0.01, os.kill, (os.getpid(), interrupted_by)).start()
+        return
+    _default_unraisablehook(unraisable)
 
 
 EXECNET_MARKS = ("exec(eval(sys.stdin.readline()))", "execnet", "xdist")
