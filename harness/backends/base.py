@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import hashlib
 import shutil
 import signal
 import time
@@ -239,3 +240,16 @@ class Stack(abc.ABC):
     @abc.abstractmethod
     def owns_pid(self, pid: int) -> bool:
         """True if pid belongs to a process this stack started (blast-radius check)."""
+
+
+def should_restart(policy: str, exit_code: int) -> bool:
+    """Docker's restart policy for a container that exited by itself (crash, OOM kill)."""
+    name, _, _ = policy.partition(":")
+    if name in ("always", "unless-stopped"):
+        return True
+    return name == "on-failure" and exit_code != 0
+
+
+def image_id(image: str) -> str:
+    """A stable short id for an image name, where no engine assigns one."""
+    return hashlib.sha256(image.encode()).hexdigest()[:12]

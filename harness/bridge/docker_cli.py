@@ -12,6 +12,7 @@ import re
 import shlex
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from harness.backends.base import ContainerState, Stack, Status
 from harness.bridge.humanize import ago, container_id, size, status_text, table
@@ -403,7 +404,8 @@ def _go_template(template: str, doc: object) -> str:
     return re.sub(r"\{\{\s*(\.[\w.]*)\s*\}\}", field, template)
 
 
-def inspect(stack: Stack, args: list[str], inv: Invocation) -> Answer:
+def _inspect_args(args: list[str]) -> tuple[str | None, list[str]]:
+    """(`--format` template or None, the names) of `docker [volume] inspect`."""
     fmt = None
     names = []
     i = 0
@@ -417,6 +419,17 @@ def inspect(stack: Stack, args: list[str], inv: Invocation) -> Answer:
         elif not args[i].startswith("-"):
             names.append(args[i])
         i += 1
+    return fmt, names
+
+
+def _inspect_out(fmt: str | None, docs: list[dict[str, Any]]) -> str:
+    if fmt is not None:
+        return "".join(_go_template(fmt, d) + "\n" for d in docs)
+    return json.dumps(docs, indent=4) + "\n"
+
+
+def inspect(stack: Stack, args: list[str], inv: Invocation) -> Answer:
+    fmt, names = _inspect_args(args)
     docs, missing = [], []
     for n in names:
         state = find(stack, n)
@@ -425,11 +438,7 @@ def inspect(stack: Stack, args: list[str], inv: Invocation) -> Answer:
         else:
             docs.append(inspect_doc(state))
     err = "".join(f"Error: No such object: {n}\n" for n in missing)
-    if fmt is not None:
-        out = "".join(_go_template(fmt, d) + "\n" for d in docs)
-    else:
-        out = json.dumps(docs, indent=4) + "\n"
-    return Completed(1 if missing else 0, out, err)
+    return Completed(1 if missing else 0, _inspect_out(fmt, docs), err)
 
 
 def exec_(stack: Stack, args: list[str], inv: Invocation) -> Answer:
@@ -629,17 +638,7 @@ def _volume_rm(stack: Stack, args: list[str]) -> Answer:
 
 
 def _volume_inspect(stack: Stack, args: list[str]) -> Answer:
-    fmt = None
-    names = []
-    i = 0
-    while i < len(args):
-        if args[i] in ("-f", "--format") and i + 1 < len(args):
-            fmt = args[i + 1]
-            i += 2
-            continue
-        if not args[i].startswith("-"):
-            names.append(args[i])
-        i += 1
+    fmt, names = _inspect_args(args)
     existing = volumes(stack)
     docs, err = [], []
     for name in names:
@@ -659,11 +658,7 @@ def _volume_inspect(stack: Stack, args: list[str]) -> Answer:
                 "Scope": "local",
             }
         )
-    if fmt is not None:
-        out = "".join(_go_template(fmt, d) + "\n" for d in docs)
-    else:
-        out = json.dumps(docs, indent=4) + "\n"
-    return Completed(1 if err else 0, out, "".join(err))
+    return Completed(1 if err else 0, _inspect_out(fmt, docs), "".join(err))
 
 
 COMMANDS = {

@@ -15,7 +15,6 @@ real sockets.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 import json
 import os
@@ -41,6 +40,8 @@ from harness.backends.base import (
     ResourceUsage,
     Stack,
     Status,
+    image_id,
+    should_restart,
 )
 from harness.backends.fake import servers
 from harness.compose import ComposeFile, ServiceConfig
@@ -212,7 +213,7 @@ class FakeStack(Stack):
                     self.volumes.setdefault(key, {"jobs": {}, "tables": {"jobs"}})
             cont = _Container(
                 state=ContainerState(service=service, name=config.container_name, config=config,
-                                     created_at=time.time(), image_id=_image_id(config.image)),
+                                     created_at=time.time(), image_id=image_id(config.image)),
                 kind=self._kind(service),
             )
             self._containers[service] = cont
@@ -390,7 +391,7 @@ class FakeStack(Stack):
     def _exited_by_itself(self, cont: _Container, exit_code: int) -> None:
         ran = time.time() - (cont.state.started_at or time.time())
         self._exit(cont, exit_code)
-        if _should_restart(cont.state.config.restart, exit_code) and not cont.stopping:
+        if should_restart(cont.state.config.restart, exit_code) and not cont.stopping:
             if ran > 10:
                 cont.backoff = _RESTART_BACKOFF_START
             cont.state.status = Status.RESTARTING
@@ -539,7 +540,7 @@ class FakeStack(Stack):
             repo, sep, tag = cfg.image.rpartition(":")
             if not sep or "/" in tag:
                 repo, tag = cfg.image, "latest"
-            seen[(repo, tag)] = _image_id(cfg.image)
+            seen[(repo, tag)] = image_id(cfg.image)
         return [(r, t, i) for (r, t), i in seen.items()]
 
     def owns_pid(self, pid: int) -> bool:
@@ -554,12 +555,3 @@ class FakeStack(Stack):
             return False
 
 
-def _image_id(image: str) -> str:
-    return hashlib.sha256(image.encode()).hexdigest()[:12]
-
-
-def _should_restart(policy: str, exit_code: int) -> bool:
-    name, _, _ = policy.partition(":")
-    if name in ("always", "unless-stopped"):
-        return True
-    return name == "on-failure" and exit_code != 0

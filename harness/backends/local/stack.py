@@ -38,6 +38,8 @@ from harness.backends.base import (
     ResourceUsage,
     Stack,
     Status,
+    image_id,
+    should_restart,
 )
 from harness.backends.local import reaper, servers
 from harness.backends.local.cgroup import MemoryCgroup
@@ -285,7 +287,7 @@ class LocalStack(Stack):
                     name=config.container_name,
                     config=config,
                     created_at=time.time(),
-                    image_id=_image_id(config.image),
+                    image_id=image_id(config.image),
                 ),
                 log_path=logs / f"{config.container_name}.{int(time.time() * 1000)}.log",
             )
@@ -596,7 +598,7 @@ class LocalStack(Stack):
                         ran = time.time() - (cont.state.started_at or time.time())
                         _killpg(proc.pid, signal.SIGKILL)
                         self._record_exit(cont, proc)
-                        if _should_restart(cont.state.config.restart, cont.state.exit_code or 0):
+                        if should_restart(cont.state.config.restart, cont.state.exit_code or 0):
                             if ran > 10:
                                 cont.backoff = _RESTART_BACKOFF_START
                             cont.state.status = Status.RESTARTING
@@ -762,7 +764,7 @@ class LocalStack(Stack):
                 if ":" in cfg.image.rsplit("/", 1)[-1]
                 else (cfg.image, "", "latest")
             )
-            seen[(repo, tag or "latest")] = _image_id(cfg.image)
+            seen[(repo, tag or "latest")] = image_id(cfg.image)
         return [(r, t, i) for (r, t), i in seen.items()]
 
     def owns_pid(self, pid: int) -> bool:
@@ -796,17 +798,6 @@ def stack_root() -> str:
     return tempfile.gettempdir()
 
 
-def _image_id(image: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(image.encode()).hexdigest()[:12]
-
-
-def _should_restart(policy: str, exit_code: int) -> bool:
-    name, _, _ = policy.partition(":")
-    if name in ("always", "unless-stopped"):
-        return True
-    return name == "on-failure" and exit_code != 0
 
 
 def _killpg(pgid: int, sig: int) -> None:
