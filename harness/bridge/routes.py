@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.backends.base import Stack
@@ -24,7 +25,11 @@ BLACKHOLE = ("127.0.0.1", 9)  # discard port: nothing listens, the connection is
 
 
 def real_tool(name: str, shim_dir: str | None) -> str | None:
-    path = os.environ.get("PATH", "")
+    return _which_outside(name, shim_dir, os.environ.get("PATH", ""))
+
+
+@lru_cache(maxsize=64)  # a bridged call is polled 10 times a second: look each tool up once
+def _which_outside(name: str, shim_dir: str | None, path: str) -> str | None:
     dirs = [d for d in path.split(os.pathsep) if d and d != shim_dir]
     return shutil.which(name, path=os.pathsep.join(dirs))
 
