@@ -509,13 +509,15 @@ def _check_pytest_args(extra: Sequence[str]) -> None:
 
 
 def default_jobs(gamedays: int) -> int:
-    """Gamedays at once: mostly waits (detection and verify windows), so twice the cores,
-    bounded by free memory (a stack and its worker need ~STACK_MEMORY) and the gamedays."""
+    """Gamedays at once: a gameday keeps ~0.4 of a core busy (its stack, the load, the
+    detection steps' processes), so four per core, bounded by free memory (a stack and its
+    worker need ~STACK_MEMORY) and the gamedays. Measured on 2 cores (docs/performance.md):
+    -j 4 103 s, -j 8 78 s, -j 12 76 s; beyond ~8 the CPU is the bound."""
     import psutil
 
     cores = os.cpu_count() or 1
     by_memory = int(psutil.virtual_memory().available // STACK_MEMORY)
-    return max(1, min(2 * cores, by_memory, gamedays))
+    return max(1, min(4 * cores, by_memory, gamedays))
 
 
 def _jobs(text: str) -> int:

@@ -143,7 +143,9 @@ log "parity local vs docker in $(since "$t")s: exit $parity_status"
 # Nothing may be left by this run: containers, networks, volumes (labelled with the run),
 # egress rules, records of dead stacks, stack temp dirs whose process is gone, host
 # processes started for a stack of the run.
-if ! python -m harness.backends.docker.leftovers --run "$GAMEDAY_RUN" >&2; then
+if python -m harness.backends.docker.leftovers --run "$GAMEDAY_RUN" >&2; then
+    log "leftovers of run $GAMEDAY_RUN: none"
+else
     log "LEFT BEHIND by run $GAMEDAY_RUN (listed above)"
     [ "$status" = 0 ] && status=1
 fi

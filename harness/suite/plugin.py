@@ -42,7 +42,7 @@ from harness.run.gameday import Gameday
 from harness.run.scenario import Scenario
 from harness.runbook.model import Runbook
 from harness.runbook.parse import parse_runbook
-from harness.suite.baseline import expectation
+from harness.suite.baseline import Expectation, expectation
 
 RESULTS_KEY = pytest.StashKey[list[GamedayResult]]()
 SETTINGS_KEY = pytest.StashKey["Settings"]()
@@ -316,6 +316,17 @@ def _item_scenario(item: pytest.Item) -> tuple[str, str] | None:
     return name.removeprefix("test_").replace("_", "-"), stem
 
 
+def _expected(item: pytest.Item, scenario_id: str) -> Expectation | None:
+    """The verdict the item's runbook expects of the scenario (its baseline), if known."""
+    from harness.suite import catalog
+
+    runbook = getattr(getattr(item, "callspec", None), "params", {}).get("runbook")
+    scenario = catalog.SCENARIOS.get(scenario_id)
+    if not isinstance(runbook, Runbook) or scenario is None:
+        return None
+    return expectation(runbook.path, scenario_id, scenario.expected)
+
+
 def _previous_durations(config: pytest.Config) -> dict[tuple[str, str], float]:
     """Each gameday's duration in the output directory's last results.json, if any."""
     out = config.getoption("--gameday-out")
@@ -333,9 +344,21 @@ def _previous_durations(config: pytest.Config) -> dict[tuple[str, str], float]:
         return {}  # no usable history: the windows are the estimate
 
 
+# Without history, a gameday's length follows from its windows and the verdict the runbook's
+# baseline expects (measured on 2 cores: up to injection ~5 s, a detected fault ~3 s, a
+# recovery ~2 s plus its hold, a failing verify window that ends early ~8 s, two verify
+# windows around a lift ~10 s).
+SETUP_S, DETECTED_S, RECOVERY_S, FAILED_VERIFY_S, LIFTED_S = 5.0, 3.0, 2.0, 8.0, 10.0
+
+
 def estimated_duration(
-    scenario_id: str, runbook_stem: str, previous: dict[tuple[str, str], float]
+    scenario_id: str,
+    runbook_stem: str,
+    previous: dict[tuple[str, str], float],
+    expected: Expectation | None = None,
 ) -> float:
+    """The last run's duration, else an estimate from the windows and the expected verdict
+    (an undetected incident waits its whole detection window, then runs its resolution)."""
     if (scenario_id, runbook_stem) in previous:
         return previous[(scenario_id, runbook_stem)]
     from harness.suite import catalog
@@ -343,7 +366,16 @@ def estimated_duration(
     scenario = catalog.SCENARIOS.get(scenario_id)
     if scenario is None:
         return 0.0
-    return scenario.detect_window_s + scenario.verify_window_s + getattr(scenario, "hold_s", 0)
+    if expected is None:
+        return scenario.detect_window_s + scenario.verify_window_s + scenario.hold_s
+    undetected = expected.verdict == "undetected"
+    verify_verdict = (expected.resolution or "recovered") if undetected else expected.verdict
+    verify = {
+        "recovered": RECOVERY_S + scenario.hold_s,
+        "recovered-after-lift": LIFTED_S,
+    }.get(verify_verdict, min(scenario.verify_window_s, FAILED_VERIFY_S))
+    detect = scenario.detect_window_s if undetected else DETECTED_S
+    return SETUP_S + detect + verify
 
 
 @pytest.hookimpl(trylast=True)  # after any shuffling plugin: the order we hand xdist is final
@@ -356,12 +388,35 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if len(slots) < 2:
         return
     previous = _previous_durations(config)
-    ranked = sorted(
-        slots, key=lambda slot: -estimated_duration(slot[1][0], slot[1][1], previous)
-    )  # sorted() is stable: equal estimates keep collection order
+    estimates = {
+        i: estimated_duration(key[0], key[1], previous, _expected(items[i], key[0]))
+        for i, key in slots
+    }
+    ranked = sorted(slots, key=lambda slot: -estimates[slot[0]])
+    # sorted() is stable: equal estimates keep collection order
+    ranked = _paired_for_xdist(ranked, _xdist_workers(config))
     reordered = [items[i] for i, _ in ranked]
     for (i, _), item in zip(slots, reordered, strict=True):
         items[i] = item
+
+
+def _xdist_workers(config: pytest.Config) -> int:
+    """How many xdist workers share the run (collection happens in each of them)."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput:
+        return int(workerinput.get("workercount", 1))
+    return 1
+
+
+def _paired_for_xdist(ranked: list[Any], workers: int) -> list[Any]:
+    """xdist's `load` scheduler hands each worker two consecutive tests to start with (then
+    one at a time): sorted longest first, worker 0 would run the two longest back to back.
+    Pair the k-th longest with the (2n-1-k)-th instead, so the first two rounds balance."""
+    if workers < 2 or len(ranked) < 2 * workers:
+        return ranked  # fewer than two per worker: xdist deals them out one at a time
+    head = ranked[: 2 * workers]
+    paired = [x for k in range(workers) for x in (head[k], head[2 * workers - 1 - k])]
+    return paired + ranked[2 * workers :]
 
 
 # -- results on the controller -----------------------------------------------------------------

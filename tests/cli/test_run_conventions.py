@@ -99,18 +99,20 @@ def _collected(tmp_path: Path, out: Path) -> list[str]:
 
 def test_gamedays_are_ordered_longest_first_by_the_last_run_else_by_their_windows(tmp_path):
     from harness.suite import catalog
+    from harness.suite.baseline import expectation
+    from harness.suite.plugin import estimated_duration
 
     out = tmp_path / "out"
     out.mkdir()
     by_windows = _collected(tmp_path, out)
     assert len(by_windows) == len(catalog.SCENARIOS)
-    windows = [
-        catalog.SCENARIOS[s].detect_window_s
-        + catalog.SCENARIOS[s].verify_window_s
-        + catalog.SCENARIOS[s].hold_s
+    # No history: the windows and the verdict the runbook's baseline expects decide.
+    estimates = [
+        estimated_duration(s, FIXED.stem, {}, expectation(FIXED, s, catalog.SCENARIOS[s].expected))
         for s in by_windows
     ]
-    assert windows == sorted(windows, reverse=True)
+    assert estimates == sorted(estimates, reverse=True)
+    assert estimates[0] > estimates[-1]  # the order is not the catalog's by accident
 
     # A previous run's durations decide instead: the reverse of the catalog's order here.
     ids = list(catalog.SCENARIOS)
@@ -251,4 +253,36 @@ def test_default_jobs_is_bounded_by_the_gamedays_and_at_least_one():
     from harness.cli import default_jobs
 
     assert default_jobs(1) == 1
-    assert 1 <= default_jobs(100) <= 2 * (os.cpu_count() or 1)
+    assert 1 <= default_jobs(100) <= 4 * (os.cpu_count() or 1)
+
+
+def test_an_undetected_incident_is_estimated_to_wait_its_whole_detection_window():
+    """The shipped runbook's performance gameday waits its 20 s window, then runs its
+    resolution: it must start before the gamedays whose fault is detected at once."""
+    from harness.suite import catalog
+    from harness.suite.baseline import Expectation
+    from harness.suite.plugin import DETECTED_S, estimated_duration
+
+    scenario = catalog.SCENARIOS["performance"]
+    undetected = estimated_duration(
+        "performance", "x", {}, Expectation("undetected", resolution="recovered-after-lift")
+    )
+    detected = estimated_duration("performance", "x", {}, Expectation("recovered-after-lift"))
+    assert undetected - detected == scenario.detect_window_s - DETECTED_S
+    # A previous run's duration wins over any estimate.
+    assert estimated_duration("performance", "x", {("performance", "x"): 1.5}, None) == 1.5
+
+
+def test_under_xdist_the_longest_gamedays_do_not_share_a_worker_s_first_two_slots():
+    """xdist gives each worker two consecutive tests first: the k-th longest is paired with
+    the (2n-1-k)-th, so worker 0 does not run the two longest back to back."""
+    from harness.suite.plugin import _paired_for_xdist
+
+    ranked = [35, 33, 23, 20, 18, 16, 13, 13, 12, 11]  # longest first
+    paired = _paired_for_xdist(ranked, 4)
+    firsts = [paired[i] + paired[i + 1] for i in range(0, 8, 2)]
+    assert paired[:8] == [35, 13, 33, 13, 23, 16, 20, 18]
+    assert max(firsts) < ranked[0] + ranked[1]
+    assert paired[8:] == [12, 11]
+    assert _paired_for_xdist(ranked, 1) == ranked  # serial: longest first as is
+    assert _paired_for_xdist(ranked[:5], 4) == ranked[:5]  # dealt one at a time
