@@ -19,6 +19,7 @@ All times come from one monotonic clock, relative to the start of the gameday.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import statistics
 import threading
@@ -61,6 +62,14 @@ MIN_GAP_S = 0.02  # between two runs of a poller, so a slow step never spins on 
 # is still caught by the engine's counters, and the probes cost the stack a third as much.
 HOLD_PROBE_S = 0.3
 StackFactory = Callable[[dict[str, str]], Stack]
+
+
+def failure_signature(observed: str) -> str:
+    """What failed, without the wording of the error: a dependency's client words the same
+    outage differently from one attempt to the next ("Connection closed by server.", "Error
+    111 connecting ..."), which is not a change of the failure."""
+    text = re.sub(r'error: [^"]*', "error", observed)
+    return re.sub(r"^(\w+Error): .*", r"\1", text)
 
 
 def operator_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -416,8 +425,8 @@ class Gameday:
                     break
             else:
                 since = None
-                if quiet is None or quiet[1] != observed:
-                    quiet = (self.now(), observed)
+                if quiet is None or quiet[1] != failure_signature(observed):
+                    quiet = (self.now(), failure_signature(observed))
                 elif self.now() - quiet[0] >= QUIESCENT_S:
                     ended_early = self._settled(stack, fault)
                     if ended_early:

@@ -174,3 +174,19 @@ def test_rule_removed_changes_verdict(record: Observations, without: dict[str, o
 )
 def test_failing_at_baseline(command: str, exits: list[int | None], failing: bool) -> None:
     assert fails_at_baseline(command, exits) is failing
+
+
+def test_a_failure_worded_differently_is_the_same_failure_but_another_failing_part_is_not():
+    """The verify window's early end compares what failed, not the error's wording: Redis
+    killed reads "Connection closed by server." then "Error 111 connecting ..."."""
+    from harness.run.gameday import failure_signature
+
+    closed = '/ready answered 503: {"postgres":"ok","redis":"error: Connection closed by server."}'
+    refused = '/ready answered 503: {"postgres":"ok","redis":"error: Error 111 connecting to x."}'
+    both = '/ready answered 503: {"postgres":"error: timeout","redis":"error: Error 111 x."}'
+    assert failure_signature(closed) == failure_signature(refused)
+    assert failure_signature(closed) != failure_signature(both)
+    assert failure_signature("ConnectError: [Errno 111] refused (a)") == failure_signature(
+        "ConnectError: [Errno 111] refused (b)"
+    )
+    assert failure_signature("/health answered 502") != failure_signature("/health answered 503")

@@ -16,6 +16,7 @@ import dataclasses
 import json
 import os
 import re
+import selectors
 import shutil
 import signal
 import subprocess
@@ -56,6 +57,9 @@ STOP_SIGNALS = {"postgres": signal.SIGINT}  # as the official image's STOPSIGNAL
 CLOSE_SIGNALS = {"postgres": signal.SIGQUIT}
 _PORT_TOKEN = re.compile(r"\{port:(\d+)\}")
 _RESTART_BACKOFF_START, _RESTART_BACKOFF_MAX = 0.1, 10.0
+# The supervisor wakes when a service exits (pidfd) or a restart is due, and at least this
+# often (a process another thread started since its last round); it polled at 50 Hz before.
+SUPERVISE_MAX_WAIT_S = 0.1
 
 
 @dataclass
@@ -121,6 +125,7 @@ class LocalStack(Stack):
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
+        self._pidfds: dict[int, int] = {}  # the supervisor's, for the processes it watches
         self._supervisor = threading.Thread(target=self._supervise, daemon=True, name="supervisor")
         self._supervisor.start()
 
@@ -616,7 +621,35 @@ class LocalStack(Stack):
                             self._spawn(cont)
                         except (OSError, StackError):
                             cont.state.status = Status.EXITED
-            time.sleep(0.02)
+                waits = [c.restart_due - now for c in self._containers.values() if c.restart_due]
+                running = [
+                    c.proc.pid
+                    for c in self._containers.values()
+                    if c.proc and c.proc.returncode is None and not c.stopping
+                ]
+            # Sleep until a service exits (its pidfd turns readable) or a restart is due; a
+            # process started meanwhile by another thread is watched from the next round.
+            self._wait_for_exit(running, min([SUPERVISE_MAX_WAIT_S, *waits]))
+        for fd in self._pidfds.values():
+            os.close(fd)
+        self._pidfds.clear()
+
+    def _wait_for_exit(self, pids: list[int], timeout: float) -> None:
+        selector = selectors.DefaultSelector()
+        try:
+            for pid in pids:
+                fd = self._pidfds.get(pid)
+                if fd is None:
+                    try:
+                        fd = self._pidfds[pid] = os.pidfd_open(pid)
+                    except OSError:  # already reaped: the next round records it
+                        return
+                selector.register(fd, selectors.EVENT_READ)
+            selector.select(max(0.0, timeout))
+        finally:
+            selector.close()
+            for pid in [p for p in self._pidfds if p not in pids]:
+                os.close(self._pidfds.pop(pid))
 
     # -- observation ------------------------------------------------------------------------
     def logs(self, service: str) -> list[tuple[float, str]]:
