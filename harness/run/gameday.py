@@ -436,9 +436,11 @@ class Gameday:
             # A stretch that started inside the window may finish its hold after it.
             if since is None and time.monotonic() >= deadline:
                 break
+            interval = self.poll_interval
             if since is None:
                 first_seen_at = len(probes)  # probes up to here measure TTR's resolution
-            interval = max(self.poll_interval, HOLD_PROBE_S) if since else self.poll_interval
+            else:
+                interval = max(self.poll_interval, HOLD_PROBE_S)
             time.sleep(max(MIN_GAP_S, interval - (self.now() - probes[-1])))
         disturbances = [
             f"{name} restarted or was killed {len(ts)}× (first at t0+{ts[0]:.1f}s)"

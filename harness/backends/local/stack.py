@@ -642,8 +642,8 @@ class LocalStack(Stack):
                 if fd is None:
                     try:
                         fd = self._pidfds[pid] = os.pidfd_open(pid)
-                    except OSError:  # already reaped: the next round records it
-                        return
+                    except OSError:  # already reaped: the next round's poll() records it
+                        continue
                 selector.register(fd, selectors.EVENT_READ)
             selector.select(max(0.0, timeout))
         finally:
