@@ -14,6 +14,7 @@ import enum
 import hashlib
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -236,6 +237,15 @@ class Stack(abc.ABC):
     @abc.abstractmethod
     def images(self) -> list[tuple[str, str, str]]:
         """(repository, tag, id) of the images the stack's services use."""
+
+    def host_process(self, argv: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+        """Start a process on the machine where the stack's ports are published (a fault's
+        port squatter), stdout a pipe, in a session of its own. Here by default; a remote
+        engine's backend starts it on the engine's host."""
+        return subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=dict(env),
+            start_new_session=True,
+        )
 
     @abc.abstractmethod
     def owns_pid(self, pid: int) -> bool:
