@@ -42,7 +42,7 @@ def find(client: docker.DockerClient, run: str | None) -> list[str]:
         f"volume {v['Name']}" for v in (client.api.volumes(filters=flt).get("Volumes") or [])
     ]
     live = live_stack_ids(client)
-    found += [f"iptables rule of {sid} on {br}" for br, sid in _rules(client) if sid not in live]
+    found += [f"iptables rule of {sid} on {br}" for br, sid in engine_rules(client) if sid not in live]
     for path in runs.registry().glob("*.json"):
         if runs.owner_gone(path):
             found.append(f"record of dead stack {path.stem}")
@@ -52,7 +52,7 @@ def find(client: docker.DockerClient, run: str | None) -> list[str]:
     return found
 
 
-def _rules(client: docker.DockerClient) -> list[tuple[str, str]]:
+def engine_rules(client: docker.DockerClient) -> list[tuple[str, str]]:
     """The egress rules on the engine's host: here, or through a helper on a remote one."""
     if not locate().remote:
         return egress.rules()
