@@ -247,6 +247,25 @@ class Stack(abc.ABC):
             start_new_session=True,
         )
 
+    def port_holders(self, port: int) -> list[int]:
+        """Pids listening on a TCP port of the machine that publishes the stack's ports
+        (`fuser PORT/tcp`): this one by default."""
+        import psutil
+
+        return sorted(
+            {
+                c.pid
+                for c in psutil.net_connections("tcp")
+                if c.pid and c.laddr and c.laddr.port == port and c.status == "LISTEN"
+            }
+        )
+
+    def signal_host_pid(self, pid: int, sig: int) -> None:
+        """Signal a pid `port_holders` named (`fuser -k`), on that same machine."""
+        import os
+
+        os.kill(pid, sig)
+
     @abc.abstractmethod
     def owns_pid(self, pid: int) -> bool:
         """True if pid belongs to a process this stack started (blast-radius check)."""

@@ -42,6 +42,29 @@ HELPER_IMAGE_ENV = "GAMEDAY_ENGINE_HELPER_IMAGE"
 DEFAULT_HELPER_IMAGE = "testgen-copilot:latest"
 ROLE = "gameday.role"  # "engine-host" on helper containers (not a compose service)
 CAPS = ["NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE", "SYS_CHROOT", "KILL", "NET_BIND_SERVICE"]
+# `fuser PORT/tcp` on the engine's host: listening sockets of its network namespace (the
+# helper's own, /proc/net), then the pids holding them (the host's pid namespace).
+_PORT_HOLDERS = """
+import os, sys
+port, inodes, pids = int(sys.argv[1]), set(), set()
+for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    try:
+        rows = open(table).read().splitlines()[1:]
+    except OSError:
+        continue
+    for row in rows:
+        f = row.split()
+        if int(f[1].rsplit(":", 1)[1], 16) == port and f[3] == "0A":
+            inodes.add("socket:[" + f[9] + "]")
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    except OSError:
+        continue
+    if inodes.intersection(links):
+        pids.add(int(pid))
+print(" ".join(map(str, sorted(pids))))
+"""
 _TOOLS = "command -v python3 >/dev/null && command -v nsenter >/dev/null && command -v kill"
 
 
@@ -59,6 +82,17 @@ class LocalHost:
 
     def kill(self, pid: int, sig: int) -> None:
         os.kill(pid, sig)
+
+    def port_holders(self, port: int) -> list[int]:
+        import psutil
+
+        return sorted(
+            {
+                c.pid
+                for c in psutil.net_connections("tcp")
+                if c.pid and c.laddr and c.laddr.port == port and c.status == "LISTEN"
+            }
+        )
 
     def cgroup(self, pid: int) -> str | None:
         try:
@@ -139,6 +173,10 @@ class HelperHost:
         done = self._exec(["kill", "-s", signal.Signals(sig).name[3:], str(pid)])
         if done.returncode != 0:
             raise ProcessLookupError(done.stderr.strip() or f"kill {pid} failed")
+
+    def port_holders(self, port: int) -> list[int]:
+        done = self._exec(["python3", "-c", _PORT_HOLDERS, str(port)])
+        return [int(pid) for pid in done.stdout.split()] if done.returncode == 0 else []
 
     def cgroup(self, pid: int) -> str | None:
         done = self._exec(["cat", f"/proc/{pid}/cgroup"])

@@ -42,7 +42,8 @@ def find(client: docker.DockerClient, run: str | None) -> list[str]:
         f"volume {v['Name']}" for v in (client.api.volumes(filters=flt).get("Volumes") or [])
     ]
     live = live_stack_ids(client)
-    found += [f"iptables rule of {sid} on {br}" for br, sid in engine_rules(client) if sid not in live]
+    rules = engine_rules(client)
+    found += [f"iptables rule of {sid} on {br}" for br, sid in rules if sid not in live]
     for path in runs.registry().glob("*.json"):
         if runs.owner_gone(path):
             found.append(f"record of dead stack {path.stem}")

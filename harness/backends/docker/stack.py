@@ -520,6 +520,8 @@ class DockerStack(Stack):
             return False
         with self._lock:
             ids = [svc.id for svc in self._services.values()]
+        if self.site.remote:  # also what the stack started on the engine's host (a squatter)
+            ids += [c["Id"] for c in self.client.api.containers(filters=lbl.stack_filter(self.id))]
         if any(cid in cgroups for cid in ids):
             return True
         try:
@@ -531,6 +533,12 @@ class DockerStack(Stack):
     # -- the engine's host (site.py) -----------------------------------------------------------
     def host_process(self, argv: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
         return self.site.host_process(argv, env) or super().host_process(argv, env)
+
+    def port_holders(self, port: int) -> list[int]:
+        return self.site.host.port_holders(port)
+
+    def signal_host_pid(self, pid: int, sig: int) -> None:
+        self.site.host.kill(pid, sig)
 
     def host_path(self, production_path: str) -> Path | None:
         """On a remote engine, the operator's files are first copied back (operatorfiles.py)."""
