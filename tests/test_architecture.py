@@ -37,6 +37,8 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
               "shell", "toxiproxy", "options"),
     "cli": ("suite", "trust", "reports", "run", "runbook", "backends", "options"),
     "options": ("backends", "run"),
+    # a team's deployment files, and the drift of a runbook against them
+    "deployment": ("deployment", "runbook", "shell"),
 }  # fmt: skip
 
 

@@ -124,3 +124,38 @@ def exported(command: str) -> list[str]:
     if len(words) < 2 or words[0] != "export" or not all("=" in w for w in words[1:]):
         return []
     return [w.split("=", 1)[0] for w in words[1:]]
+
+
+_LIST_SEPARATORS = frozenset({"&&", "||", ";", "&", ";;", "\n"})
+
+
+def pipelines(command: str) -> list[list[list[str]]]:
+    """The command's pipelines (split at `;`, `&&`, `||`, `&`), each a list of argv in pipe
+    order; `$( … )` and redirections are dropped. `a | b && c` -> [[[a], [b]], [[c]]]."""
+    lex = shlex.shlex(command.replace("\\\n", " "), posix=True, punctuation_chars=True)
+    lex.whitespace_split = True
+    out: list[list[list[str]]] = [[[]]]
+    depth, skip_next = 0, False
+    try:
+        for tok in lex:
+            if tok == "$" or tok.endswith("$"):
+                continue
+            if tok == "(" or (tok and set(tok) <= {"("}):
+                depth += len(tok)
+            elif tok and set(tok) <= {")"}:
+                depth = max(0, depth - len(tok))
+            elif depth or skip_next:
+                skip_next = False
+            elif tok and set(tok) <= set("<>&") and tok not in {"&", "&&"}:
+                skip_next = True  # the redirection's target is no argument
+                if out[-1][-1] and out[-1][-1][-1].isdigit():
+                    out[-1][-1].pop()  # `2>&1`: the descriptor is no argument either
+            elif tok in {"|", "|&"}:
+                out[-1].append([])
+            elif tok in _LIST_SEPARATORS:
+                out.append([[]])
+            else:
+                out[-1][-1].append(tok)
+    except ValueError:  # unbalanced quotes: validated by the parser already
+        pass
+    return [[argv for argv in p if argv] for p in out if any(p)]
