@@ -116,8 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     lint = sub.add_parser("lint", help="list what in a runbook a gameday cannot exercise")
     lint.add_argument("runbook")
-    add_shared(lint.add_argument, "--compose")
+    add_shared(lint.add_argument, "--compose", "--deployment")
     lint.add_argument("--json", action="store_true", help="print the findings as JSON")
+    lint.add_argument(
+        "--markdown", action="store_true", help="with --deployment: the drift report as Markdown"
+    )
+    lint.add_argument(
+        "--ask-engine", action="store_true",
+        help="with --deployment: also ask a local Docker engine which tools the images hold",
+    )
     lint.add_argument(
         "--coverage", action="store_true",
         help="table: each compose service x each fault kind, and the section that answers it",
@@ -617,6 +624,14 @@ def cmd_lint(args: argparse.Namespace) -> int:
     from harness.runbook.lint import lint_runbook, to_text
 
     _existing(args.runbook, "runbook")
+    if args.deployment:
+        from harness.deployment.command import lint_deployment
+        from harness.options import check_deployment
+
+        check_deployment(args.deployment)
+        return lint_deployment(
+            args.runbook, args.deployment, args.json, args.markdown, args.ask_engine
+        )
     if args.coverage:
         from harness.suite.coverage import coverage_table
 

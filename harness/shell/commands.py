@@ -129,11 +129,39 @@ def exported(command: str) -> list[str]:
 _LIST_SEPARATORS = frozenset({"&&", "||", ";", "&", ";;", "\n"})
 
 
+def without_comments(command: str) -> str:
+    """The command text without shell comments: from a `#` that starts a word, outside
+    quotes, to the end of its line (`curl http://x/#frag` keeps its `#`)."""
+    out: list[str] = []
+    quote: str | None = None
+    in_comment = False
+    for i, ch in enumerate(command):
+        if in_comment:
+            if ch == "\n":
+                in_comment = False
+                out.append(ch)
+            continue
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or command[i - 1] in " \t\n"):
+            in_comment = True
+            while out and out[-1] in " \t":
+                out.pop()
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
 def pipelines(command: str) -> list[list[list[str]]]:
     """The command's pipelines (split at `;`, `&&`, `||`, `&`), each a list of argv in pipe
-    order; `$( … )` and redirections are dropped. `a | b && c` -> [[[a], [b]], [[c]]]."""
-    lex = shlex.shlex(command.replace("\\\n", " "), posix=True, punctuation_chars=True)
+    order; comments, `$( … )` and redirections are dropped. `a | b && c` ->
+    [[[a], [b]], [[c]]]."""
+    text = without_comments(command).replace("\\\n", " ")
+    lex = shlex.shlex(text, posix=True, punctuation_chars=True)
     lex.whitespace_split = True
+    lex.commenters = ""  # comments are gone; a `#` left is part of a word
     out: list[list[list[str]]] = [[[]]]
     depth, skip_next = 0, False
     try:
