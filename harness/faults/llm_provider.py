@@ -12,12 +12,26 @@ import httpx
 
 from harness.backends.base import Stack
 from harness.faults.base import Fault
+from harness.faults.params import Param
+from harness.services.contract import MODES, PROVIDERS
 
 ERROR_STATUS = {"quota_exceeded": 429, "rate_limited": 429, "server_error": 500}
+# The local LLM is the runbook's fallback, not a provider whose quota runs out; "ok" is no fault.
+HOSTED = tuple(p for p in PROVIDERS if p != "ollama")
+FAULT_MODES = tuple(m for m in MODES if m != "ok")
 
 
 class LlmProviderFault(Fault):
     kind = "llm-provider"
+    params = (
+        Param("provider", str, "the hosted provider the service calls first", choices=HOSTED),
+        Param("mode", str, "how the provider misbehaves", choices=FAULT_MODES),
+        Param("ratio", float, "share of requests answered in that mode (default: all)",
+              minimum=0.01, maximum=1.0),
+        Param("delay_ms", int, "answer delay in mode slow (default 2000)", "ms", minimum=1,
+              maximum=600_000),
+        Param("also", list, "further providers put in the same mode", choices=HOSTED),
+    )
 
     def __init__(
         self,

@@ -6,11 +6,16 @@ import httpx
 
 from harness.backends.base import Stack
 from harness.faults.base import Fault
+from harness.faults.params import Param
 from harness.observe.probes import api_base
 
 
 class MemoryPressure(Fault):
     kind = "memory-pressure"
+    params = (
+        Param("share_of_limit", float, "memory the API holds, as a share of its limit",
+              "share of the limit", minimum=0.05, maximum=0.95),
+    )
 
     def __init__(self, share_of_limit: float = 0.85) -> None:
         self.share = share_of_limit

@@ -9,6 +9,7 @@ import sys
 
 from harness.backends.base import Stack, Status
 from harness.faults.base import Fault
+from harness.faults.params import SERVICE_NAME, Param
 
 # Another web app (a developer's server, a stray container) answering 404 to everything.
 _SQUATTER = """
@@ -28,6 +29,13 @@ server.serve_forever()
 
 class PortConflict(Fault):
     kind = "port-conflict"
+    params = (
+        Param("service", str, "the compose service that restarts", pattern=SERVICE_NAME),
+        Param("port", int, "its published port, taken by another process meanwhile",
+              minimum=1, maximum=65535),
+        Param("hold_s", float, "how long the other process holds the port at most", "s",
+              minimum=1, maximum=3600),
+    )
 
     def __init__(self, service: str = "testgen", port: int = 8000, hold_s: float = 900.0) -> None:
         self.service, self.port, self.hold_s = service, port, hold_s

@@ -7,10 +7,15 @@ import signal
 
 from harness.backends.base import Stack, Status
 from harness.faults.base import Fault
+from harness.faults.params import SERVICE_NAME, Param
 
 
 class ProcessCrash(Fault):
     kind = "process-crash"
+    params = (
+        Param("service", str, "the compose service whose main process is killed",
+              pattern=SERVICE_NAME),
+    )
 
     def __init__(self, service: str = "testgen") -> None:
         self.service = service
