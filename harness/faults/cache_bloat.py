@@ -62,6 +62,8 @@ class CacheBloat(Fault):
             usage = stack.stats("testgen").memory_bytes
             if usage > 200 * 1024 * 1024:
                 return f"{state.name} memory at {usage >> 20} MiB (no memory limit enforced here)"
+        self.shortfall = (f"{state.name} not OOM-killed ({state.status.value}, "
+                          f"{state.restart_count} restarts) after {self.payload_mb} MiB entries")
         return None
 
     def still_in_effect(self, stack: Stack) -> str | None:

@@ -37,6 +37,8 @@ class MissingVariable(Fault):
                 f"{state.name} created without {self.variable}: exit {state.exit_code}, "
                 f"{state.status.value}"
             )
+        self.shortfall = (f"{self.service} recreated without {self.variable} is "
+                          f"{state.status.value if state else 'missing'} (asked: refuses to start)")
         return None
 
     def still_in_effect(self, stack: Stack) -> str | None:

@@ -154,6 +154,8 @@ class LinkToxic(Fault):
         added = (through - direct) * 1000
         words = (f"link {self.link}: round trip {_ms(through)} through the proxy vs "
                  f"{_ms(direct)} direct: +{added:.0f} ms")  # fmt: skip
+        if asked <= 0:  # Toxiproxy's default: a latency toxic without a latency does nothing
+            return self._short(f"{words}, asked no latency (a 0 ms latency toxic does nothing)")
         if added >= needed:
             return f"{words}, asked +{asked} ms"
         return self._short(f"{words}, asked +{asked} ms (at least {needed:.0f} ms)")

@@ -29,10 +29,13 @@ class ProcessCrash(Fault):
     def confirm(self, stack: Stack) -> str | None:
         state = stack.containers().get(self.service)
         if state is None:
+            self.shortfall = f"{self.service} has no container"
             return None
         if state.status != Status.RUNNING or state.restart_count > self._restarts:
             return (f"{self.service} pid {self._pid} died (exit {state.exit_code}); "
                     f"status {state.status}")
+        self.shortfall = (f"{state.name} still running with {state.restart_count} restarts "
+                          f"after the SIGKILL of pid {self._pid}")  # fmt: skip
         return None
 
     def still_in_effect(self, stack: Stack) -> str | None:

@@ -29,6 +29,7 @@ class ServiceKilled(Fault):
         if state is None or state.status == Status.EXITED:
             code = state.exit_code if state else "removed"
             return f"{self.service} (pid {self._pid}) killed: Exited ({code})"
+        self.shortfall = f"{state.name} is {state.status.value} after the kill (asked: exited)"
         return None
 
     def still_in_effect(self, stack: Stack) -> str | None:
