@@ -20,7 +20,8 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "faultproxy": ("faultproxy", "toxiproxy"),
     "toxiproxy": (),
     "shell": (),
-    "runbook": ("runbook", "shell", "services.testgen.metrics"),
+    # the linter asks the bridge's registry which tools it serves (never manual)
+    "runbook": ("runbook", "shell", "services.testgen.metrics", "bridge.registry"),
     "backends": ("backends",),
     # the fake plays the services in-process, by their own rules (not a copy of them)
     "backends.fake": ("backends", "services", "faultproxy"),

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from markdown_it import MarkdownIt
 
 import harness
+from harness.bridge.registry import bridged_tools
 from harness.compose import ComposeFile, ServiceConfig
 from harness.runbook.model import Runbook, Step
 from harness.runbook.parse import parse_runbook
@@ -682,9 +683,9 @@ def lint_runbook(
     metrics = exported_metrics(metrics_source)
     linter = _Linter(runbook, _Stack(compose), metrics)
     steps = [s for section in runbook.sections for s in section.steps]
-    manual = []
+    manual, bridged = [], bridged_tools()
     for step in sorted(steps, key=lambda s: s.line):
-        reason = manual_reason(step.command, step.comment)
+        reason = manual_reason(step.command, step.comment, bridged)
         if reason is not None:
             manual.append(
                 Finding(

@@ -37,6 +37,7 @@ from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from harness.backends import make_stack
 from harness.backends.base import Stack, Status
+from harness.bridge.registry import bridged_tools
 from harness.bridge.server import BridgeServer
 from harness.bridge.shell import OperatorShell
 from harness.compose import ComposeFile
@@ -69,10 +70,15 @@ def runbook_actions(path: Path = FIXED_RUNBOOK) -> list[str]:
     """Every runnable resolution command of the (fixed) runbook, once each, in order."""
     runbook = parse_runbook(path)
     commands: list[str] = []
+    bridged = bridged_tools()
     for section in runbook.sections:
         for step in section.steps_with_role(Role.RESOLUTION):
             cmd = step.command
-            if not cmd or manual_reason(cmd, step.comment) or cmd.startswith(_READ_ONLY_PREFIXES):
+            if (
+                not cmd
+                or manual_reason(cmd, step.comment, bridged)
+                or cmd.startswith(_READ_ONLY_PREFIXES)
+            ):
                 continue
             if cmd not in commands:
                 commands.append(cmd)

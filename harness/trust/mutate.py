@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from harness.bridge.registry import bridged_tools
 from harness.errors import BadInput, HarnessError, RunbookError
 from harness.faults.base import Fault
 from harness.result import GamedayResult, StepRun, StepStatus, Verdict
@@ -271,7 +272,7 @@ def derive_mutants(
                 users,
             )
             following = [s for s in sections[line] if s.line > line and s.command]
-            if following and manual_reason(step.command, step.comment) is None:
+            if following and manual_reason(step.command, step.comment, bridged_tools()) is None:
                 nxt = following[0]
                 n_start, n_end = _span(nxt)
                 if nxt.command != step.command:
@@ -300,7 +301,7 @@ def derive_mutants(
                 )
         if line in detection_users:
             users = detection_users[line]
-            reason = manual_reason(step.command, step.comment)
+            reason = manual_reason(step.command, step.comment, bridged_tools())
             if reason is not None:
                 untouched.append(
                     Untouched(line, step.section, step.command, f"manual, never polled: {reason}")
@@ -563,7 +564,7 @@ def classify_survivor(
     step = _steps_by_line(runbook)[mutant.line]
     if mutant.role == "detection":
         return _classify_detection(mutant, original, result)
-    reason = manual_reason(step.command, step.comment)
+    reason = manual_reason(step.command, step.comment, bridged_tools())
     if reason is not None:
         return f"step is manual ({reason}): the gameday never runs it"
     if not _acts(step.command):
@@ -613,7 +614,7 @@ def classify_survivor(
         if partner is not None:
             kind = (
                 "is manual (never runs)"
-                if manual_reason(partner.command, partner.comment)
+                if manual_reason(partner.command, partner.comment, bridged_tools())
                 else None
                 if _acts(partner.command)
                 else "only reads state"
