@@ -19,7 +19,7 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "services": ("services",),
     "faultproxy": ("faultproxy", "toxiproxy"),
     "toxiproxy": (),
-    "shell": (),
+    "shell": ("shell",),
     # the linter asks the bridge's registry which tools it serves (never manual)
     "runbook": ("runbook", "shell", "services.testgen.metrics", "bridge.registry"),
     "backends": ("backends",),

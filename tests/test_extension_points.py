@@ -122,7 +122,7 @@ def test_a_new_runbook_command_is_one_module(
     from harness.redact import Redactor
     from harness.runbook.lint import lint_runbook
     from harness.runbook.model import Role, Step
-    from harness.trust.mutate import derive_mutants
+    from harness.trust.mutate.derive import derive_mutants
 
     line = next(
         n
