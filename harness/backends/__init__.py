@@ -88,6 +88,8 @@ def backend_names() -> tuple[str, ...]:
 def __getattr__(name: str) -> Any:
     if name == "BACKENDS":  # read at use, so a backend registered later is a choice too
         return backend_names()
+    if name == "REGISTRY":  # name -> its stack ("module:Class" until first used)
+        return {n: b.stack for n, b in backends().items()}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
