@@ -100,6 +100,11 @@ class Execution:
         return 1 if self.unexpected else 0
 
 
+def expectation_record(exp: Expectation) -> dict[str, str | None]:
+    """An expectation as results.json keeps it (RunInfo.expected)."""
+    return {"verdict": exp.verdict, "resolution": exp.resolution, "source": exp.source}
+
+
 def result_key(result: GamedayResult) -> str:
     return f"{result.scenario}--{Path(result.runbook).stem}"
 
@@ -220,6 +225,7 @@ def execute(
     runbooks: Sequence[str] = (),
     confirm: bool = True,
     exitfirst: bool = False,
+    shard_label: str = "",
 ) -> Execution:
     """Run `jobs` (in the order given: `plan` puts the longest first) `concurrency` at a time
     (default: `default_concurrency`), each in a forked child on a stack of its own. Returns
@@ -233,7 +239,8 @@ def execute(
     execution = Execution(expectations={j.key: j.expected for j in jobs})
     board = events or _NullEvents()
     names = list(runbooks) or list(dict.fromkeys(j.runbook.path for j in jobs))
-    record = _Recorder(execution, results_path, backend, names)
+    record = _Recorder(execution, results_path, backend, names, shard_label)
+    record.expected = {j.key: expectation_record(j.expected) for j in jobs}
     n = concurrency or default_concurrency(len(jobs))
     by_key = {j.key: j for j in jobs}
     with _Signals() as signals:
@@ -281,11 +288,14 @@ class _Recorder:
     """results.json as the run goes: every finished gameday, written whole each time."""
 
     def __init__(
-        self, execution: Execution, path: Path | None, backend: str, runbooks: list[str]
-    ) -> None:
+        self, execution: Execution, path: Path | None, backend: str, runbooks: list[str],
+        shard: str = "",
+    ) -> None:  # fmt: skip
         from harness.reports.json_results import RunInfo
 
         self.execution, self.path, self.backend, self.runbooks = execution, path, backend, runbooks
+        self.shard = shard
+        self.expected: dict[str, dict[str, str | None]] = {}
         self.started_at = RunInfo.now().started_at
         self.failure: str | None = None  # the one line saying why results.json is not written
 
@@ -307,6 +317,7 @@ class _Recorder:
             started_at=self.started_at,
             interrupted=self.execution.interrupted_by is not None,
         )
+        info.expected, info.shard = self.expected, self.shard
         try:
             write_run(self.path, results, info)
             self.failure = None
