@@ -7,7 +7,6 @@ import subprocess
 
 import pytest
 
-from harness.backends import make_stack
 from harness.compose import ComposeFile
 from harness.runbook.parse import parse_runbook_text
 from harness.suite import catalog
@@ -124,13 +123,15 @@ def test_mutate_list_prints_the_mutants_and_starts_nothing(tmp_path):
 
 def test_a_step_recovery_needs_is_killed_and_a_redundant_one_survives_explained():
     compose = ComposeFile(REPO / "docker-compose.chaos.yml")
+    lines = []
     run = MutationRun(
         FIXED,
         [catalog.REDIS_DOWN],
-        lambda env: make_stack("local", compose, env, REPO / ".env.example"),
         "local",
+        compose,
         only=["L66-delete", "L67-delete"],
-        progress=lambda line: None,
+        progress=lines.append,
+        concurrency=2,
     )
     report = run.run()
     status = {r.mutant.id: r for r in report.results}
@@ -145,6 +146,8 @@ def test_a_step_recovery_needs_is_killed_and_a_redundant_one_survives_explained(
     md = to_markdown(report)
     assert "**Mutation score: 1/1 = 100%**" in md and "### L66-delete" in md
     assert "1 survivors are equivalent" in md
+    # On the executor: the unmutated gameday, then both mutants' gamedays, each reported.
+    assert sum(line.startswith(("L66-delete ", "L67-delete ")) for line in lines) == 2, lines
 
 
 def _record(scenario, verdict="recovered", **kw):
