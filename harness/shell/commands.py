@@ -184,3 +184,37 @@ def acted_services(command: str) -> set[str]:
         return set(targets[1])
     words = command.split()
     return {_TOOL_SERVICES[w] for w in words[:1] if w in _TOOL_SERVICES}
+
+
+_PIPELINE_ENDS = {"|", "||", "&&", ";", "&", "|&", ";;"}  # `|` and `|&` continue one
+
+
+def pipelines(command: str) -> list[list[list[str]]]:
+    """Pipelines of simple commands of shell words: [[['curl', url], ['grep', 'x']], ...]."""
+    text = command.replace("\\\n", " ")
+    lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|")
+    lexer.whitespace_split = True
+    lexer.commenters = "#"
+    try:
+        tokens = list(lexer)
+    except ValueError:
+        return []
+    pipelines: list[list[list[str]]] = [[[]]]
+    for tok in tokens:
+        if tok in ("|", "|&"):
+            pipelines[-1].append([])
+        elif tok in _PIPELINE_ENDS:
+            pipelines.append([[]])
+        else:
+            pipelines[-1][-1].append(tok)
+    out = []
+    for pipe in pipelines:
+        cleaned = []
+        for words in pipe:
+            while words and re.fullmatch(r"[A-Za-z_]\w*=.*", words[0]):
+                words = words[1:]  # VAR=value prefix
+            if words:
+                cleaned.append(words)
+        if cleaned:
+            out.append(cleaned)
+    return out

@@ -51,6 +51,7 @@ from harness.redact import Redactor
 from harness.run.gameday import operator_environment
 from harness.runbook.model import Role
 from harness.runbook.parse import parse_runbook
+from harness.shell.commands import changes_state
 from harness.shell.manual import manual_reason
 from harness.toxiproxy import ToxiproxyError
 
@@ -62,8 +63,6 @@ KILLABLE = ("testgen", "postgres", "redis", "llm")
 LINKS = ("postgres", "redis", "llm")
 LLM_MODES = ("quota_exceeded", "rate_limited", "server_error", "slow", "malformed")
 DURATIONS_S = (0.5, 1.0, 2.0, 4.0)
-# Steps that only read state add time, not chaos; the machine runs the ones that act.
-_READ_ONLY_PREFIXES = ("docker logs", "docker exec")
 
 
 def runbook_actions(path: Path = FIXED_RUNBOOK) -> list[str]:
@@ -77,7 +76,7 @@ def runbook_actions(path: Path = FIXED_RUNBOOK) -> list[str]:
             if (
                 not cmd
                 or manual_reason(cmd, step.comment, bridged)
-                or cmd.startswith(_READ_ONLY_PREFIXES)
+                or not changes_state(cmd)  # reading adds time, not chaos: only what acts
             ):
                 continue
             if cmd not in commands:
