@@ -165,9 +165,10 @@ def plan(
 
 
 def longest_first(jobs: Iterable[Job], previous: Mapping[str, float] | None = None) -> list[Job]:
-    """Sorted by the last run's duration where known, else the estimate; ties by key."""
+    """Sorted by the last run's duration where known, else the estimate; ties keep the
+    order given (runbooks as named, scenarios as the catalog has them)."""
     took = previous or {}
-    return sorted(jobs, key=lambda j: (-took.get(j.key, j.estimate_s), j.key))
+    return sorted(jobs, key=lambda j: -took.get(j.key, j.estimate_s))
 
 
 def shard(jobs: Sequence[Job], index: int, count: int) -> list[Job]:
