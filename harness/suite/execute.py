@@ -83,6 +83,7 @@ class Execution:
     results: list[GamedayResult] = field(default_factory=list)
     interrupted_by: int | None = None
     expectations: dict[str, Expectation] = field(default_factory=dict)  # by Job.key
+    write_failure: str | None = None  # results.json could not be written: the one line why
 
     @property
     def unexpected(self) -> list[GamedayResult]:
@@ -255,6 +256,7 @@ def execute(
     order = {j.key: i for i, j in enumerate(jobs)}
     execution.results.sort(key=lambda r: order.get(result_key(r), len(order)))
     record.write()
+    execution.write_failure = record.failure
     board.close(execution.results)
     return execution
 

@@ -35,7 +35,7 @@ class PlainBoard:
 
     def _line(self, text: str) -> None:
         if not self.verbose:
-            text = " ".join(text.split())
+            text = " ".join(text.splitlines())
         if not self.verbose and len(text) > WIDTH:
             text = text[: WIDTH - 1] + "…"
         self.stream.write(text + "\n")
