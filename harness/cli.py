@@ -302,6 +302,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                        interrupted=done.interrupted_by is not None)  # fmt: skip
     info.expected = {j.key: execute.expectation_record(j.expected) for j in jobs}
     info.shard = shard
+    if done.write_failure:
+        print(f"gameday: results: {done.write_failure} (the verdicts stand)", file=sys.stderr)
     _say_outputs(Run(info, done.results), chosen, out, quiet=args.quiet > 0)
     if done.interrupted_by is not None:
         name = signal.Signals(done.interrupted_by).name
@@ -331,7 +333,7 @@ def _say_outputs(run: Any, chosen: dict[str, Path], out: Path, quiet: bool) -> N
 
     outcomes = outputs.render(run, chosen)
     if not quiet:
-        print(f"gameday: {len(run.results)} result(s) in {out / 'results.json'}")
+        print(f"gameday: {len(run.results)} result(s) in {out}")
         for o in outcomes:
             if o.error is None:
                 print(f"  {o.name}:{' ' * max(1, 8 - len(o.name))}{o.target}")
