@@ -397,8 +397,11 @@ class Gameday:
     ) -> None:
         """Verify with the fault as the world left it; only then may the world lift it, so a
         recovery the runbook did not make is never credited to the runbook. Then the ledger."""
-        # A step may have recreated the API with another limit: the probe follows it.
-        self._probe_budget.configure(configured_rate_limit_of(stack))
+        # A step may have recreated the API with another limit: the probe and load follow it.
+        limit = configured_rate_limit_of(stack)
+        self._probe_budget.configure(limit)
+        if self._load is not None:
+            self._load.budget.configure(limit)
         result.verify_window_s = self.scenario.verify_window_s
         obs.verify = self._verify_window(stack, fault, prober, t0, result, "verify")
         if not (obs.verify.held and not (fault.is_incident and obs.verify.fault_present)):

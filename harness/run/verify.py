@@ -15,7 +15,6 @@ end), and a hold the limit kept from being confirmed is named in `unconfirmed`.
 from __future__ import annotations
 
 import re
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,8 +102,10 @@ class VerifyWindow:
         hold_s: float,
         window_s: float,
         poll_interval: float,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.stack, self.fault, self.prober, self.now, self.emit = stack, fault, prober, now, emit
+        self.sleep = sleep
         self.hold_s, self.window_s, self.poll_interval = hold_s, window_s, poll_interval
         self.resolution_s: float | None = None  # TTR's precision, once run
         self._phase = "verify"
@@ -134,7 +135,7 @@ class VerifyWindow:
             interval = self.poll_interval if w.since is None else max(
                 self.poll_interval, HOLD_PROBE_S
             )
-            time.sleep(max(MIN_GAP_S, interval - (self.now() - started)))
+            self.sleep(max(MIN_GAP_S, interval - (self.now() - started)))
         return self._verification(w, t0, phase, observed, unconfirmed)
 
     def _step(self, w: _Window, seen: Observation, t: float, phase: str) -> tuple[bool, str]:
@@ -210,12 +211,7 @@ class VerifyWindow:
     def _verification(
         self, w: _Window, t0: float, phase: str, observed: str, unconfirmed: str
     ) -> Verification:
-        if len(w.informative) > 1:
-            upto = w.informative if w.ever_seen is None else [
-                t for t in w.informative if t <= w.ever_seen
-            ]
-            gaps = [b - a for a, b in zip(upto, upto[1:], strict=False)]
-            self.resolution_s = round(statistics.median(gaps), 4) if gaps else None
+        self.resolution_s = self._precision(w)
         disturbances = [
             f"{name} restarted or was killed {len(ts)}× (first at t0+{ts[0]:.1f}s)"
             for name, ts in w.restarts.items()
@@ -231,6 +227,16 @@ class VerifyWindow:
         v.fault_checked, v.fault_present = self._fault_check()
         self.emit("fault-check", v.fault_present or "the fault is gone")
         return v
+
+    @staticmethod
+    def _precision(w: _Window) -> float | None:
+        """How precisely TTR is known: recovery happened between the last probe that could
+        have seen it and did not, and the probe that saw it. Probes whose generate round trip
+        the rate limit held back could not have seen it, so a tight limit widens this."""
+        if w.ever_seen is None:
+            return None
+        before = [t for t in w.informative if t < w.ever_seen]
+        return round(w.ever_seen - before[-1], 4) if before else None
 
     def _fault_check(self) -> tuple[bool, str | None]:
         try:

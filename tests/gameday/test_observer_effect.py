@@ -156,6 +156,7 @@ def verify(answers: list[Observation], hold_s: float = 0.2, window_s: float = 1.
     window = VerifyWindow(
         NothingRestarts(), NoCheck(), ScriptedProber(answers, clock), clock,  # type: ignore[arg-type]
         lambda kind, detail: None, hold_s=hold_s, window_s=window_s, poll_interval=0.0,
+        sleep=lambda s: None,
     )  # fmt: skip
     return window.run(t0=clock.t, phase="verify")
 
@@ -199,3 +200,17 @@ def test_recovery_the_limit_kept_from_being_seen_is_never_not_recovered() -> Non
     assert decide(obs(verify=replace(unconfirmable, unconfirmed=""))).verdict == (
         Verdict.NOT_RECOVERED
     )
+
+
+def test_ttr_precision_is_the_gap_to_the_last_probe_that_could_have_seen_recovery() -> None:
+    """Probes whose generate round trip the limit held back could not have seen recovery:
+    TTR's precision is measured from the last probe that could, and did not."""
+    clock = Clock()
+    window = VerifyWindow(
+        NothingRestarts(), NoCheck(),  # type: ignore[arg-type]
+        ScriptedProber([DOWN, THROTTLED, THROTTLED, FULL, FULL, FULL], clock), clock,
+        lambda kind, detail: None, hold_s=0.2, window_s=5.0, poll_interval=0.0,
+        sleep=lambda s: None,
+    )  # fmt: skip
+    v = window.run(t0=clock.t, phase="verify")
+    assert v.held and window.resolution_s == 1.5  # three probes of half a second each
