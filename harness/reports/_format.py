@@ -35,7 +35,7 @@ STATUS_COLOURS: dict[str, str] = {
 }
 # A step that fails on the healthy stack: neither a detection nor a fault of this incident.
 BASELINE_FAILING = "failing at baseline"
-BASELINE_FAILING_COLOUR = "#8d6e63"
+BASELINE_FAILING_COLOUR = "#a7a7a7"  # grey: it shows nothing about the fault
 
 # What a verdict means, where its name alone would mislead a reader.
 VERDICT_MEANINGS: dict[str, str] = {
