@@ -292,7 +292,8 @@ def gameday_html(result: GamedayResult) -> str:
     return (
         f'<section class="gameday gd-result" id="{esc(anchor(result))}" '
         f'style="border-left-color:{VERDICT_COLOURS.get(result.verdict.value, "#9e9e9e")}" '
-        f'data-scenario="{esc(result.scenario)}" data-word="{esc(word)}">'
+        f'data-scenario="{esc(result.scenario)}" data-verdict="{esc(result.verdict.value)}" '
+        f'data-word="{esc(word)}">'
         f"<h3>{badge(result.verdict.value)} {esc(title)} "
         f'<span class="muted">· {esc(runbook_stem(result.runbook))}</span> {word_html(word)}'
         f' <span class="figures">{esc(figures(result))}</span></h3>'
