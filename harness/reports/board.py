@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
-from harness.reports._format import runbook_stem, seconds
+from harness.reports._format import runbook_stem
 from harness.reports._humanize import plain
 from harness.reports.scorecard import tonight_line
 from harness.result import GamedayResult, Verdict
@@ -96,9 +96,7 @@ class StatusBoard:
 
     def finished(self, result: GamedayResult, expected: str | None) -> None:
         with self._lock:
-            for key, live in list(self._live.items()):
-                if live.label == _label(result) or key == _key(result):
-                    del self._live[key]
+            self._live.pop(_key(result), None)
             lines = [self.verdict_line(result, expected)]
             if self.verbose:
                 lines += self.details(result)
@@ -122,28 +120,28 @@ class StatusBoard:
         return f"\x1b[{_ANSI.get(verdict, '0')}m{text}\x1b[0m"
 
     def verdict_line(self, result: GamedayResult, expected: str | None) -> str:
-        """≤ 120 characters: mark, verdict, scenario, runbook, TTD, TTR / budget, expectation."""
+        """≤ 120 characters: mark, verdict (→ second finding), scenario, runbook, TTD, TTR
+        against the budget, and `≠ expected X` when the verdict is not the expected one.
+        The names give way first when the line would be too long; the verdict, the figures
+        and the mark never do."""
         verdict = result.verdict.value
-        mark = _MARK.get(verdict, "✗")
-        figures = f"TTD {_short(result.ttd_s):>7}  TTR {_short(result.ttr_s):>7} / " + _budget(
-            result
-        )
         finding = result.resolution_finding
-        second = f" +{finding.verdict.value}" if finding is not None else ""
-        if expected is None:
-            tail = ""
-        elif expected == verdict:
-            tail = "as expected"
-        else:
-            tail = f"≠ expected {expected}"
-        head = f"{mark} {verdict:<20} {_cut(result.scenario, 30):<30} "
-        head += f"{_cut(runbook_stem(result.runbook), 26):<26} "
-        body = f"{figures}{second}"
-        room = LINE_MAX - len(head) - len(body) - 2
-        text = head + body + ("  " + _cut(tail, room) if tail else "")
-        text = _fit(text)
+        shown = verdict + (f"→{finding.verdict.value}" if finding is not None else "")
+        mark = _MARK.get(verdict, "✗")
+        figures = (
+            f"TTD {_short(result.ttd_s):>6}  TTR {_short(result.ttr_s):>6} of "
+            f"{_short(result.budget_s):<6}"
+        )
+        tail = f"  ≠ expected {expected}" if expected not in (None, verdict) else ""
+        head = f"{mark} {shown:<24} "
+        room = LINE_MAX - len(head) - 2 - len(figures) - len(tail)
+        scenario_w = min(30, max(8, room - 24))
+        runbook_w = max(6, min(23, room - scenario_w - 1))
+        names = f"{_cut(result.scenario, scenario_w):<{scenario_w}} "
+        names += f"{_cut(runbook_stem(result.runbook), runbook_w):<{runbook_w}}"
+        text = _fit(f"{head}{names}  {figures}{tail}".rstrip())
         # Colour after fitting, so escape codes never count towards the width.
-        return text.replace(f"{mark} {verdict}", self.paint(verdict, f"{mark} {verdict}"), 1)
+        return text.replace(f"{mark} {shown}", self.paint(verdict, f"{mark} {shown}"), 1)
 
     def details(self, result: GamedayResult) -> list[str]:
         """-v: the reason and the second finding, wrapped and indented under the line."""
@@ -179,7 +177,11 @@ class StatusBoard:
             by_runbook.setdefault(r.runbook, []).append(r)
         out = [""]
         for runbook, rows in by_runbook.items():
-            out.append(_fit(f"{runbook_stem(runbook)}: {tonight_line(rows)}"))
+            out += textwrap.wrap(
+                f"{runbook_stem(runbook)}: {tonight_line(rows)}",
+                LINE_MAX,
+                subsequent_indent="    ",
+            )
             out.append(
                 f"  {'scenario':<32} {'verdict':<21} {'second finding':<21} "
                 f"{'TTD':>7} {'TTR':>7}  budget"
@@ -240,11 +242,8 @@ class StatusBoard:
 
 
 def _key(result: GamedayResult) -> str:
-    return f"{result.scenario}-{runbook_stem(result.runbook)}"
-
-
-def _label(result: GamedayResult) -> str:
-    return f"{result.scenario} · {runbook_stem(result.runbook)}"
+    """The executor's key for a gameday (`Job.key`): `<scenario>--<runbook stem>`."""
+    return f"{result.scenario}--{runbook_stem(result.runbook)}"
 
 
 def _cut(text: str, width: int) -> str:
@@ -252,11 +251,18 @@ def _cut(text: str, width: int) -> str:
 
 
 def _short(value: float | None) -> str:
-    return (
-        seconds(value).replace(" min ", "m").replace(" s", "s").replace(" h ", "h")
-        if (value is not None)
-        else "-"
-    )
+    """A duration in at most 6 characters: 0.08s, 12.0s, 5m00s, 1h00m."""
+    if value is None:
+        return "-"
+    if value < 10:
+        return f"{value:.2f}s"
+    if value < 100:
+        return f"{value:.1f}s"
+    if value < 3600:
+        m, sec = divmod(round(value), 60)
+        return f"{m}m{sec:02d}s"
+    h, rest = divmod(round(value), 3600)
+    return f"{h}h{rest // 60:02d}m"
 
 
 def _budget(result: GamedayResult) -> str:
