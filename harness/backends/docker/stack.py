@@ -103,6 +103,11 @@ class DockerStack(Stack):
         self._services: dict[str, _Service] = {}
         self._network: Network | None = None
         self.site = StackSite(self.client, self.id, lbl.stack_labels(self.id, self._owner))
+        if self.site.remote:
+            self._notes.append(
+                f"{self.site.location.describe()}: ports reached at {self.site.location.host}, "
+                "faults act on the engine's host through a helper container"
+            )
         self._events: StartEvents | None = None
         self._health_exec_at: dict[str, float] = {}
         self._links = ProxyLinks(compose.proxies)
