@@ -61,14 +61,17 @@ make_namespace() {
 
 start_dockerd() {
     mkdir -p "$RUNDIR" "$STATE/data" "$STATE/exec"
-    # Its own bridge name and addresses, cgroup parent and containerd (under the exec root):
-    # nothing shared with the host's engine but the kernel.
+    # Its own bridge addresses and containerd (under the exec root): nothing shared with the
+    # host's engine but the kernel. On cgroup v1 (cgroupfs driver) its containers also get a
+    # cgroup parent of their own, so their CPU can be read apart (scripts/engine-cpu.py); a
+    # systemd cgroup driver would want a .slice there, so it is left out elsewhere.
+    local cgroup=()
+    [ -d /sys/fs/cgroup/cpuacct ] && cgroup=(--cgroup-parent gameday-remote-engine)
     setsid nsenter --net="/var/run/netns/$NS" dockerd \
         --data-root "$STATE/data" --exec-root "$STATE/exec" --pidfile "$PIDFILE" \
         -H "tcp://$NS_ADDR:$PORT" --tls=false \
         --bip 172.30.0.1/24 --default-address-pool base=172.31.0.0/16,size=24 \
-        --cgroup-parent gameday-remote-engine \
-        >"$LOG" 2>&1 </dev/null &
+        "${cgroup[@]}" >"$LOG" 2>&1 </dev/null &
     for _ in $(seq 1 120); do
         remote info >/dev/null 2>&1 && return 0
         sleep 0.5
