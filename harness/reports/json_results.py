@@ -53,6 +53,11 @@ class RunInfo:
     harness_version: str = ""
     interrupted: bool = False  # stopped by Ctrl-C or SIGTERM: the results are the ones finished
     drift: dict[str, Any] | None = None  # the run's --deployment drift report (DriftReport.to_dict)
+    # Every gameday the run planned, by `<scenario>--<runbook stem>`: the verdict (and second
+    # finding) the suite expected, and where that comes from. A planned key without a result
+    # never finished. Written by the executor; {} in files from before it.
+    expected: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    shard: str = ""  # "i/N" when the run was one shard of a sharded run
 
     @classmethod
     def now(

@@ -234,10 +234,6 @@ def compare(old: Snapshot, new: Snapshot) -> Comparison:
     return Comparison(old, new, verdicts, timings, steps, compared, findings)
 
 
-def compare_files(old: str | Path, new: str | Path) -> Comparison:
-    return compare(load_snapshot(old), load_snapshot(new))
-
-
 # -- rendering -------------------------------------------------------------------------
 
 

@@ -2,13 +2,16 @@
 
 `changes_state` decides whether a step acts on a system (a mutating program, a
 state-changing sub-command of an operator tool, a curl that sends data, `fuser -k`) or only
-reads it; `exported` lists what a pure `export` step sets. The runbook parser gives steps
-their roles with it, the runner counts remediation steps with it, and `gameday mutate`
-classifies its survivors with it, so the three never disagree.
+reads it; `exported` lists what a pure `export` step sets; `command_words` names the
+programs a line runs (what `manual.py` checks); `compose_action` and `acted_services` say
+which compose services a step acts on. The runbook parser gives steps their roles with it,
+the runner counts remediation steps with it, and `gameday mutate` classifies its survivors
+with it, so they never disagree.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 
 _MUTATING_PROGRAMS = frozenset(
@@ -187,3 +190,94 @@ def pipelines(command: str) -> list[list[list[str]]]:
     except ValueError:  # unbalanced quotes: validated by the parser already
         pass
     return [[argv for argv in p if argv] for p in out if any(p)]
+
+
+_CONTROL = {"|", "||", "&&", ";", "&", "(", ")", "|&", ";;", "\n"}
+_PREFIXES = ("$(", "`", "(")
+
+
+def command_words(command: str) -> list[str]:
+    """The first word of every simple command in a shell line, including `$( … )`."""
+    try:
+        lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        lexer.commenters = "#"
+        tokens = list(lexer)
+    except ValueError:
+        return []
+    words, expect = [], True
+    for tok in tokens:
+        if tok in _CONTROL or set(tok) <= set("|&;()"):
+            expect = True
+            continue
+        for prefix in _PREFIXES:
+            while tok.startswith(prefix):
+                tok = tok[len(prefix) :]
+                expect = True
+        if expect and tok and "=" not in tok.split("/")[0]:
+            words.append(tok.rstrip(")`"))
+            expect = False
+        elif expect and "=" in tok:
+            continue  # VAR=value prefix
+    return words
+
+
+_COMPOSE_ACTION = re.compile(
+    r"^docker-compose\s+(?P<verb>restart|up|start)\b(?P<args>[^|;&#]*)", re.MULTILINE
+)
+# Which service a data tool acts on, when the step names no service of its own.
+_TOOL_SERVICES = {"redis-cli": "redis", "psql": "postgres", "pg_isready": "postgres"}
+
+
+def compose_action(command: str) -> tuple[str, set[str]] | None:
+    """("up", {"testgen"}) for `docker-compose up -d testgen`; an empty set means all."""
+    m = _COMPOSE_ACTION.search(command.strip())
+    if not m:
+        return None
+    names = {w for w in m.group("args").split() if not w.startswith("-") and "=" not in w}
+    return m.group("verb"), names
+
+
+def acted_services(command: str) -> set[str]:
+    """The compose services a state-changing step acts on ({} if unknown or all)."""
+    if not changes_state(command):
+        return set()
+    targets = compose_action(command)
+    if targets is not None:
+        return set(targets[1])
+    words = command.split()
+    return {_TOOL_SERVICES[w] for w in words[:1] if w in _TOOL_SERVICES}
+
+
+_PIPELINE_ENDS = {"|", "||", "&&", ";", "&", "|&", ";;"}  # `|` and `|&` continue one
+
+
+def pipelines(command: str) -> list[list[list[str]]]:
+    """Pipelines of simple commands of shell words: [[['curl', url], ['grep', 'x']], ...]."""
+    text = command.replace("\\\n", " ")
+    lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|")
+    lexer.whitespace_split = True
+    lexer.commenters = "#"
+    try:
+        tokens = list(lexer)
+    except ValueError:
+        return []
+    pipelines: list[list[list[str]]] = [[[]]]
+    for tok in tokens:
+        if tok in ("|", "|&"):
+            pipelines[-1].append([])
+        elif tok in _PIPELINE_ENDS:
+            pipelines.append([[]])
+        else:
+            pipelines[-1][-1].append(tok)
+    out = []
+    for pipe in pipelines:
+        cleaned = []
+        for words in pipe:
+            while words and re.fullmatch(r"[A-Za-z_]\w*=.*", words[0]):
+                words = words[1:]  # VAR=value prefix
+            if words:
+                cleaned.append(words)
+        if cleaned:
+            out.append(cleaned)
+    return out
