@@ -189,7 +189,16 @@ def pipelines(command: str) -> list[list[list[str]]]:
                 out[-1][-1].append(tok)
     except ValueError:  # unbalanced quotes: validated by the parser already
         pass
-    return [[argv for argv in p if argv] for p in out if any(p)]
+    cleaned = ([_without_assignments(argv) for argv in p] for p in out)
+    return [[argv for argv in p if argv] for p in cleaned if any(p)]
+
+
+def _without_assignments(argv: list[str]) -> list[str]:
+    """`A=1 B=2 cmd x` runs `cmd x`: leading assignments are no command word."""
+    i = 0
+    while i < len(argv) and re.fullmatch(r"[A-Za-z_]\w*=.*", argv[i]):
+        i += 1
+    return argv[i:]
 
 
 _CONTROL = {"|", "||", "&&", ";", "&", "(", ")", "|&", ";;", "\n"}
@@ -247,37 +256,3 @@ def acted_services(command: str) -> set[str]:
         return set(targets[1])
     words = command.split()
     return {_TOOL_SERVICES[w] for w in words[:1] if w in _TOOL_SERVICES}
-
-
-_PIPELINE_ENDS = {"|", "||", "&&", ";", "&", "|&", ";;"}  # `|` and `|&` continue one
-
-
-def pipelines(command: str) -> list[list[list[str]]]:
-    """Pipelines of simple commands of shell words: [[['curl', url], ['grep', 'x']], ...]."""
-    text = command.replace("\\\n", " ")
-    lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|")
-    lexer.whitespace_split = True
-    lexer.commenters = "#"
-    try:
-        tokens = list(lexer)
-    except ValueError:
-        return []
-    pipelines: list[list[list[str]]] = [[[]]]
-    for tok in tokens:
-        if tok in ("|", "|&"):
-            pipelines[-1].append([])
-        elif tok in _PIPELINE_ENDS:
-            pipelines.append([[]])
-        else:
-            pipelines[-1][-1].append(tok)
-    out = []
-    for pipe in pipelines:
-        cleaned = []
-        for words in pipe:
-            while words and re.fullmatch(r"[A-Za-z_]\w*=.*", words[0]):
-                words = words[1:]  # VAR=value prefix
-            if words:
-                cleaned.append(words)
-        if cleaned:
-            out.append(cleaned)
-    return out

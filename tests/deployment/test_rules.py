@@ -221,6 +221,14 @@ CASES = [
         good=PASSWORD,
         good_steps="export REDISCLI_AUTH=x\nredis-cli FLUSHALL",
     ),
+    Case(
+        "redis-noauth",
+        SILENT_NO_OP,
+        "redis-cli FLUSHALL",
+        bad=PASSWORD,
+        good=PASSWORD,
+        good_steps='REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli FLUSHALL',
+    ),
     Case("redis-noauth", NEVER_DETECTS, "redis-cli info memory", bad=PASSWORD),
     Case("redis-noauth", NEVER_DETECTS, "docker exec app-redis redis-cli ping", bad=PASSWORD),
     Case(
