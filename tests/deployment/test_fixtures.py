@@ -294,6 +294,7 @@ def test_runbook_era_parses_has_no_profiles_and_no_server_on_8000() -> None:
         ("unknown-container", "docker logs testgen-postgres", "container_name: acme-db", "acme-db"),
         ("port-not-published", "curl -f http://localhost:8000/health", '"9000:9000"', "9000"),
         ("port-not-published", "redis-cli FLUSHALL", '"6380:6379"', "6380"),
+        ("unknown-network-host", "pg_isready -h postgres", "  db:", "`db`"),
         (
             "unknown-image",
             "docker run --rm testgen-copilot:latest",

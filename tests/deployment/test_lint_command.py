@@ -116,3 +116,10 @@ def test_a_run_without_a_deployment_has_no_drift_field_and_no_drift_md(tmp_path:
     assert "drift" not in json.loads(path.read_text())["run"]
     assert render_drift(Run(RunInfo(), []), tmp_path / "drift.md") == []
     assert not (tmp_path / "drift.md").exists()
+
+
+def test_the_schema_doc_lists_every_rule() -> None:
+    from harness.deployment.rules import RULES
+
+    doc = (REPO / "docs" / "drift-schema.md").read_text()
+    assert [r for r in RULES if f"| `{r}` |" not in doc] == []

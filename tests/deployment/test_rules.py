@@ -191,6 +191,12 @@ CASES = [
         "curl http://localhost:6379/",
         good_steps="curl http://localhost:8000/",
     ),
+    Case(
+        "unknown-network-host",
+        FAILS,
+        "docker exec app pg_isready -h postgres",
+        good_steps="docker exec app pg_isready -h redis",
+    ),
     Case("host-cannot-resolve", FAILS, "ping redis", good_steps="ping localhost"),
     Case(
         "profile-excludes",
