@@ -96,6 +96,7 @@ class ComposeFile:
     interpolated: dict[str, int] = field(default_factory=dict)  # variable -> first line
     project_name: str | None = None
     services_line: int | None = None
+    volumes_line: int | None = None  # the top-level `volumes:` key
     # variable -> {service: line} for the services whose definition interpolates it
     passed_to: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -290,6 +291,7 @@ def parse_compose_text(source: SourceFile) -> ComposeFile:
     compose.volumes = {str(k): doc.line("volumes", k) or 0 for k in (doc.data.get("volumes") or {})}
     compose.interpolated = interpolated_variables(source.text)
     compose.services_line = doc.line("services")
+    compose.volumes_line = doc.line("volumes") if compose.volumes else None
     compose.passed_to = _passed_to(source.text, compose)
     return compose
 
