@@ -27,7 +27,7 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     # the fake plays the services in-process, by their own rules (not a copy of them)
     "backends.fake": ("backends", "services", "faultproxy"),
     "bridge": ("bridge", "backends.base", "shell", "runbook.model"),
-    "observe": ("observe", "backends.base"),
+    "observe": ("observe", "backends.base", "services.contract"),
     "faults": ("faults", "backends.base", "observe", "toxiproxy", "services.contract"),
     "run": ("run", "backends.base", "bridge", "faults", "observe", "runbook", "shell"),
     # views of the record; the diff also reads the suite's expectations, the review the
