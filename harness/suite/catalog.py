@@ -8,7 +8,7 @@ A fault is named by its kind (e.g. "service-killed"; every module of `harness/fa
 its own, found by `discover()`) and built by `make_fault` with the scenario's parameters, which
 are checked against the fault's declared `params` (and a network fault's toxic attributes)
 when the file loads. Every error is one line naming the file and the line that sets the key.
-`SCENARIOS` and `get()` are the built-in catalog, as before.
+`SCENARIOS` and `get()` are the built-in catalog.
 """
 
 from __future__ import annotations
@@ -382,20 +382,6 @@ def target_services(spec: FaultSpec) -> list[str]:
 
 
 SCENARIOS: dict[str, Scenario] = load_file(BUILTIN)
-
-SERVICE_DOWN = SCENARIOS["service-down"]
-HIGH_ERROR_RATE = SCENARIOS["high-error-rate"]
-PERFORMANCE = SCENARIOS["performance"]
-MISSING_VARIABLE = SCENARIOS["wont-start-missing-variable"]
-PORT_CONFLICT = SCENARIOS["wont-start-port-conflict"]
-OOM = SCENARIOS["high-memory-oom"]
-MEMORY_PRESSURE = SCENARIOS["high-memory-no-kill"]
-LLM_QUOTA = SCENARIOS["llm-quota"]
-LLM_QUOTA_ALL_HOSTED = SCENARIOS["llm-quota-all-hosted"]
-DATABASE_DOWN = SCENARIOS["database-down"]
-DATABASE_LINK_CUT = SCENARIOS["database-link-cut"]
-DATABASE_LINK_CUT_NEVER_LIFTED = SCENARIOS["database-link-cut-never-lifted"]
-REDIS_DOWN = SCENARIOS["redis-down"]
 
 
 def get(scenario_id: str) -> Scenario:
