@@ -381,6 +381,31 @@ def target_services(spec: FaultSpec) -> list[str]:
     return ["testgen"]  # the API's own memory (cache-bloat, memory-pressure)
 
 
+def parameter_table() -> str:
+    """Every parameter a scenario file may set, per fault kind and toxic type, as the README's
+    Markdown table (written from the declarations; a test keeps the README equal to it)."""
+    from harness.faults.network import TOXIC_ATTRIBUTES
+
+    rows = ["| fault | parameter | type | allowed | default | what it sets |",
+            "|---|---|---|---|---|---|"]  # fmt: skip
+    discover()
+    for kind in fault_kinds():
+        cls = Fault.registry[kind]
+        given = defaults(cls)
+        groups = [(kind, cls.params, given)]
+        if cls is LinkToxic:  # an attribute left out is 0 in Toxiproxy
+            groups += [(f"network, toxic = {t}", a, {p.name: 0 for p in a})
+                       for t, a in TOXIC_ATTRIBUTES.items() if a]  # fmt: skip
+        for name, params, values in groups:
+            for p in params:
+                value = values.get(p.name)
+                default = ("required" if p.required else "unset" if value is None
+                           else "none" if value == () else repr(value).replace("'", '"'))
+                rows.append(f"| {name} | `{p.name}` | {p.type_words} | {p.allowed or 'any'} | "
+                            f"{default} | {p.description} |")  # fmt: skip
+    return "\n".join(rows) + "\n"
+
+
 SCENARIOS: dict[str, Scenario] = load_file(BUILTIN)
 
 
