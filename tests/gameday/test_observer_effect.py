@@ -164,7 +164,7 @@ def verify(answers: list[Observation], hold_s: float = 0.2, window_s: float = 1.
 def test_a_throttled_generate_inside_the_hold_does_not_break_it() -> None:
     v = verify([DOWN, FULL, THROTTLED, THROTTLED, FULL, FULL])
     assert v.held and not v.lost and not v.unconfirmed
-    assert v.first_seen_s == v.ever_seen_s == 1.0  # the stretch that held began at the first pass
+    assert v.first_seen_s == v.ever_seen_s == 0.5  # the stretch that held began at the first pass
 
 
 def test_a_throttled_generate_never_starts_or_confirms_a_hold() -> None:
