@@ -19,7 +19,8 @@ MARGIN = 0.15  # of the SEV budget
 
 
 def _from_run(name: str) -> Callable[..., object] | None:
-    for module in ("harness.run.confirm", "harness.run.confirmation", "harness.run.verdict"):
+    for module in ("harness.run.margin", "harness.run.confirm", "harness.run.confirmation",
+                   "harness.run.verdict"):  # fmt: skip
         try:
             found = getattr(importlib.import_module(module), name, None)
         except ImportError:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from harness.compose import ComposeFile
 from harness.result import GamedayResult, Verdict
 from harness.run.gameday import Gameday
+from harness.run.phases import phase_file_listener
 
 if TYPE_CHECKING:
     from harness.suite.execute import Events, Job, _Signals
@@ -61,7 +62,7 @@ def run_job(
     def factory(env: dict[str, str]) -> Any:
         return make_stack(backend, compose, env, env_example=compose.path.parent / ".env.example")
 
-    game = _PhaseGameday(job.runbook, job.scenario, factory)
+    game = _PhaseGameday(job.runbook, job.scenario, factory, on_event=phase_file_listener())
     game.on_phase = on_phase
     return game.run()
 
