@@ -368,9 +368,9 @@ def _take_pytest_style(args: argparse.Namespace) -> None:
         name, _, value = arg.partition("=")
         if name not in PYTEST_STYLE:
             raise OptionError(
-                f"{arg!r}: gameday run takes -k, -x, -v, -q, --junitxml and --collect-only "
-                "(before or after --); for other pytest options run "
-                "`pytest -m gameday scenarios/ ...`"
+                f"pytest argument after --: unrecognized arguments: {arg} (gameday run takes "
+                "-k, -x, -v, -q, --junitxml and --collect-only, before or after --; for other "
+                "pytest options run `pytest -m gameday scenarios/ ...`)"
             )
         if name in ("-k", "--junitxml"):
             if not value:

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -206,6 +207,7 @@ def test_an_interrupted_run_exits_128_plus_signal_with_a_partial_results_json_di
     # A TMPDIR of its own, where the stacks' leftovers would be seen (under /tmp: PostgreSQL
     # runs unprivileged and must traverse it).
     stacks = Path(tempfile.mkdtemp(prefix="gd-interrupted-"))
+    started = time.time()
     stacks.chmod(0o711)
     # Concurrent: database-down (longer, started first) is still running at the signal.
     more = ("--scenario", "database-down") if jobs == "2" else ("--runbook", str(SHIPPED))
@@ -229,7 +231,7 @@ def test_an_interrupted_run_exits_128_plus_signal_with_a_partial_results_json_di
     finished = [r.scenario for r in run.results]
     assert finished == (["service-down"] if "(TTD" in after else []), finished
     assert set(run.info.expected) >= {"service-down--incident-response.fixed"}  # the plan
-    _assert_nothing_left(stacks)
+    _assert_nothing_left(stacks, started)
     shutil.rmtree(stacks, ignore_errors=True)
     results = str(out / "results.json")
     diff = gameday("diff", results, results, cwd=tmp_path, timeout=60)
@@ -237,11 +239,12 @@ def test_an_interrupted_run_exits_128_plus_signal_with_a_partial_results_json_di
 
 
 
-def _assert_nothing_left(tmp: Path) -> None:
-    """No process of the stacks alive, no stack dir left (the reapers are given 10 s)."""
-    import time
-
+def _assert_nothing_left(tmp: Path, since: float) -> None:
+    """No process of the stacks alive, no stack dir left, no PostgreSQL shared memory segment
+    of the run's time left in /dev/shm (the reapers are given 10 s)."""
     import psutil
+
+    from harness.backends.local.reaper import _postgres_uid, orphaned_segments
 
     pids = {int(line.split()[0]) for f in tmp.glob(".gameday-*.pids")
             for line in f.read_text().splitlines() if line.strip()}  # fmt: skip
@@ -250,10 +253,11 @@ def _assert_nothing_left(tmp: Path) -> None:
         left = [p for p in pids if psutil.pid_exists(p)
                 and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]  # fmt: skip
         dirs = list(tmp.glob("gameday-*")) + list(tmp.glob(".gameday-*"))
-        if not left and not dirs:
+        segments = orphaned_segments(_postgres_uid(), since)
+        if not left and not dirs and not segments:
             return
         time.sleep(0.2)
-    raise AssertionError(f"left behind: processes {left}, dirs {dirs}")
+    raise AssertionError(f"left behind: processes {left}, dirs {dirs}, shm {segments}")
 
 
 def test_default_concurrency_is_bounded_by_the_gamedays_and_at_least_one():
