@@ -51,7 +51,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gameday: a gameday scenario against a live TestGen stack")
-    config.addinivalue_line("markers", "sev(level): the runbook severity a scenario is declared at")
     config.stash[RESULTS_KEY] = []
     from harness.reports import html_plugin
 
