@@ -155,12 +155,7 @@ def _add_run(sub: Any) -> None:
 def _report_kinds() -> dict[str, Any]:
     from harness.reports.registry import report_kinds
 
-    kinds: dict[str, Any] = dict(report_kinds())
-    interim = (("html", "--html", "the HTML report"),
-               ("reviews", "--reviews", "post-incident reviews (a directory)"))
-    for name, option, help_text in interim:
-        kinds.setdefault(name, argparse.Namespace(option=option, help=help_text))  # interim
-    return kinds
+    return dict(report_kinds())
 
 
 def _add_report_and_merge(sub: Any) -> None:
@@ -271,9 +266,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Check everything, plan, execute, render: the verdicts come from `execute`."""
+    from harness.reports.board import StatusBoard
     from harness.reports.json_results import Run, RunInfo
     from harness.suite import execute, outputs
-    from harness.suite.progress import make_board
 
     _take_pytest_style(args)
     runbooks, compose, backend, why = _checked_inputs(args.runbook, args.compose, args.backend)
@@ -298,7 +293,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     chosen = outputs.targets(out, {"junit": args.junitxml})
     outputs.check(chosen)
 
-    board = make_board(sys.stdout, verbose=args.verbose > 0)
+    board = StatusBoard(sys.stdout, verbose=args.verbose > 0)
     shard = f"{args.shard[0]}/{args.shard[1]}" if args.shard else ""
     done = execute.execute(
         jobs, backend=backend, compose=compose, concurrency=args.jobs, events=board,
@@ -342,7 +337,7 @@ def _say_outputs(run: Any, chosen: dict[str, Path], out: Path, quiet: bool) -> N
     if not quiet:
         print(f"gameday: {len(run.results)} result(s) in {out}")
         for o in outcomes:
-            if o.error is None:
+            if o.error is None and o.written:
                 print(f"  {o.name}:{' ' * max(1, 8 - len(o.name))}{o.target}")
     for o in outcomes:
         if o.error is not None:
@@ -382,9 +377,9 @@ def _take_pytest_style(args: argparse.Namespace) -> None:
         name, _, value = arg.partition("=")
         if name not in PYTEST_STYLE:
             raise OptionError(
-                f"{arg!r}: gameday run takes -k, -x, -v, -q, --junitxml and --collect-only "
-                "(before or after --); for other pytest options run "
-                "`pytest -m gameday scenarios/ ...`"
+                f"pytest argument after --: unrecognized arguments: {arg} (gameday run takes "
+                "-k, -x, -v, -q, --junitxml and --collect-only, before or after --; for other "
+                "pytest options run `pytest -m gameday scenarios/ ...`)"
             )
         if name in ("-k", "--junitxml"):
             if not value:
@@ -464,7 +459,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     failed = 0
     for o in outputs.render(run, chosen):
         if o.error is None:
-            print(f"{o.name}: {o.target}")
+            if o.written:
+                print(f"{o.name}: {o.target}")
         else:
             failed += 1
             print(f"gameday: {o.name}: {o.error}", file=sys.stderr)
