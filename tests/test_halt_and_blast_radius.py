@@ -10,12 +10,16 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from harness.backends import make_stack
 from harness.compose import ComposeFile
 from harness.result import Verdict
 from harness.run.gameday import Gameday
 from harness.runbook.parse import parse_runbook
 from harness.suite import catalog
+
+pytestmark = pytest.mark.live  # starts the stack's real processes
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,7 +18,11 @@ import secrets
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from .support import REPO, SITE, checkout_env
+
+pytestmark = pytest.mark.live  # starts the stack's real processes
 
 FIXED = REPO / "runbooks" / "incident-response.fixed.md"
 SHIPPED = REPO / "runbooks" / "incident-response.md"
