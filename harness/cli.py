@@ -59,14 +59,28 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("old", help="results.json (or its run directory), or <runbook>.baseline.json")
     diff.add_argument("new", help="results.json (or its run directory)")
     diff.add_argument("--html", metavar="FILE", help="also write the report as HTML")
+    diff.add_argument(
+        "--pair",
+        action="append",
+        metavar="OLD=NEW",
+        help="compare runbook OLD of the old run with runbook NEW of the new one (repeatable; "
+        "default: the two runbooks when each side ran one)",
+    )
 
     history = sub.add_parser("history", help="trend of verdicts and TTR over every run under DIR")
     history.add_argument("dir")
 
     lint = sub.add_parser("lint", help="list what in a runbook a gameday cannot exercise")
     lint.add_argument("runbook")
-    add_shared(lint.add_argument, "--compose")
+    add_shared(lint.add_argument, "--compose", "--deployment")
     lint.add_argument("--json", action="store_true", help="print the findings as JSON")
+    lint.add_argument(
+        "--markdown", action="store_true", help="with --deployment: the drift report as Markdown"
+    )
+    lint.add_argument(
+        "--ask-engine", action="store_true",
+        help="with --deployment: also ask a local Docker engine which tools the images hold",
+    )
     lint.add_argument(
         "--coverage", action="store_true",
         help="table: each compose service x each fault kind, and the section that answers it",
@@ -295,6 +309,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                        interrupted=done.interrupted_by is not None)  # fmt: skip
     info.expected = {j.key: execute.expectation_record(j.expected) for j in jobs}
     info.shard = shard
+    if done.write_failure:
+        print(f"gameday: results: {done.write_failure} (the verdicts stand)", file=sys.stderr)
     _say_outputs(Run(info, done.results), chosen, out, quiet=args.quiet > 0)
     if done.interrupted_by is not None:
         name = signal.Signals(done.interrupted_by).name
@@ -324,7 +340,7 @@ def _say_outputs(run: Any, chosen: dict[str, Path], out: Path, quiet: bool) -> N
 
     outcomes = outputs.render(run, chosen)
     if not quiet:
-        print(f"gameday: {len(run.results)} result(s) in {out / 'results.json'}")
+        print(f"gameday: {len(run.results)} result(s) in {out}")
         for o in outcomes:
             if o.error is None:
                 print(f"  {o.name}:{' ' * max(1, 8 - len(o.name))}{o.target}")
@@ -465,10 +481,17 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from harness.reports.regression import compare, load_snapshot, to_html, to_markdown
+    from harness.reports.regression import (
+        compare,
+        load_snapshot,
+        parse_pairs,
+        to_html,
+        to_markdown,
+    )
 
+    pairs = parse_pairs(args.pair)
     old, new = load_snapshot(args.old), load_snapshot(args.new)
-    comparison = compare(old, new)
+    comparison = compare(old, new, pairs)
     sys.stdout.write(to_markdown(comparison))
     if args.html:
         Path(args.html).write_text(to_html(comparison), encoding="utf-8")
@@ -489,6 +512,21 @@ def cmd_lint(args: argparse.Namespace) -> int:
     from harness.runbook.lint import lint_runbook, to_text
 
     _existing(args.runbook, "runbook")
+    # The scenario files and the compose file, checked as `gameday run` checks them.
+    from harness.compose import ComposeFile
+    from harness.suite.listing import plan
+    from harness.suite.plugin import require_services
+
+    planned = plan([Path(args.runbook)], [])
+    require_services(ComposeFile(_compose_path(args.compose)), [p.scenario for p in planned])
+    if args.deployment:
+        from harness.deployment.command import lint_deployment
+        from harness.options import check_deployment
+
+        check_deployment(args.deployment)
+        return lint_deployment(
+            args.runbook, args.deployment, args.json, args.markdown, args.ask_engine
+        )
     if args.coverage:
         from harness.suite.coverage import coverage_table
 

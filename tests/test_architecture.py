@@ -27,18 +27,21 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     # the fake plays the services in-process, by their own rules (not a copy of them)
     "backends.fake": ("backends", "services", "faultproxy"),
     "bridge": ("bridge", "backends.base", "shell", "runbook.model"),
-    "observe": ("observe", "backends.base"),
+    "observe": ("observe", "backends.base", "services.contract"),
     "faults": ("faults", "backends.base", "observe", "toxiproxy", "services.contract"),
     "run": ("run", "backends.base", "bridge", "faults", "observe", "runbook", "shell"),
     # views of the record; the diff also reads the suite's expectations, the review the
     # runbook whose template it fills
-    "reports": ("reports", "runbook", "suite.baseline"),
+    "reports": ("reports", "runbook", "suite.baseline", "deployment.report", "deployment.render",
+                "deployment.steps"),
     "suite": ("suite", "run", "backends", "faults", "runbook", "reports", "faultproxy",
-              "services.contract", "observe", "options"),
+              "services.contract", "observe", "options", "deployment"),
     "trust": ("trust", "suite", "run", "backends", "bridge", "faults", "observe", "runbook",
               "shell", "toxiproxy", "options"),
-    "cli": ("suite", "trust", "reports", "run", "runbook", "backends", "options"),
-    "options": ("backends", "run"),
+    "cli": ("suite", "trust", "reports", "run", "runbook", "backends", "options", "deployment"),
+    "options": ("backends", "run", "deployment"),
+    # a team's deployment files, and the drift of a runbook against them
+    "deployment": ("deployment", "runbook", "shell"),
 }  # fmt: skip
 
 

@@ -6,7 +6,6 @@ registry's own discovery: no other file is edited, no list extended."""
 from __future__ import annotations
 
 import importlib
-import signal
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -15,25 +14,31 @@ from pathlib import Path
 import pytest
 
 from harness.backends import make_stack
-from harness.backends.base import Stack, Status
+from harness.backends.base import Stack
 from harness.compose import ComposeFile
 from harness.faults.base import Fault
 from harness.result import Verdict
 from harness.run.gameday import Gameday
+from harness.run.scenario import ScenarioError
 from harness.runbook.parse import parse_runbook
 from harness.suite import catalog
 
 ROOT = Path(__file__).resolve().parents[1]
-# The example fault below registers itself when this module is imported; keep it out of the
-# registry outside this module's tests.
 FIXED = ROOT / "runbooks" / "incident-response.fixed.md"
 
+# A new fault, all in one module of harness/faults: the service stopped through the engine,
+# confirmed and checked like any other. Nothing else names it (no import line, no list).
+API_FROZEN_MODULE = """
+import signal
 
-class ApiFrozen(Fault):  # registered under its kind while this module's tests run
-    """A new fault, all in one class: the service stopped through the engine, confirmed and
-    checked like any other."""
+from harness.backends.base import Stack, Status
+from harness.faults.base import Fault
+from harness.faults.params import SERVICE_NAME, Param
 
+
+class ApiFrozen(Fault):
     kind = "api-frozen-example"
+    params = (Param("service", str, "the service stopped", pattern=SERVICE_NAME),)
 
     def __init__(self, service: str = "testgen") -> None:
         self.service = service
@@ -51,20 +56,28 @@ class ApiFrozen(Fault):  # registered under its kind while this module's tests r
     @property
     def description(self) -> str:
         return "The API was stopped by the example fault."
+"""
 
 
-Fault.registry.pop(ApiFrozen.kind)
+@pytest.fixture
+def fault_module(tmp_path: Path) -> Iterator[Path]:
+    """The new module dropped into the faults package (its search path, so the checkout stays
+    untouched); gone again afterwards, for the tests that list the known kinds."""
+    import harness.faults
+
+    folder = tmp_path / "faults"
+    folder.mkdir()
+    (folder / "api_frozen_example.py").write_text(API_FROZEN_MODULE)
+    harness.faults.__path__.append(str(folder))
+    try:
+        yield folder
+    finally:
+        harness.faults.__path__.remove(str(folder))
+        Fault.registry.pop("api-frozen-example", None)
+        sys.modules.pop("harness.faults.api_frozen_example", None)
 
 
-@pytest.fixture(autouse=True)
-def _only_here() -> Iterator[None]:
-    """The example fault exists for these tests only (other tests list the known kinds)."""
-    Fault.registry[ApiFrozen.kind] = ApiFrozen
-    yield
-    Fault.registry.pop(ApiFrozen.kind, None)
-
-
-def test_a_new_fault_is_one_module_and_a_toml_entry(tmp_path: Path) -> None:
+def test_a_new_fault_is_one_module_and_a_toml_entry(tmp_path: Path, fault_module: Path) -> None:
     runbook = tmp_path / "team.md"
     runbook.write_text(FIXED.read_text())
     (tmp_path / "team.scenarios.toml").write_text(
@@ -73,8 +86,13 @@ def test_a_new_fault_is_one_module_and_a_toml_entry(tmp_path: Path) -> None:
         'fault = { kind = "api-frozen-example", service = "testgen" }\n'
         "detect_window_s = 3\nverify_window_s = 5\nhold_s = 0.5\n"
     )
-    scenario = catalog.for_runbook(runbook)["api-frozen"]
-    assert isinstance(scenario.fault(), ApiFrozen)
+    scenario = catalog.for_runbook(runbook)["api-frozen"]  # discovered, checked, built
+    assert type(scenario.fault()).__module__ == "harness.faults.api_frozen_example"
+    (tmp_path / "team.scenarios.toml").write_text(
+        (tmp_path / "team.scenarios.toml").read_text().replace('"testgen"', '"test gen"')
+    )
+    with pytest.raises(ScenarioError, match=r"team.scenarios.toml:5: .*service must be matching"):
+        catalog.for_runbook(runbook)  # its declared parameters are checked like any other's
     compose = ComposeFile(ROOT / "docker-compose.chaos.yml")
 
     def fake(env: dict[str, str]) -> Stack:

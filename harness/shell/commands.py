@@ -129,6 +129,78 @@ def exported(command: str) -> list[str]:
     return [w.split("=", 1)[0] for w in words[1:]]
 
 
+_LIST_SEPARATORS = frozenset({"&&", "||", ";", "&", ";;", "\n"})
+
+
+def without_comments(command: str) -> str:
+    """The command text without shell comments: from a `#` that starts a word, outside
+    quotes, to the end of its line (`curl http://x/#frag` keeps its `#`)."""
+    out: list[str] = []
+    quote: str | None = None
+    in_comment = False
+    for i, ch in enumerate(command):
+        if in_comment:
+            if ch == "\n":
+                in_comment = False
+                out.append(ch)
+            continue
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or command[i - 1] in " \t\n"):
+            in_comment = True
+            while out and out[-1] in " \t":
+                out.pop()
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+def pipelines(command: str) -> list[list[list[str]]]:
+    """The command's pipelines (split at `;`, `&&`, `||`, `&`), each a list of argv in pipe
+    order; comments, `$( … )` and redirections are dropped. `a | b && c` ->
+    [[[a], [b]], [[c]]]."""
+    text = without_comments(command).replace("\\\n", " ")
+    lex = shlex.shlex(text, posix=True, punctuation_chars=True)
+    lex.whitespace_split = True
+    lex.commenters = ""  # comments are gone; a `#` left is part of a word
+    out: list[list[list[str]]] = [[[]]]
+    depth, skip_next = 0, False
+    try:
+        for tok in lex:
+            if tok == "$" or tok.endswith("$"):
+                continue
+            if tok == "(" or (tok and set(tok) <= {"("}):
+                depth += len(tok)
+            elif tok and set(tok) <= {")"}:
+                depth = max(0, depth - len(tok))
+            elif depth or skip_next:
+                skip_next = False
+            elif tok and set(tok) <= set("<>&") and tok not in {"&", "&&"}:
+                skip_next = True  # the redirection's target is no argument
+                if out[-1][-1] and out[-1][-1][-1].isdigit():
+                    out[-1][-1].pop()  # `2>&1`: the descriptor is no argument either
+            elif tok in {"|", "|&"}:
+                out[-1].append([])
+            elif tok in _LIST_SEPARATORS:
+                out.append([[]])
+            else:
+                out[-1][-1].append(tok)
+    except ValueError:  # unbalanced quotes: validated by the parser already
+        pass
+    cleaned = ([_without_assignments(argv) for argv in p] for p in out)
+    return [[argv for argv in p if argv] for p in cleaned if any(p)]
+
+
+def _without_assignments(argv: list[str]) -> list[str]:
+    """`A=1 B=2 cmd x` runs `cmd x`: leading assignments are no command word."""
+    i = 0
+    while i < len(argv) and re.fullmatch(r"[A-Za-z_]\w*=.*", argv[i]):
+        i += 1
+    return argv[i:]
+
+
 _CONTROL = {"|", "||", "&&", ";", "&", "(", ")", "|&", ";;", "\n"}
 _PREFIXES = ("$(", "`", "(")
 
@@ -184,37 +256,3 @@ def acted_services(command: str) -> set[str]:
         return set(targets[1])
     words = command.split()
     return {_TOOL_SERVICES[w] for w in words[:1] if w in _TOOL_SERVICES}
-
-
-_PIPELINE_ENDS = {"|", "||", "&&", ";", "&", "|&", ";;"}  # `|` and `|&` continue one
-
-
-def pipelines(command: str) -> list[list[list[str]]]:
-    """Pipelines of simple commands of shell words: [[['curl', url], ['grep', 'x']], ...]."""
-    text = command.replace("\\\n", " ")
-    lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|")
-    lexer.whitespace_split = True
-    lexer.commenters = "#"
-    try:
-        tokens = list(lexer)
-    except ValueError:
-        return []
-    pipelines: list[list[list[str]]] = [[[]]]
-    for tok in tokens:
-        if tok in ("|", "|&"):
-            pipelines[-1].append([])
-        elif tok in _PIPELINE_ENDS:
-            pipelines.append([[]])
-        else:
-            pipelines[-1][-1].append(tok)
-    out = []
-    for pipe in pipelines:
-        cleaned = []
-        for words in pipe:
-            while words and re.fullmatch(r"[A-Za-z_]\w*=.*", words[0]):
-                words = words[1:]  # VAR=value prefix
-            if words:
-                cleaned.append(words)
-        if cleaned:
-            out.append(cleaned)
-    return out

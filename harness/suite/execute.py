@@ -83,6 +83,7 @@ class Execution:
     results: list[GamedayResult] = field(default_factory=list)
     interrupted_by: int | None = None
     expectations: dict[str, Expectation] = field(default_factory=dict)  # by Job.key
+    write_failure: str | None = None  # results.json could not be written: the one line why
 
     @property
     def unexpected(self) -> list[GamedayResult]:
@@ -165,9 +166,10 @@ def plan(
 
 
 def longest_first(jobs: Iterable[Job], previous: Mapping[str, float] | None = None) -> list[Job]:
-    """Sorted by the last run's duration where known, else the estimate; ties by key."""
+    """Sorted by the last run's duration where known, else the estimate; ties keep the
+    order given (runbooks as named, scenarios as the catalog has them)."""
     took = previous or {}
-    return sorted(jobs, key=lambda j: (-took.get(j.key, j.estimate_s), j.key))
+    return sorted(jobs, key=lambda j: -took.get(j.key, j.estimate_s))
 
 
 def shard(jobs: Sequence[Job], index: int, count: int) -> list[Job]:
@@ -254,6 +256,7 @@ def execute(
     order = {j.key: i for i, j in enumerate(jobs)}
     execution.results.sort(key=lambda r: order.get(result_key(r), len(order)))
     record.write()
+    execution.write_failure = record.failure
     board.close(execution.results)
     return execution
 

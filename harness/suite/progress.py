@@ -34,6 +34,8 @@ class PlainBoard:
         self.t0: dict[str, float] = {}
 
     def _line(self, text: str) -> None:
+        if not self.verbose:
+            text = " ".join(text.splitlines())
         if not self.verbose and len(text) > WIDTH:
             text = text[: WIDTH - 1] + "…"
         self.stream.write(text + "\n")

@@ -52,6 +52,22 @@ def merge_runs(runs: list[Run]) -> Run:
     return Run(info, results)
 
 
+def missing_shards(runs: list[Run]) -> list[str]:
+    """One line per shard of `i/N` not among the runs (BadInput: a shard given twice, or
+    shards of different N)."""
+    labels = [r.info.shard for r in runs if r.info.shard]
+    if not labels:
+        return []
+    counts = {label.split("/")[1] for label in labels}
+    if len(counts) > 1 or len(labels) != len(runs):
+        raise BadInput(f"shards of different runs: {', '.join(r.info.shard or '-' for r in runs)}")
+    if len(set(labels)) != len(labels):
+        raise BadInput(f"the same shard twice: {', '.join(sorted(labels))}")
+    n = int(counts.pop())
+    return [f"shard {i}/{n}: not given, its gamedays have no result"
+            for i in range(1, n + 1) if f"{i}/{n}" not in labels]  # fmt: skip
+
+
 def unexpected(run: Run) -> list[str]:
     """One line per gameday whose verdict is not the expected one, or that never finished."""
     lines = []
@@ -75,6 +91,7 @@ def merge_command(args: argparse.Namespace) -> int:
     if any(not r.info.expected for r in runs):
         raise BadInput("a results.json without its plan (run.expected): merge only the outputs "
                        "of `gameday run --shard i/N`")  # fmt: skip
+    missing = missing_shards(runs)
     merged = merge_runs(runs)
     out = Path(args.out)
     outputs.writable(out, "the output directory (--out)")
@@ -98,7 +115,7 @@ def merge_command(args: argparse.Namespace) -> int:
             print(f"  history: {entry}")
         except OutputError as exc:
             print(f"gameday: history: {exc}", file=sys.stderr)
-    lines = unexpected(merged)
+    lines = unexpected(merged) + missing
     for line in lines:
         print(f"  not as expected: {line}")
     if merged.info.interrupted:
