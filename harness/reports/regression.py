@@ -300,12 +300,6 @@ def compare(old: Snapshot, new: Snapshot, pairs: dict[str, str] | None = None) -
     return Comparison(old, new, verdicts, timings, steps, compared, findings, paired)
 
 
-def compare_files(
-    old: str | Path, new: str | Path, pairs: dict[str, str] | None = None
-) -> Comparison:
-    return compare(load_snapshot(old), load_snapshot(new), pairs)
-
-
 # -- rendering -------------------------------------------------------------------------
 
 
