@@ -25,6 +25,7 @@ from harness.reports.html_gameday import anchor, badge, figures, gameday_html, w
 from harness.reports.json_results import Run, write_atomic
 from harness.reports.registry import register_report
 from harness.reports.scorecard import (
+    Recorded,
     by_runbook,
     expectation_word,
     scenario_order,
@@ -85,7 +86,7 @@ table.generic{max-width:100%;margin:4px 0}
 """
 
 
-def _cell(result: GamedayResult | None) -> str:
+def _cell(result: GamedayResult | None, recorded: Recorded | None = None) -> str:
     if result is None:
         return '<td class="cell notrun">not run</td>'
     finding = result.resolution_finding
@@ -94,7 +95,7 @@ def _cell(result: GamedayResult | None) -> str:
         if finding is not None
         else ""
     )
-    word = expectation_word(result)
+    word = expectation_word(result, recorded)
     tip = f"{result.verdict.value}: {figures(result)}"
     return (
         f'<td class="cell" title="{esc(tip)}"><a href="#{esc(anchor(result))}">'
@@ -107,7 +108,7 @@ def _ttr(result: GamedayResult) -> str:
     return f"TTR {seconds(result.ttr_s)}" if result.ttr_s is not None else ""
 
 
-def scorecard_html(results: list[GamedayResult]) -> str:
+def scorecard_html(results: list[GamedayResult], recorded: Recorded | None = None) -> str:
     """Scenarios in rows (the worst cell first), runbooks in columns, each column headed by
     its "would it work tonight" line; a cell is the verdict, the second finding inside it,
     and whether it is what the baseline expects."""
@@ -116,18 +117,18 @@ def scorecard_html(results: list[GamedayResult]) -> str:
         '<tr><th class="scen">scenario</th>'
         + "".join(
             f'<th>{esc(runbook_stem(rb))}<div class="tonight gd-tonight">'
-            f"{esc(tonight_line(rows))}</div></th>"
+            f"{esc(tonight_line(rows, recorded))}</div></th>"
             for rb, rows in groups.items()
         )
         + "</tr>"
     )
     titles = {r.scenario: r.title for r in results}
     body = []
-    for scenario in scenario_order(results):
+    for scenario in scenario_order(results, recorded):
         cells = []
         for rows in groups.values():
             found = [r for r in rows if r.scenario == scenario]
-            cells.append(_cell(found[-1] if found else None))
+            cells.append(_cell(found[-1] if found else None, recorded))
         body.append(
             f'<tr class="gd-score-row"><td title="{esc(titles.get(scenario, ""))}">'
             f"<code>{esc(scenario)}</code></td>{''.join(cells)}</tr>"
@@ -181,7 +182,8 @@ def optional_sections(run: Run) -> str:
 def render_page(run: Run) -> str:
     results = run.results
     info = run.info
-    regressions = sum(expectation_word(r) == "regression" for r in results)
+    recorded = getattr(info, "expected", None) or {}
+    regressions = sum(expectation_word(r, recorded) == "regression" for r in results)
     facts = (
         f"{len(results)} gamedays on {esc(info.backend or '?')}, started {esc(info.started_at)}, "
         f"harness {esc(info.harness_version)}"
@@ -204,7 +206,7 @@ def render_page(run: Run) -> str:
     if links:
         facts += " · " + " · ".join(links)
     stems = ", ".join(dict.fromkeys(runbook_stem(r.runbook) for r in results)) or "no gameday"
-    blocks = "".join(gameday_html(r) for r in worst_first(results))
+    blocks = "".join(gameday_html(r, recorded) for r in worst_first(results, recorded))
     sections = (
         optional_sections(run)
         .replace('class="gd-drift"', 'class="gd-drift" id="drift"')
@@ -216,7 +218,7 @@ def render_page(run: Run) -> str:
         f"<title>Gameday report — {esc(stems)}</title><style>{CSS}</style></head><body>"
         f'<h1>Would the runbook work tonight? <span class="muted">{esc(stems)}</span></h1>'
         f'<p class="runfacts">{facts}</p>'
-        f"{scorecard_html(results) if results else '<p>No gameday finished.</p>'}"
+        f"{scorecard_html(results, recorded) if results else '<p>No gameday finished.</p>'}"
         f'<h2 class="gd-blocks-title">Gamedays, worst first</h2>{blocks}{sections}'
         "</body></html>\n"
     )

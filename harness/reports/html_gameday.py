@@ -30,7 +30,7 @@ from harness.reports._format import (
     strip_progress_meter,
 )
 from harness.reports._humanize import plain, sentence
-from harness.reports.scorecard import expectation_word
+from harness.reports.scorecard import Recorded, expectation_word
 from harness.reports.timeline_svg import timeline_svg
 from harness.result import GamedayResult, StepRun, StepStatus, Verdict
 
@@ -279,9 +279,9 @@ def steps_html(result: GamedayResult) -> str:
     return f'<table class="steps gd-steps">{head}{"".join(rows)}</table>'
 
 
-def gameday_html(result: GamedayResult) -> str:
+def gameday_html(result: GamedayResult, recorded: Recorded | None = None) -> str:
     """The whole block; its details are collapsed when the gameday went as expected."""
-    word = expectation_word(result)
+    word = expectation_word(result, recorded)
     title = f"{result.scenario} — {result.title}"
     lead = (
         reason_html(result, result.reason)
