@@ -166,6 +166,45 @@ def _inline(value: Any) -> str:
     return esc("" if value is None else value)
 
 
+def _refs(refs: Any, runbook: bool) -> str:
+    """Runbook steps (`file:line` and the command) or deployment lines (`file:line`)."""
+    out = []
+    for ref in refs if isinstance(refs, list) else []:
+        if not isinstance(ref, dict):
+            out.append(esc(ref))
+            continue
+        where = Path(str(ref.get("path", ""))).name + (f":{ref['line']}" if ref.get("line") else "")
+        text = ref.get("command") if runbook else ref.get("text")
+        out.append(f"{esc(where)}" + (f" <code>{esc(text)}</code>" if text else ""))
+    return "<br>".join(out)
+
+
+def drift_html(drift: Any) -> str:
+    """The drift report (`harness/deployment/report.py`'s `to_dict`): one row a finding,
+    worst effect first as the report orders them; any other shape is shown as it is."""
+    findings = drift.get("findings") if isinstance(drift, dict) else None
+    if not isinstance(findings, list) or not all(isinstance(f, dict) for f in findings):
+        return _generic(drift)
+    counts = drift.get("counts") or {}
+    lead = (
+        f"<p>Deployment <code>{esc(drift.get('deployment', '?'))}</code>: "
+        + (", ".join(f"{esc(n)} {esc(k)}" for k, n in counts.items()) or "no drift")
+        + "</p>"
+    )
+    if not findings:
+        return lead
+    rows = "".join(
+        f"<tr><td>{esc(f.get('effect', ''))}</td><td>{esc(f.get('message', ''))}</td>"
+        f"<td>{_refs(f.get('runbook'), True)}</td><td>{_refs(f.get('deployment'), False)}</td>"
+        f"<td>{esc(', '.join(map(str, f.get('scenarios') or [])))}</td></tr>"
+        for f in findings
+    )
+    return (
+        f'{lead}<table class="generic"><tr><th>effect</th><th>what happens</th>'
+        f"<th>runbook step</th><th>deployment</th><th>scenarios</th></tr>{rows}</table>"
+    )
+
+
 def optional_sections(run: Run) -> str:
     """ "Drift against the deployment" and "Stand-ins and why", when the record has them."""
     out = []
@@ -175,7 +214,8 @@ def optional_sections(run: Run) -> str:
     ):
         value = getattr(run.info, field, None)
         if value:
-            out.append(f'<section class="{css}"><h2>{esc(title)}</h2>{_generic(value)}</section>')
+            body = drift_html(value) if field == "drift" else _generic(value)
+            out.append(f'<section class="{css}"><h2>{esc(title)}</h2>{body}</section>')
     return "".join(out)
 
 
