@@ -76,7 +76,9 @@ ul.reason-more,ul.finding-more{margin:0 0 4px 20px;padding:0}
 details>summary{cursor:pointer;color:#1565c0;margin:4px 0}
 table.steps{width:100%;table-layout:fixed;margin:6px 0}
 table.steps th.c-phase{width:90px}table.steps th.c-line{width:44px}
-table.steps th.c-status{width:130px}table.steps th.c-exit{width:120px}
+table.steps th.c-status{width:140px}table.steps th.c-exit{width:110px}
+.destroyed{color:#fff;background:#000;font-size:11px;font-weight:600;padding:0 4px;
+  border-radius:3px;display:inline-block;margin-top:2px}
 table.steps th.c-time{width:64px}
 table.steps td{overflow-wrap:anywhere}
 table.facts{margin:6px 0;max-width:100%}table.facts th{width:150px}

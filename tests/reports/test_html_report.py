@@ -204,3 +204,13 @@ def test_a_drift_report_is_a_table_of_findings(runbooks):
     assert "1 destroys data" in section
     assert "incident-response.md:191 <code>docker-compose down -v</code>" in section
     assert "docker-compose.yml:40" in section and "wont-start-missing-variable" in section
+
+
+def test_the_step_that_destroyed_data_is_named_and_healthy_runs_are_folded(runbooks):
+    result = replace(data_loss(), runbook=str(runbooks / "incident-response.md"))
+    page = render_page(run_of([result]))
+    incident = page.split('class="steps gd-steps">', 1)[1].split("</table>", 1)[0]
+    row = next(r for r in incident.split("<tr") if "docker-compose down -v" in r)
+    assert "destroyed acknowledged data" in row
+    assert "steady-state" not in incident  # the negative control is folded below
+    assert "runs on the healthy stack before the fault" in page
