@@ -109,7 +109,10 @@ def _cause(c: Comparison, key: Key) -> str:
     """The step behind a change: the first resolution (else detection) step whose outcome
     changed, else the step the new reason names, else the detector of either side."""
     changed = [s for s in c.steps if s.key == key]
-    changed.sort(key=lambda s: ({"resolve": 0, "detect": 1}.get(s.phase, 2), s.line))
+    # A step that ran in the new run first (one that no longer runs explains less).
+    changed.sort(
+        key=lambda s: (s.new == "not run", {"resolve": 0, "detect": 1}.get(s.phase, 2), s.line)
+    )
     if changed:
         s: StepChange = changed[0]
         text = " ".join(s.command.split())
