@@ -148,6 +148,11 @@ def _add_run(sub: Any) -> None:
         "--out", default="gameday-out", metavar="DIR",
         help="where results.json, report.html and reviews/ go (default: gameday-out)",
     )  # fmt: skip
+    run.add_argument(
+        "--history", metavar="DIR",
+        help="append this run to DIR and compare it with the previous run there; exit 1 only "
+        "on a regression (what changed: DIR/<run>/exercise.md, and $GITHUB_STEP_SUMMARY)",
+    )  # fmt: skip
     run.add_argument("pytest_args", nargs="*", metavar="-- ARGS",
                      help="-k, -x, -v, -q, --junitxml, --collect-only after -- (as before)")
 
@@ -290,6 +295,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise BadInput(f"{out}: --out must be a directory")
     outputs.writable(out, "the output directory (--out)")
+    if args.history:
+        outputs.writable(Path(args.history), "the history directory (--history)")
     chosen = outputs.targets(out, {"junit": args.junitxml})
     outputs.check(chosen)
 
@@ -311,7 +318,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         name = signal.Signals(done.interrupted_by).name
         print(f"gameday: interrupted by {name} after {len(done.results)} gameday(s): "
               f"{out / 'results.json'} (marked interrupted)", file=sys.stderr)  # fmt: skip
+    elif args.history:
+        return _record_exercise(Run(info, done.results), Path(args.history))
     return done.exit_status
+
+
+def _record_exercise(run: Any, history: Path) -> int:
+    """A scheduled exercise: exit 1 only on a regression against the previous run."""
+    from harness.reports.exercise import record_exercise
+
+    outcome = record_exercise(run, history)
+    against = outcome.previous or "nothing yet (the first run in this history)"
+    print(f"gameday: history: {len(outcome.regressions)} regression(s) against {against}; "
+          f"{outcome.summary_path}")  # fmt: skip
+    return outcome.exit_status
 
 
 def _checked_inputs(
