@@ -50,6 +50,7 @@ from harness.run.scenario import Scenario
 from harness.run.verdict import Observations, Verification, decide, fails_at_baseline
 from harness.runbook.model import Role, Runbook, Section, Step
 from harness.shell.commands import changes_state
+from harness.standins import silent_no_ops, unchecked_lines
 
 DETECTION_ROLES = (Role.DETECTION, Role.INVESTIGATION)
 # A failing verify window ends early once the failure has been stable this long and cannot
@@ -184,6 +185,11 @@ class Gameday:
             obs.unchecked.append("the memory limit (not enforced on this machine)")
         self._phases(stack, shell, fault, result, obs)
         decision = decide(obs)
+        decision.unchecked += unchecked_lines(  # what the verdict learned only from a stand-in
+            stack.stand_ins(),
+            obs.detected_by.command if obs.detected_by else None,
+            decision.verdict.value if obs.verify else None,
+        )
         result.verdict, result.reason = decision.verdict, decision.reason
         result.unchecked = decision.unchecked
         result.resolution_finding = decision.finding
@@ -328,6 +334,9 @@ class Gameday:
         obs.verify = self._verify(stack, fault, t0, result, "verify")
         if not (obs.verify.held and not (fault.is_incident and obs.verify.fault_present)):
             obs.diagnosis = self._diagnosis(stack, shell, fault)
+            obs.diagnosis += silent_no_ops(
+                obs.resolution, stack.compose.deployment_line("--requirepass")
+            )
             if self.scenario.lift != "never":
                 fault.lift(stack)
                 self.event(result, "lift", "the world lifted the fault's external cause")
