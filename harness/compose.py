@@ -525,6 +525,14 @@ class ComposeFile:
         for n in wanted:
             if n not in self.raw["services"]:
                 raise ComposeError(str(self.path), f"no such service: {n}")
+            if names is None:  # a plain `up`: a profiled service is not in the project
+                for dep in self.raw["services"][n].get("depends_on", []) or []:
+                    if self.raw["services"][dep].get("profiles"):
+                        raise ComposeError(
+                            str(self.path),
+                            f'service "{n}" depends on undefined service "{dep}": '
+                            "invalid compose project",
+                        )
             visit(n)
         return order
 
