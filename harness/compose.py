@@ -195,6 +195,7 @@ class StandIn:
     reason: str
     service: str | None = None  # the compose service that plays it, if any
     serves: tuple[str, ...] = ()  # production addresses the runbook reaches it at
+    container: str | None = None  # its container name (`docker logs/exec NAME` reach it)
 
 
 class ComposeFile:
@@ -285,7 +286,9 @@ class ComposeFile:
                 continue
             label = str(mark.get("name") or spec.get("container_name") or name)
             serves = tuple(str(a) for a in mark.get("serves") or ())
-            out.append(StandIn(label, str(mark.get("reason", "")).strip(), name, serves))
+            reason = str(mark.get("reason", "")).strip()
+            container = str(spec.get("container_name") or f"{self.project}-{name}-1")
+            out.append(StandIn(label, reason, name, serves, container))
         mounted = [
             volume_target(v)
             for spec in (self.deployment_raw.get("services") or {}).values()

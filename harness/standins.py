@@ -31,13 +31,24 @@ def _reaches(command: str, address: str) -> bool:
     return address in command
 
 
+def _names(command: str, name: str) -> bool:
+    """The command names a service or container as a whole word (`ollama`, not
+    `ollama-data`, `testgen-copilot`, not `testgen-copilot-dev`)."""
+    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", command) is not None
+
+
 def unchecked_lines(
-    stand_ins: Iterable[StandIn], detected_by: str | None, verdict: str | None
+    stand_ins: Iterable[StandIn],
+    detected_by: str | None,
+    verdict: str | None,
+    resolution: Iterable[str] = (),
 ) -> list[str]:
     """A line per verdict part that rests on a stand-in: the step that detected the fault
-    reached one (the stand-in API's port, a log only the stand-in writes), or the verdict
-    (None when no verify window ran) was judged through the stand-in API's endpoints."""
+    reached one (the stand-in API's port, a log only the stand-in writes), a resolution
+    step that ran acted on one (the GPU-less ollama mock), or the verdict (None when no
+    verify window ran) was judged through the stand-in API's endpoints."""
     out = []
+    resolution = list(resolution)
     for stand_in in stand_ins:
         if stand_in.service is None:  # a file the runbook reads
             if detected_by and stand_in.name in detected_by:
@@ -46,14 +57,36 @@ def unchecked_lines(
                     f"the deployment logs to stdout ({stand_in.name} is the stand-in's)"
                 )
             continue
+        acted = [
+            c for c in resolution if re.search(rf"(?<![\w-]){re.escape(stand_in.service)}\b", c)
+        ]
+        if acted and not stand_in.serves:
+            out.append(
+                f"resolved with `{acted[-1]}` on the stand-in {stand_in.name}: "
+                f"{stand_in.reason.split(';')[0]}"
+            )
         served = [a for a in stand_in.serves if detected_by and _reaches(detected_by, a)]
+        if (
+            detected_by
+            and not served
+            and stand_in.container
+            and _names(detected_by, stand_in.container)
+        ):
+            out.append(
+                f"detected by `{detected_by}` in the container of the stand-in "
+                f"{stand_in.name} (its output, its process); what the deployment's "
+                f"{stand_in.container} shows there is not checked"
+            )
         if served:
             out.append(
                 f"detected by `{detected_by}` against the stand-in {stand_in.name}; "
                 f"the deployment serves nothing on {served[0]}"
             )
         if verdict is not None and stand_in.serves:
-            judged = "recovered per" if verdict == "recovered" else f"{verdict}: judged by"
+            judged = {
+                "recovered": "recovered per",
+                "undetected": "the resolution's outcome (second finding) judged by",
+            }.get(verdict, f"{verdict}: judged by")
             out.append(
                 f"{judged} the stand-in API's /health, /ready and /v1/generate "
                 f"({stand_in.name}); the deployment runs no HTTP server"

@@ -189,6 +189,7 @@ class Gameday:
             stack.stand_ins(),
             obs.detected_by.command if obs.detected_by else None,
             decision.verdict.value if obs.verify else None,
+            [r.command for r in obs.resolution if r.status != StepStatus.MANUAL],
         )
         result.verdict, result.reason = decision.verdict, decision.reason
         result.unchecked = decision.unchecked

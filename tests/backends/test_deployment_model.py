@@ -246,3 +246,23 @@ def test_a_noauth_answer_with_exit_0_is_named_as_a_silent_no_op() -> None:
         "exited 0: it changed nothing, the deployment's Redis requires a password "
         "(deployments/testgen-runbook-era/docker-compose.yml:34 `--requirepass`)"
     )
+
+
+def test_a_resolution_acting_on_a_stand_in_service_is_named() -> None:
+    ollama = StandIn("testgen-ollama (mock, no GPU)",
+                     "the deployment's ollama reserves an NVIDIA GPU; a mock runs", "ollama")
+    (line,) = unchecked_lines([ollama], None, None,
+                              ["export LOCAL_LLM_ENABLED=true", "docker-compose up -d ollama testgen"])
+    assert line == ("resolved with `docker-compose up -d ollama testgen` on the stand-in "
+                    "testgen-ollama (mock, no GPU): the deployment's ollama reserves an NVIDIA GPU")
+    assert unchecked_lines([ollama], None, None, ["docker-compose restart testgen-ollama2"]) == []
+
+
+def test_detection_in_the_stand_ins_container_is_named() -> None:
+    api = StandIn("TestGen HTTP API on :8000", "serves nothing", "testgen",
+                  ("localhost:8000",), "testgen-copilot")
+    (line,) = unchecked_lines([api], 'docker logs testgen-copilot | grep "database"', None)
+    assert line == ('detected by `docker logs testgen-copilot | grep "database"` in the container '
+                    "of the stand-in TestGen HTTP API on :8000 (its output, its process); what "
+                    "the deployment's testgen-copilot shows there is not checked")
+    assert unchecked_lines([api], "docker logs testgen-copilot-dev", None) == []
