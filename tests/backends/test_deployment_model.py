@@ -251,8 +251,8 @@ def test_a_noauth_answer_with_exit_0_is_named_as_a_silent_no_op() -> None:
 def test_a_resolution_acting_on_a_stand_in_service_is_named() -> None:
     ollama = StandIn("testgen-ollama (mock, no GPU)",
                      "the deployment's ollama reserves an NVIDIA GPU; a mock runs", "ollama")
-    (line,) = unchecked_lines([ollama], None, None,
-                              ["export LOCAL_LLM_ENABLED=true", "docker-compose up -d ollama testgen"])
+    steps = ["export LOCAL_LLM_ENABLED=true", "docker-compose up -d ollama testgen"]
+    (line,) = unchecked_lines([ollama], None, None, steps)
     assert line == ("resolved with `docker-compose up -d ollama testgen` on the stand-in "
                     "testgen-ollama (mock, no GPU): the deployment's ollama reserves an NVIDIA GPU")
     assert unchecked_lines([ollama], None, None, ["docker-compose restart testgen-ollama2"]) == []
