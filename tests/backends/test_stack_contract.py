@@ -539,3 +539,24 @@ def _docker_leftovers_of(stack_id: str) -> list[str]:
                 + [f"volume {v.name}" for v in client.volumes.list(filters=flt)])
     finally:
         client.close()
+
+
+def test_docker_exec_of_a_tool_the_deployments_image_lacks_fails_as_docker_does(
+    stack: Stack,
+) -> None:
+    """The bridge answers for both backends from the same model: the app image of the
+    deployment installs git and curl only, whatever process stands in for it."""
+    from harness.bridge import docker_cli
+    from harness.bridge.protocol import Completed, Invocation
+
+    inv = Invocation(["docker", "exec", "testgen-copilot", "pg_isready", "-h", "postgres"],
+                     str(stack.info.workdir), {})
+    answer = docker_cli.run(stack, inv)
+    assert isinstance(answer, Completed)
+    assert (answer.rc, answer.stdout) == (127, "")
+    assert answer.stderr == (
+        "OCI runtime exec failed: exec failed: unable to start container process: "
+        'exec: "pg_isready": executable file not found in $PATH: unknown\n')
+    curl = docker_cli.run(stack, Invocation(
+        ["docker", "exec", "testgen-copilot", "curl", "--version"], str(stack.info.workdir), {}))
+    assert isinstance(curl, Completed) and curl.rc == 0
