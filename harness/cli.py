@@ -1,60 +1,42 @@
 """`gameday`: run the gamedays and read their results.
 
-    gameday run [--scenario ID]... [--runbook PATH]... [--backend NAME] [--out DIR]
-                [-j N] [-q] [-v] [-x] [--junitxml PATH] [-- PYTEST-ARGS]
+    gameday run [--scenario ID]... [--runbook PATH]... [--backend NAME] [--out DIR] [-j N]
+                [-k EXPR] [-q] [-v] [-x] [--junitxml PATH] [--shard I/N] [--dry-run]
+    gameday report RESULTS.json [--html F] [--junit F] [--reviews DIR] ...   re-render reports
+    gameday merge DIR... [--out DIR] [--history DIR]   one run from the outputs of N shards
     gameday diff OLD NEW [--html FILE]        regression report (Markdown on stdout)
     gameday history DIR                       trend of every results.json under DIR
-    gameday run --dry-run [...]               what would run (runbook x scenario, backend)
     gameday list [--runbook PATH]... [--json] the scenarios: id, section, SEV, fault, lift
     gameday lint RUNBOOK [--compose PATH]     what a gameday cannot exercise, without a stack
-    gameday lint --coverage RUNBOOK           compose service x fault kind: which section answers
     gameday review RESULTS.json --out DIR     post-incident reviews in the runbook's template
-    gameday mutate [--runbook P] [--scenario ID]... [--max-mutants N] [--json OUT]
-                                              runbook mutation testing
-    gameday repeat N [--scenario ID]... [--runbook P]...   verdicts stable over N runs?
+    gameday mutate [...]                      runbook mutation testing
+    gameday repeat N [...]                    verdicts stable over N runs?
 
-`run` is `pytest -m gameday` on the repository's scenarios directory, in this process,
-N gamedays at once (`-j N`, pytest-xdist workers, each gameday on its own stack, longest
-first; `-j 1` one after another), with the HTML report, then results.json and one review per
-scenario in --out, each file written whole or not at all (results.json first). Its exit
-status is pytest's (0: every verdict as expected); 130 after Ctrl-C, 143 after SIGTERM, with
-what finished in results.json, marked interrupted. A file the disk refuses is named in one
-line on stderr; the verdicts and the exit status stand. Bad input (a missing file, a
-results file of another schema version, an unknown scenario, a runbook that does not parse,
-an unknown pytest argument, an output directory that cannot be written) gets exactly one
-line on stderr and exit status 2, before anything is started.
+`run`: cmd_run checks every input and output path (bad input: one line on stderr, exit 2,
+nothing started), plans runbook x scenario longest first, and hands the jobs to the executor
+(`harness/suite/execute.py`), which runs N gamedays at once, each in a forked child on its own
+stack, and rewrites results.json as each one ends. Then every report is rendered from that
+record through the report registry; a writer that fails loses only its own file and says so
+in one line. Exit status: 0 when every verdict is the one expected, 1 otherwise, 130 after
+Ctrl-C, 143 after SIGTERM (what finished stays in results.json, marked interrupted).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
-import tempfile
-import threading
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import Any, NoReturn
 
-import pytest
-
-from harness.errors import BadInput, OptionError, OutputError
+from harness.errors import BadInput, OptionError
 from harness.options import add_shared
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXIT_BAD_INPUT = 2
-STACK_MEMORY = 600 << 20  # a local stack at steady state (~230 MB RSS) + its pytest worker
-# What `gameday run -- ARGS` is checked against (with pytest's own options).
-CHECKED_PLUGINS = (
-    "xdist.plugin",
-    "xdist.looponfail",
-    "pytest_metadata.plugin",
-    "pytest_html.plugin",
-    "harness.suite.plugin",
-)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,53 +53,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gameday {harness_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("run", help="run gameday scenarios (pytest -m gameday) and write reports")
-    add_shared(run.add_argument, "--scenario")
-    run.add_argument(
-        "--dry-run", action="store_true", help="print what would run (runbook x scenario, "
-        "backend and why) and start nothing"
-    )
-    add_shared(run.add_argument, "--runbook", "--backend")
-    run.add_argument(
-        "-j",
-        "--jobs",
-        "-n",
-        dest="jobs",
-        type=_jobs,
-        default=None,
-        metavar="N",
-        help="gamedays at once, each on its own stack, longest first (default: twice the "
-        "cores, bounded by free memory; 1: one after another); -n is the same",
-    )
-    run.add_argument("-q", "--quiet", action="count", default=0, help="less output (no phases)")
-    run.add_argument("-v", "--verbose", action="count", default=0, help="pytest's verbose output")
-    run.add_argument(
-        "-x", "--exitfirst", action="store_true", help="stop after the first unexpected verdict"
-    )
-    run.add_argument("--junitxml", metavar="PATH", help="also write JUnit XML (CI test reports)")
-    add_shared(run.add_argument, "--compose")
-    run.add_argument(
-        "--out",
-        default="gameday-out",
-        metavar="DIR",
-        help="where report.html, results.json and reviews/ go (default: ./gameday-out)",
-    )
-    run.add_argument(
-        "pytest_args", nargs="*", metavar="-- PYTEST-ARGS", help="extra pytest arguments, after --"
-    )
-
+    _add_run(sub)
+    _add_report_and_merge(sub)
     diff = sub.add_parser("diff", help="regression report between two runs (Markdown on stdout)")
     diff.add_argument("old", help="results.json (or its run directory), or <runbook>.baseline.json")
     diff.add_argument("new", help="results.json (or its run directory)")
     diff.add_argument("--html", metavar="FILE", help="also write the report as HTML")
+    diff.add_argument(
+        "--pair",
+        action="append",
+        metavar="OLD=NEW",
+        help="compare runbook OLD of the old run with runbook NEW of the new one (repeatable; "
+        "default: the two runbooks when each side ran one)",
+    )
 
     history = sub.add_parser("history", help="trend of verdicts and TTR over every run under DIR")
     history.add_argument("dir")
 
     lint = sub.add_parser("lint", help="list what in a runbook a gameday cannot exercise")
     lint.add_argument("runbook")
-    add_shared(lint.add_argument, "--compose")
+    add_shared(lint.add_argument, "--compose", "--deployment")
     lint.add_argument("--json", action="store_true", help="print the findings as JSON")
+    lint.add_argument(
+        "--markdown", action="store_true", help="with --deployment: the drift report as Markdown"
+    )
+    lint.add_argument(
+        "--ask-engine", action="store_true",
+        help="with --deployment: also ask a local Docker engine which tools the images hold",
+    )
     lint.add_argument(
         "--coverage", action="store_true",
         help="table: each compose service x each fault kind, and the section that answers it",
@@ -144,6 +107,78 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_list(sub)
     return parser
+
+
+def _add_run(sub: Any) -> None:
+    from harness.suite.execute import PER_CORE, STACK_MEMORY
+
+    run = sub.add_parser("run", help="run the gamedays (runbook x scenario) and write reports")
+    add_shared(run.add_argument, "--scenario")
+    run.add_argument(
+        "--dry-run", action="store_true", help="print what would run (runbook x scenario, "
+        "backend and why) and start nothing"
+    )
+    add_shared(run.add_argument, "--runbook", "--backend")
+    run.add_argument(
+        "-j", "--jobs", "-n", dest="jobs", type=_jobs, default=None, metavar="N",
+        help=f"gamedays at once, each on its own stack, longest first (default: {PER_CORE} per "
+        f"core, bounded by free memory at {STACK_MEMORY >> 20} MB a gameday and by the number "
+        "of gamedays; 1: one after another); -n is the same",
+    )  # fmt: skip
+    run.add_argument("-k", dest="keyword", default=None, metavar="EXPR",
+                     help="only gamedays whose names match, as pytest's -k (e.g. 'service_down "
+                     "and not fixed')")  # fmt: skip
+    run.add_argument("-q", "--quiet", action="count", default=0, help="less output")
+    run.add_argument("-v", "--verbose", action="count", default=0,
+                     help="every phase of every gameday, and lines in full")  # fmt: skip
+    run.add_argument(
+        "-x", "--exitfirst", action="store_true",
+        help="start no gameday after the first unexpected verdict",
+    )  # fmt: skip
+    run.add_argument("--junitxml", metavar="PATH", help="also write JUnit XML (CI test reports)")
+    run.add_argument("--collect-only", action="store_true",
+                     help="list the selected gamedays by their pytest names; run nothing")
+    run.add_argument(
+        "--shard", type=_shard, default=None, metavar="I/N",
+        help="run only shard I of N: a duration-balanced slice, the same on every runner "
+        "(gameday merge puts the shards' outputs together)",
+    )  # fmt: skip
+    add_shared(run.add_argument, "--compose")
+    run.add_argument(
+        "--out", default="gameday-out", metavar="DIR",
+        help="where results.json, report.html and reviews/ go (default: gameday-out)",
+    )  # fmt: skip
+    run.add_argument("pytest_args", nargs="*", metavar="-- ARGS",
+                     help="-k, -x, -v, -q, --junitxml, --collect-only after -- (as before)")
+
+
+def _report_kinds() -> dict[str, Any]:
+    from harness.reports.registry import report_kinds
+
+    kinds: dict[str, Any] = dict(report_kinds())
+    interim = (("html", "--html", "the HTML report"),
+               ("reviews", "--reviews", "post-incident reviews (a directory)"))
+    for name, option, help_text in interim:
+        kinds.setdefault(name, argparse.Namespace(option=option, help=help_text))  # interim
+    return kinds
+
+
+def _add_report_and_merge(sub: Any) -> None:
+    report = sub.add_parser("report", help="render every report from a results.json again")
+    report.add_argument("results", help="results.json (or the directory holding it)")
+    for name, kind in _report_kinds().items():
+        report.add_argument(kind.option, dest=f"report_{name}", metavar="PATH",
+                            help=f"{kind.help} (with no option: every default report beside "
+                            "results.json)")  # fmt: skip
+    merge = sub.add_parser(
+        "merge", help="one results.json, report and reviews from the outputs of N shards"
+    )
+    merge.add_argument("dirs", nargs="+", metavar="DIR", help="each shard's --out directory")
+    merge.add_argument("--out", default="gameday-out", metavar="DIR",
+                       help="where the merged outputs go (default: gameday-out)")
+    merge.add_argument("--junitxml", metavar="PATH", help="also write JUnit XML")
+    merge.add_argument("--history", metavar="DIR",
+                       help="also keep the merged results.json under DIR (see gameday history)")
 
 
 def _add_trust_subcommands(sub: Any) -> None:
@@ -194,6 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {
         "run": cmd_run,
+        "report": cmd_report,
+        "merge": cmd_merge,
         "diff": cmd_diff,
         "history": cmd_history,
         "lint": cmd_lint,
@@ -207,12 +244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BadInput as exc:
         print(f"gameday: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        from harness.suite import plugin
-
-        signum = plugin.interrupted_by or signal.SIGINT  # SIGTERM and SIGHUP arrive as this too
-        print(f"gameday: interrupted by {signal.Signals(signum).name}", file=sys.stderr)
-        return 128 + signum
+    except KeyboardInterrupt:  # before or after the executor, which handles its own signals
+        print("gameday: interrupted by SIGINT", file=sys.stderr)
+        return 128 + signal.SIGINT
 
 
 def _existing(path: str, what: str) -> Path:
@@ -229,70 +263,6 @@ def _compose_path(option: str | None) -> Path:
 # -- run -------------------------------------------------------------------------------
 
 
-class _RunRecorder:
-    """Plugin for the in-process pytest run (the xdist controller when -j > 1): HTML hooks
-    on, one line per finished gameday naming its runbook, every GamedayResult kept for the
-    reviews, and the files the disk refused (the plugin's list, shared)."""
-
-    def __init__(self) -> None:
-        from harness.result import GamedayResult
-
-        self.results: list[GamedayResult] = []
-        self.failures: list[tuple[str, str]] = []
-        self.config: pytest.Config | None = None
-        self.out: Path | None = None
-        self.lock = threading.Lock()  # the progress thread and pytest's both write lines
-        self.terminal: IO[str] = _terminal()
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_configure(self, config: pytest.Config) -> None:
-        from harness.reports import html_plugin
-        from harness.suite import plugin
-
-        self.config = config
-        html_plugin.register(config)  # a no-op once harness.suite.plugin registers it itself
-        out = config.getoption("--gameday-out", None)
-        self.out = Path(out) if out else None
-        if plugin.WRITE_FAILURES_KEY in config.stash:
-            self.failures = config.stash[plugin.WRITE_FAILURES_KEY]
-            config.stash[plugin.FAILURES_SHOWN_KEY] = True  # said once, in cmd_run's line
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        from harness.reports.html_plugin import gameday_results
-
-        if report.when != "call":
-            return
-        for result in gameday_results(list(report.user_properties)):
-            self.results.append(result)
-            self.say(f"{Path(result.runbook).name}  {result.summary()}")
-
-    def say(self, line: str) -> None:
-        """A line on the real terminal, on a line of its own even amid pytest's dots."""
-        tr = self.config.pluginmanager.get_plugin("terminalreporter") if self.config else None
-        with self.lock:
-            tw: Any = getattr(tr, "_tw", None)
-            if tw is not None and tw.width_of_current_line:
-                line = "\n" + line  # pytest's dots are mid-line: ours start a line of its own
-                if hasattr(tw, "_current_line"):
-                    tw._current_line = ""
-            if tr is not None:
-                tr.currentfspath = None  # pytest starts its next test's path on a new line
-            sys.stdout.flush()
-            self.terminal.write(line + "\n")
-            self.terminal.flush()
-
-
-def _terminal() -> IO[str]:
-    """The terminal as it is now: pytest's capture (fd 1 redirected during each test in a
-    serial run) must not swallow progress lines. Under a test's capsys, sys.stdout itself."""
-    try:
-        if sys.stdout.fileno() == 1:
-            return os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace")
-    except (AttributeError, OSError, ValueError):
-        pass
-    return sys.stdout
-
-
 def cmd_list(args: argparse.Namespace) -> int:
     from harness.suite.listing import cmd_list as list_scenarios
 
@@ -300,230 +270,170 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.backends import BACKENDS
-    from harness.compose import ComposeFile
-    from harness.runbook.parse import parse_runbook
-    from harness.suite import plugin
+    """Check everything, plan, execute, render: the verdicts come from `execute`."""
+    from harness.reports.json_results import Run, RunInfo
+    from harness.suite import execute, outputs
+    from harness.suite.progress import make_board
+
+    _take_pytest_style(args)
+    runbooks, compose, backend, why = _checked_inputs(args.runbook, args.compose, args.backend)
+    out = Path(args.out)
+    jobs = execute.plan(
+        runbooks, args.scenario, previous=execute.previous_durations(out / "results.json")
+    )
     from harness.suite.plugin import require_services
 
-    # Everything the run needs is checked before pytest (and any stack) starts.
-    scenarios_dir = REPO_ROOT / "scenarios"
-    if not scenarios_dir.is_dir():
-        raise BadInput(
-            f"{scenarios_dir}: no scenarios directory (gameday run needs the repository "
-            "checkout, not an installed wheel)"
-        )
-    from harness.suite import listing
-
-    runbooks = [_existing(p, "runbook").resolve() for p in args.runbook]
-    for path in runbooks:
-        parse_runbook(path)
-    # Scenario files, ids and every selected scenario's section in every runbook.
-    planned = listing.plan(runbooks or listing.runbook_paths([]), args.scenario)
-    compose = _compose_path(args.compose)
-    ComposeFile(compose)
-    if args.backend is not None and args.backend not in BACKENDS:
-        raise OptionError(f"--backend must be one of {', '.join(BACKENDS)}, not {args.backend!r}")
-    require_services(ComposeFile(compose), [p.scenario for p in planned])
-    if args.dry_run:
-        from harness.backends import select_backend
-
-        backend, why = select_backend(args.backend, ComposeFile(compose))
-        sys.stdout.write(listing.dry_run(planned, backend, why, compose))
-        return 0
-    out = Path(args.out)
+    require_services(compose, [j.scenario for j in jobs])
+    if args.keyword:
+        jobs = [j for j in jobs if _keyword_match(args.keyword, j)]
+    if args.shard:
+        jobs = execute.shard(jobs, *args.shard)
+    if args.dry_run or args.collect_only:
+        return _dry_run(jobs, backend, why, compose.path, collect_only=args.collect_only)
+    if not jobs:
+        raise BadInput("no gameday selected (see gameday list, and -k, --scenario, --shard)")
     if out.exists() and not out.is_dir():
         raise BadInput(f"{out}: --out must be a directory")
-    _check_pytest_args(args.pytest_args)
-    jobs = args.jobs or default_jobs(len(planned))
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInput(f"{out}: cannot create the output directory: {exc.strerror}") from None
-    _check_writable(out)
-    out = out.resolve()
+    outputs.writable(out, "the output directory (--out)")
+    chosen = outputs.targets(out, {"junit": args.junitxml})
+    outputs.check(chosen)
 
-    pytest_args = [
-        str(scenarios_dir),
-        "-m",
-        "gameday",
-        "--rootdir",
-        str(REPO_ROOT),
-        "--gameday-out",
-        str(out),
-        "--html",
-        str(out / "report.html"),
-        "--self-contained-html",
-        "-o",
-        "render_collapsed=",
-        "--compose",
-        str(compose.resolve()),
-        # A signal landing in a finalizer is re-delivered by the plugin; pytest's own hook
-        # would turn it into a warning with a traceback instead.
-        "-p",
-        "no:unraisableexception",
-        # The gameday test's one assert carries its own message; rewriting the asserts of
-        # every imported plugin module costs each xdist worker ~1 s of CPU (no .pyc cache
-        # under PYTHONDONTWRITEBYTECODE).
-        "--assert=plain",
-        # Plugins a gameday does not use, ~0.2 s of CPU each worker spends importing them
-        # (hypothesis's, and anyio's, which imports trio).
-        "-p",
-        "no:hypothesispytest",
-        "-p",
-        "no:anyio",
-    ]
-    for path in runbooks:
-        pytest_args += ["--runbook", str(path)]
-    if args.backend:
-        pytest_args += ["--backend", args.backend]
-    for sid in args.scenario:
-        pytest_args += ["--scenario", sid]
-    if jobs > 1:  # each xdist worker runs its gamedays on stacks of its own, longest first
-        # (pytest-benchmark, where installed, warns on every worker that it is disabled)
-        pytest_args += ["-n", str(jobs), "--dist", "load", "-p", "no:benchmark"]
-    pytest_args += ["-q"] * args.quiet + ["-v"] * args.verbose
-    if args.exitfirst:
-        pytest_args.append("-x")
-    if args.junitxml:
-        pytest_args += ["--junitxml", args.junitxml]
-    pytest_args += list(args.pytest_args)
-
-    recorder = _RunRecorder()
-    plugin.interrupted_by = None
-    try:
-        with _Progress(recorder, quiet=args.quiet > 0):
-            code = int(pytest.main(pytest_args, plugins=[recorder]))
-    finally:
-        if recorder.terminal is not sys.stdout:
-            recorder.terminal.close()  # our duplicate of fd 1
-    if plugin.interrupted_by is not None or code == pytest.ExitCode.INTERRUPTED:
-        return _interrupted(recorder, out)
-    if code == pytest.ExitCode.NO_TESTS_COLLECTED:
-        wanted = ", ".join(args.scenario) or "any scenario"
-        print(
-            f"gameday: no gameday test selected for {wanted} (see gameday list; a runbook's "
-            f"own scenarios are in <runbook>.scenarios.toml)",
-            file=sys.stderr,
-        )
-        return EXIT_BAD_INPUT
-    if not recorder.results:
-        return code  # nothing ran (--collect-only, a usage error): no results.json, no reviews
-
-    reviews = _write_reviews(recorder)
-    failed = {Path(p).name for p, _ in recorder.failures}
-    print(f"gameday: {len(recorder.results)} result(s); pytest exit status {code}")
-    for label, name in (("report", "report.html"), ("results", "results.json")):
-        if name not in failed:
-            print(f"  {label}:{' ' * (8 - len(label))}{out / name}")
-    if reviews:
-        print(f"  reviews: {out / 'reviews'} ({len(reviews)} file(s))")
-    if recorder.failures:
-        print(f"gameday: {plugin.write_failures_line(recorder.failures)}", file=sys.stderr)
-    return code
+    board = make_board(sys.stdout, verbose=args.verbose > 0)
+    shard = f"{args.shard[0]}/{args.shard[1]}" if args.shard else ""
+    done = execute.execute(
+        jobs, backend=backend, compose=compose, concurrency=args.jobs, events=board,
+        results_path=out / "results.json", runbooks=[r.path for r in runbooks],
+        exitfirst=args.exitfirst, shard_label=shard,
+    )  # fmt: skip
+    info = RunInfo.now(done.results, [r.path for r in runbooks], backend,
+                       interrupted=done.interrupted_by is not None)  # fmt: skip
+    info.expected = {j.key: execute.expectation_record(j.expected) for j in jobs}
+    info.shard = shard
+    if done.write_failure:
+        print(f"gameday: results: {done.write_failure} (the verdicts stand)", file=sys.stderr)
+    _say_outputs(Run(info, done.results), chosen, out, quiet=args.quiet > 0)
+    if done.interrupted_by is not None:
+        name = signal.Signals(done.interrupted_by).name
+        print(f"gameday: interrupted by {name} after {len(done.results)} gameday(s): "
+              f"{out / 'results.json'} (marked interrupted)", file=sys.stderr)  # fmt: skip
+    return done.exit_status
 
 
-def _interrupted(recorder: _RunRecorder, out: Path) -> int:
-    """Ctrl-C or SIGTERM: results.json holds what finished, marked interrupted (the plugin
-    wrote it); exit 128 + the signal (130, 143), never 2, the bad-input status."""
-    from harness.suite import plugin
+def _checked_inputs(
+    runbook_options: Sequence[str], compose_option: str | None, backend_option: str | None
+) -> tuple[list[Any], Any, str, str]:
+    """Runbooks, compose file and backend, each read once and checked (BadInput, exit 2)."""
+    from harness.backends import select_backend
+    from harness.options import check_compose
+    from harness.runbook.parse import parse_runbook
+    from harness.suite.listing import runbook_paths
 
-    signum = plugin.interrupted_by or signal.SIGINT
-    written = not any(Path(p).name == "results.json" for p, _ in recorder.failures)
-    name = signal.Signals(signum).name
-    where = f"{out / 'results.json'} (marked interrupted)" if written else "nothing written"
-    print(
-        f"gameday: interrupted by {name} after {len(recorder.results)} gameday(s): {where}",
-        file=sys.stderr,
-    )
-    return 128 + signum
-
-
-def _write_reviews(recorder: _RunRecorder) -> list[Path]:
-    """One review per result, each written whole (temp + rename) or not at all."""
-    from harness.reports.json_results import write_atomic
-    from harness.reports.review import load_template, render_review, review_filename
-
-    out = recorder.out
-    if out is None:
-        return []
-    written: list[Path] = []
-    templates: dict[str, tuple[str, str]] = {}
-    for result in recorder.results:
-        if result.runbook not in templates:
-            templates[result.runbook] = load_template(result.runbook)
-        template, where = templates[result.runbook]
-        path = out / "reviews" / review_filename(result, template)
-        try:
-            written.append(write_atomic(path, render_review(result, template, where)))
-        except OutputError as exc:
-            recorder.failures.append((str(out / "reviews" / "*.md"), exc.reason))
-            break  # the disk refuses: the next review would fail alike
-    return written
+    runbooks = [parse_runbook(p.resolve()) for p in runbook_paths(runbook_options)]
+    compose = check_compose(compose_option)
+    backend, why = select_backend(backend_option, compose)
+    return runbooks, compose, backend, why
 
 
-def _check_writable(out: Path) -> None:
-    """Exit 2 before any stack starts when --out cannot take a file (a read-only mount, a
-    full disk): a probe file is written, synced and removed. Root ignores permission bits,
-    so asking os.access() would say yes on a read-only file system's directory too."""
-    probe = out / f".gameday-write-probe-{os.getpid()}"
-    try:
-        with open(probe, "wb") as f:
-            f.write(b"gameday\n")
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as exc:
-        raise BadInput(f"{out}: output directory is not writable: {exc.strerror}") from None
-    finally:
-        try:
-            probe.unlink()
-        except OSError:
-            pass
+def _say_outputs(run: Any, chosen: dict[str, Path], out: Path, quiet: bool) -> None:
+    """Render every report from the record; name each file, and each failure in one line."""
+    from harness.suite import outputs
+
+    outcomes = outputs.render(run, chosen)
+    if not quiet:
+        print(f"gameday: {len(run.results)} result(s) in {out}")
+        for o in outcomes:
+            if o.error is None:
+                print(f"  {o.name}:{' ' * max(1, 8 - len(o.name))}{o.target}")
+    for o in outcomes:
+        if o.error is not None:
+            print(f"gameday: {o.name}: {o.error} (the verdicts stand)", file=sys.stderr)
 
 
-def _check_pytest_args(extra: Sequence[str]) -> None:
-    """Arguments after `--` go to pytest: an unknown one is one line and exit 2 here, before
-    anything starts, not pytest's usage text and exit 4 after the header."""
-    if not extra:
-        return
-    from _pytest.config import UsageError, get_config
+def _dry_run(jobs: list[Any], backend: str, why: str, compose: Path, collect_only: bool) -> int:
+    from harness.suite import listing
 
-    # Checked against pytest and the plugins a gameday run relies on, not every plugin the
-    # environment has: loading those (pytest-benchmark, anyio) runs git, hg and ldconfig.
-    plugins = [arg for name in CHECKED_PLUGINS for arg in ("-p", name)]
-    saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    config = None
-    try:
-        config = get_config([*plugins, *extra])
-        config.parse([*plugins, *extra], addopts=False)
-        paths = [str(p) for p in getattr(config.option, "file_or_dir", None) or []]
-    except UsageError as exc:
-        lines = str(exc).splitlines()
-        why = next((ln.split("error: ", 1)[1] for ln in lines if "error: " in ln), lines[0])
-        raise OptionError(f"pytest argument after --: {why}") from None
-    finally:
-        if saved is None:
-            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+    if collect_only:  # pytest's name for each gameday, as `pytest -m gameday` would show it
+        for j in jobs:
+            print(f"scenarios/test_gamedays.py::test_gameday[{j.scenario.id}-"
+                  f"{Path(j.runbook.path).stem}]")  # fmt: skip
+        print(f"{len(jobs)} gameday(s) selected")
+        return 0
+    planned = [listing.Planned(j.runbook, j.scenario, _expected_text(j), j.expected.source)
+               for j in jobs]  # fmt: skip
+    sys.stdout.write(listing.dry_run(planned, backend, why, compose))
+    return 0
+
+
+def _expected_text(job: Any) -> str:
+    exp = job.expected
+    return exp.verdict + (f" (resolution {exp.resolution})" if exp.resolution else "")
+
+
+PYTEST_STYLE = ("-k", "-x", "--exitfirst", "-v", "--verbose", "-q", "--quiet", "--junitxml",
+                "--collect-only")  # fmt: skip
+
+
+def _take_pytest_style(args: argparse.Namespace) -> None:
+    """`gameday run -- -k EXPR -x` as before: pytest's options that mean something to a
+    gameday run are taken after `--` too; any other is one line and exit 2."""
+    extra = list(args.pytest_args)
+    while extra:
+        arg = extra.pop(0)
+        name, _, value = arg.partition("=")
+        if name not in PYTEST_STYLE:
+            raise OptionError(
+                f"{arg!r}: gameday run takes -k, -x, -v, -q, --junitxml and --collect-only "
+                "(before or after --); for other pytest options run "
+                "`pytest -m gameday scenarios/ ...`"
+            )
+        if name in ("-k", "--junitxml"):
+            if not value:
+                if not extra:
+                    raise OptionError(f"{name} needs a value")
+                value = extra.pop(0)
+            setattr(args, "keyword" if name == "-k" else "junitxml", value)
+        elif name in ("-x", "--exitfirst"):
+            args.exitfirst = True
+        elif name == "--collect-only":
+            args.collect_only = True
+        elif name in ("-v", "--verbose"):
+            args.verbose += 1
         else:
-            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
-        if config is not None:
-            config._ensure_unconfigure()
-    for path in paths:
-        if not Path(path.split("::", 1)[0]).exists():
-            raise OptionError(f"pytest argument after --: no such file or directory: {path}")
+            args.quiet += 1
+    if args.keyword:
+        _keyword_match(args.keyword, None)  # a malformed expression is bad input now
 
 
-def default_jobs(gamedays: int) -> int:
-    """Gamedays at once: a gameday keeps ~0.4 of a core busy (its stack, the load, the
-    detection steps' processes), so four per core, bounded by free memory (a stack and its
-    worker need ~STACK_MEMORY) and the gamedays. Measured on 2 cores (docs/performance.md):
-    -j 4 103 s, -j 8 78 s, -j 12 76 s; beyond ~8 the CPU is the bound."""
-    import psutil
+def _keyword_match(expr: str, job: Any) -> bool:
+    """pytest's -k on the names `pytest -m gameday` gives the gameday (its test id, the
+    scenario id, the runbook's stem, `test_<scenario>`): substring, case-insensitive."""
+    from _pytest.mark.expression import Expression
 
-    cores = os.cpu_count() or 1
-    by_memory = int(psutil.virtual_memory().available // STACK_MEMORY)
-    return max(1, min(4 * cores, by_memory, gamedays))
+    try:
+        compiled = Expression.compile(expr)
+    except Exception as exc:  # noqa: BLE001 - pytest's ParseError moves between versions
+        raise OptionError(f"-k {expr!r}: {' '.join(str(exc).split())}") from None
+    if job is None:
+        return True
+    stem, sid = Path(job.runbook.path).stem, job.scenario.id
+    names = [f"test_gameday[{sid}-{stem}]", sid, stem, f"test_{sid.replace('-', '_')}",
+             "test_gameday", "gameday", "test_gamedays.py", "scenarios"]  # fmt: skip
+    lowered = [n.lower() for n in names]
+
+    def matches(word: str, /, **kwargs: str | int | bool | None) -> bool:
+        return any(word.lower() in n for n in lowered)
+
+    return bool(compiled.evaluate(matches))
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid shard {text!r} (i/N, e.g. 1/3)") from None
+    if not 1 <= i <= n:
+        raise argparse.ArgumentTypeError(f"shard {text}: i must be between 1 and N")
+    return i, n
 
 
 def _jobs(text: str) -> int:
@@ -536,67 +446,52 @@ def _jobs(text: str) -> int:
     return n
 
 
-class _Progress:
-    """Shows each gameday's phases while it runs: the plugin (here or in an xdist worker)
-    appends `runbook  scenario: phase` lines to a file named by GAMEDAY_PROGRESS_FILE; a
-    thread prints them on the terminal as they come (pytest's capture never sees them)."""
+# -- report, merge -----------------------------------------------------------------------
 
-    def __init__(self, recorder: _RunRecorder, quiet: bool) -> None:
-        self.recorder, self.quiet = recorder, quiet
-        self.path: Path | None = None
-        self.stop = threading.Event()
-        self.thread: threading.Thread | None = None
-        self.previous_env: str | None = None
 
-    def __enter__(self) -> _Progress:
-        from harness.suite import plugin
+def cmd_report(args: argparse.Namespace) -> int:
+    """Every report, re-rendered from a results.json (nothing is run)."""
+    from harness.reports.json_results import read_run
+    from harness.suite import outputs
 
-        fd, name = tempfile.mkstemp(prefix="gameday-progress-", suffix=".log")
-        os.close(fd)
-        self.path = Path(name)
-        self.previous_env = os.environ.get(plugin.PROGRESS_ENV)
-        os.environ[plugin.PROGRESS_ENV] = name
-        if not self.quiet:
-            self.thread = threading.Thread(target=self._follow, name="gameday-progress")
-            self.thread.daemon = True
-            self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        from harness.suite import plugin
-
-        self.stop.set()
-        if self.thread is not None:
-            self.thread.join(timeout=5)
-        if self.previous_env is None:
-            os.environ.pop(plugin.PROGRESS_ENV, None)
+    run = read_run(args.results)
+    asked = {name: getattr(args, f"report_{name}", None) for name in _report_kinds()}
+    beside = None if any(asked.values()) else Path(args.results).resolve()
+    if beside is not None and not beside.is_dir():
+        beside = beside.parent
+    chosen = outputs.targets(beside, asked)
+    outputs.check(chosen)
+    failed = 0
+    for o in outputs.render(run, chosen):
+        if o.error is None:
+            print(f"{o.name}: {o.target}")
         else:
-            os.environ[plugin.PROGRESS_ENV] = self.previous_env
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
+            failed += 1
+            print(f"gameday: {o.name}: {o.error}", file=sys.stderr)
+    return 1 if failed else 0
 
-    def _follow(self) -> None:
-        assert self.path is not None
-        with open(self.path, encoding="utf-8", errors="replace") as f:
-            pending = ""
-            while True:
-                stopping = self.stop.wait(0.2)
-                pending += f.read()
-                *lines, pending = pending.split("\n")
-                for line in lines:
-                    self.recorder.say(line)
-                if stopping:
-                    return
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from harness.suite.shards import merge_command
+
+    return merge_command(args)
 
 
 # -- diff, history, lint, review ---------------------------------------------------------
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from harness.reports.regression import compare, load_snapshot, to_html, to_markdown
+    from harness.reports.regression import (
+        compare,
+        load_snapshot,
+        parse_pairs,
+        to_html,
+        to_markdown,
+    )
 
+    pairs = parse_pairs(args.pair)
     old, new = load_snapshot(args.old), load_snapshot(args.new)
-    comparison = compare(old, new)
+    comparison = compare(old, new, pairs)
     sys.stdout.write(to_markdown(comparison))
     if args.html:
         Path(args.html).write_text(to_html(comparison), encoding="utf-8")
@@ -617,6 +512,21 @@ def cmd_lint(args: argparse.Namespace) -> int:
     from harness.runbook.lint import lint_runbook, to_text
 
     _existing(args.runbook, "runbook")
+    # The scenario files and the compose file, checked as `gameday run` checks them.
+    from harness.compose import ComposeFile
+    from harness.suite.listing import plan
+    from harness.suite.plugin import require_services
+
+    planned = plan([Path(args.runbook)], [])
+    require_services(ComposeFile(_compose_path(args.compose)), [p.scenario for p in planned])
+    if args.deployment:
+        from harness.deployment.command import lint_deployment
+        from harness.options import check_deployment
+
+        check_deployment(args.deployment)
+        return lint_deployment(
+            args.runbook, args.deployment, args.json, args.markdown, args.ask_engine
+        )
     if args.coverage:
         from harness.suite.coverage import coverage_table
 

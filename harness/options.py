@@ -37,6 +37,12 @@ SHARED: dict[str, dict[str, Any]] = {
         "metavar": "PATH",
         "help": "compose file (default: docker-compose.chaos.yml of the repository)",
     },
+    "--deployment": {
+        "default": None,
+        "metavar": "DIR",
+        "help": "the team's deployment files (compose file(s), Dockerfile(s), .env.example, "
+        "Makefile, units, manifests): the runbook is checked against it (drift report)",
+    },
     "--scenario": {
         "action": "append",
         "default": [],
@@ -60,6 +66,21 @@ def scenarios_from(ids: Sequence[str], known: dict[str, Scenario]) -> list[Scena
         if sid not in known:
             raise BadInput(f"unknown scenario {sid!r}; known: {', '.join(sorted(known))}")
     return [known[sid] for sid in dict.fromkeys(ids)] if ids else list(known.values())
+
+
+def check_deployment(option: str | None) -> Path | None:
+    """The deployment dir, checked to be one (a dir with a compose file), or None when not
+    given; BadInput (exit 2, one line) otherwise. Its files are read by the drift report."""
+    if not option:
+        return None
+    from harness.deployment.load import COMPOSE_NAMES
+
+    path = Path(option)
+    if not path.is_dir():
+        raise BadInput(f"{option}: no such deployment directory")
+    if not any((path / name).is_file() for name in COMPOSE_NAMES):
+        raise BadInput(f"{option}: no compose file ({', '.join(COMPOSE_NAMES)})")
+    return path
 
 
 def check_compose(option: str | None) -> ComposeFile:

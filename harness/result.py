@@ -140,6 +140,18 @@ class GamedayResult:
     ttd_resolution_s: float | None = None
     ttr_resolution_s: float | None = None
     address_map: dict[str, str] = field(default_factory=dict)  # "127.0.0.1:30441": "localhost:8000"
+    # Added in schema 2 (readers of earlier files get the defaults): what the timings depend on.
+    detect_window_s: float | None = None  # the detection window, whole (never cut by the budget)
+    detect_opened_s: float | None = None  # from t0: when it opened (the fault was confirmed)
+    verify_window_s: float | None = None  # how long recovery was awaited after the steps
+    # The harness's own clients of the API, within its declared rate limit: requests, the
+    # busiest minute of each, requests held back to stay under the limit, 429s received.
+    probe_rate: dict[str, Any] = field(default_factory=dict)
+    load_rate: dict[str, Any] = field(default_factory=dict)
+    machine: dict[str, Any] = field(default_factory=dict)  # load average, the stack's CPU-s
+    margin: str = ""  # why the verdict was decided by a margin small against the run's noise
+    # When the verdict was confirmed by a re-run alone: both measurements, the first one first.
+    measurements: list[dict[str, Any]] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -185,8 +197,8 @@ class GamedayResult:
         return "\n".join(lines)
 
     def summary(self) -> str:
-        ttd = "-" if self.ttd_s is None else f"{self.ttd_s:.2f}s"
-        ttr = "-" if self.ttr_s is None else f"{self.ttr_s:.2f}s"
+        ttd = _timed(self.ttd_s, self.ttd_resolution_s)
+        ttr = _timed(self.ttr_s, self.ttr_resolution_s)
         return (
             f"{self.scenario}: {self.verdict.value} (TTD {ttd}, TTR {ttr}, budget SEV-"
             f"{self.declared_severity} {self.budget_s:.0f}s, backend {self.backend})"
@@ -198,3 +210,10 @@ class GamedayResult:
                 else ""
             )
         )
+
+
+def _timed(value: float | None, resolution: float | None) -> str:
+    """A time with its precision: "2.10s ±0.10s" (the measurement is one poll apart)."""
+    if value is None:
+        return "-"
+    return f"{value:.2f}s" + (f" ±{resolution:.2f}s" if resolution else "")

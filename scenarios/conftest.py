@@ -34,13 +34,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         # collection error with a traceback.
         metafunc.config.stash[ERROR_KEY] = str(exc)
         known, wanted = {}, []
-    params = [
-        pytest.param(sid, marks=[pytest.mark.sev(known[sid].severity)])
-        if known[sid].severity
-        else sid
-        for sid in wanted
-    ]
-    metafunc.parametrize("scenario_id", params, ids=wanted)
+    metafunc.parametrize("scenario_id", wanted, ids=wanted)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

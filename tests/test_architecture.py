@@ -5,6 +5,7 @@ broken anywhere in `harness/` fails this test with the offending import named.""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -20,25 +21,27 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "services": ("services",),
     "faultproxy": ("faultproxy", "toxiproxy"),
     "toxiproxy": (),
-    "shell": (),
-    "runbook": ("runbook", "shell", "services.testgen.metrics"),
+    "shell": ("shell",),
+    # the linter asks the bridge's registry which tools it serves (never manual)
+    "runbook": ("runbook", "shell", "services.testgen.metrics", "bridge.registry"),
     # a stack reads its deployment's image tools (`docker exec` of a tool it lacks)
     "backends": ("backends", "deployment.image"),
     # the fake plays the services in-process, by their own rules (not a copy of them)
     "backends.fake": ("backends", "services", "faultproxy"),
     "bridge": ("bridge", "backends.base", "shell", "runbook.model"),
-    "observe": ("observe", "backends.base"),
+    "observe": ("observe", "backends.base", "services.contract"),
     "faults": ("faults", "backends.base", "observe", "toxiproxy", "services.contract"),
     "run": ("run", "backends.base", "bridge", "faults", "observe", "runbook", "shell"),
     # views of the record; the diff also reads the suite's expectations, the review the
     # runbook whose template it fills
-    "reports": ("reports", "runbook", "suite.baseline"),
+    "reports": ("reports", "runbook", "suite.baseline", "deployment.report", "deployment.render",
+                "deployment.steps"),
     "suite": ("suite", "run", "backends", "faults", "runbook", "reports", "faultproxy",
-              "services.contract", "observe", "options"),
+              "services.contract", "observe", "options", "deployment"),
     "trust": ("trust", "suite", "run", "backends", "bridge", "faults", "observe", "runbook",
               "shell", "toxiproxy", "options"),
-    "cli": ("suite", "trust", "reports", "run", "runbook", "backends", "options"),
-    "options": ("backends", "run"),
+    "cli": ("suite", "trust", "reports", "run", "runbook", "backends", "options", "deployment"),
+    "options": ("backends", "run", "deployment"),
     # a team's deployment files, and the drift of a runbook against them
     "deployment": ("deployment", "runbook", "shell"),
 }  # fmt: skip
@@ -104,3 +107,44 @@ def test_the_public_api_resolves_and_stays_small() -> None:
     for name in harness.__all__:
         assert getattr(harness, name) is not None, name
     assert len(harness.__all__) <= 20  # a small surface; the rest is internal
+
+
+ROOT = HARNESS.parent
+DOC = ROOT / "docs" / "architecture.md"
+_PATH_LIKE = re.compile(r"^[\w./-]+(?:\.(?:py|toml|md|yml|c)|/)(?:::\w+)?$")
+
+
+def _doc_paths(text: str) -> list[str]:
+    """Every `code` span of the document that names a file, a folder or a test."""
+    spans = re.findall(r"`([^`\n]+)`", text)
+    return sorted({s for s in spans if _PATH_LIKE.match(s)})
+
+
+def _exists(name: str) -> bool:
+    path, _, test = name.partition("::")
+    if "/" not in path.rstrip("/"):  # a bare file name: some module of the harness has it
+        found = [p for p in HARNESS.rglob(path.rstrip("/")) if "__pycache__" not in p.parts]
+        found += [ROOT / path] if (ROOT / path).exists() else []
+    else:
+        found = [base / path for base in (ROOT, HARNESS) if (base / path).exists()]
+    if not found or not test:
+        return bool(found)
+    return any(f"def {test}(" in f.read_text() for f in found if f.is_file())
+
+
+def test_every_path_the_architecture_doc_names_exists() -> None:
+    named = _doc_paths(DOC.read_text())
+    assert len(named) > 20, named  # the reader found the paths (the test can fail)
+    missing = [name for name in named if not _exists(name)]
+    assert not missing, f"docs/architecture.md names what does not exist: {missing}"
+
+
+def test_the_doc_path_check_can_fail() -> None:
+    assert _doc_paths("see `bridge/tools/` and `nowhere/gone.py` and `tests/x.py::t`") == [
+        "bridge/tools/",
+        "nowhere/gone.py",
+        "tests/x.py::t",
+    ]
+    assert _exists("bridge/tools/") and _exists("errors.py")
+    assert not _exists("nowhere/gone.py")
+    assert not _exists("tests/test_architecture.py::test_that_does_not_exist")

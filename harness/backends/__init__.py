@@ -1,40 +1,109 @@
-"""Stack backends: `local` (processes, the default) and `docker` (Testcontainers); `fake`
-(in memory, for testing the runner) only when named."""
+"""Stack backends, each one package here that registers itself in its `backend.py`:
+
+    register_backend("local", "harness.backends.local:LocalStack", auto_rank=1)
+
+`local` (processes, the default), `docker` (Testcontainers) and `fake` (in memory, for
+testing the runner; only when named). Discovery imports each package's `backend.py` (or a
+plain module of this package's `__path__`, as a plugin directory would add), never the
+stack itself: a backend's own imports (the docker SDK, the fake's servers) load only when
+that backend is used.
+"""
 
 from __future__ import annotations
 
 import importlib
 import os
+import pkgutil
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.backends.base import Stack
 from harness.compose import ComposeFile
-from harness.errors import HarnessError, OptionError
+from harness.errors import OptionError
 
-BACKENDS: tuple[str, ...] = ("auto", "local", "docker", "fake")
+StackClass = Callable[..., Stack]  # (compose, shell_env=..., env_example=...) -> Stack
+Problem = Callable[[ComposeFile | None], "str | None"]  # why it cannot run here, or None
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    stack: str | StackClass  # "module:Class", imported only when the backend is used
+    problem: Problem | None = None
+    auto_rank: int | None = None  # `auto` tries the highest rank first; None: only by name
+    auto_reason: str = ""  # why `auto` picks it when it is the first choice and can run
+
+
+_BACKENDS: dict[str, Backend] = {}
+_discovered = False
+
+
+def register_backend(
+    name: str,
+    stack_class: str | StackClass,
+    *,
+    problem: Problem | None = None,
+    auto_rank: int | None = None,
+    auto_reason: str = "",
+) -> None:
+    """A new backend: a `Stack` implementation by name (chosen only when named unless it
+    has an `auto_rank`)."""
+    _BACKENDS[name] = Backend(name, stack_class, problem, auto_rank, auto_reason)
+
+
+def unregister_backend(name: str) -> None:
+    _BACKENDS.pop(name, None)
+
+
+def _discover() -> None:
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    package = importlib.import_module(__name__)
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name == "base":
+            continue
+        target = f"{__name__}.{module.name}" + (".backend" if module.ispkg else "")
+        try:
+            importlib.import_module(target)
+        except ModuleNotFoundError as exc:
+            if exc.name != target:  # a package without backend.py is not a backend
+                raise
+
+
+def backends() -> dict[str, Backend]:
+    """Every registered backend, after importing each package's `backend.py` once."""
+    _discover()
+    return dict(_BACKENDS)
+
+
+def backend_names() -> tuple[str, ...]:
+    """The `--backend` choices: `auto`, then every registered backend."""
+    return ("auto", *backends())
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BACKENDS":  # read at use, so a backend registered later is a choice too
+        return backend_names()
+    if name == "REGISTRY":  # name -> its stack ("module:Class" until first used)
+        return {n: b.stack for n, b in backends().items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def backend_problem(name: str, compose: ComposeFile | None = None) -> str | None:
+    """Why the named backend cannot run here, or None."""
+    backend = backends().get(name)
+    if backend is None:
+        return f"unknown backend {name!r}"
+    return backend.problem(compose) if backend.problem is not None else None
 
 
 def docker_problem(compose: ComposeFile | None = None) -> str | None:
     """Why the docker backend cannot run here (no engine, images not built), or None."""
-    try:
-        from harness.backends.docker import engine, images
-    except ImportError as exc:
-        return f"the docker backend cannot load: {exc}"
-    problem = engine.engine_problem()
-    if problem is not None or compose is None:
-        return problem
-    import docker
-
-    client = docker.from_env(timeout=5)
-    try:
-        configs, _ = compose.resolve(dict(os.environ))
-        images.require(client, sorted({c.image for c in configs.values()}))
-    except HarnessError as exc:
-        return str(exc)
-    finally:
-        client.close()
-    return None
+    return backend_problem("docker", compose)
 
 
 def choose_backend(name: str | None, compose: ComposeFile | None = None) -> str:
@@ -42,40 +111,30 @@ def choose_backend(name: str | None, compose: ComposeFile | None = None) -> str:
 
 
 def select_backend(name: str | None, compose: ComposeFile | None = None) -> tuple[str, str]:
-    """(backend, why). `auto` (the default) is docker when an engine answers and has the
-    stack's images, local otherwise; an explicit `docker` that cannot run is bad input."""
+    """(backend, why). `auto` (the default) is the highest-ranked backend that can run here
+    (docker when an engine answers and has the stack's images, local otherwise); an
+    explicit backend that cannot run is bad input."""
     name = name or os.environ.get("GAMEDAY_BACKEND") or "auto"
-    if name not in BACKENDS:
-        raise OptionError(f"--backend must be one of {', '.join(BACKENDS)}, not {name!r}")
-    if name not in ("auto", "docker"):  # `auto` picks only local or docker
-        return name, "chosen"
-    problem = docker_problem(compose)
-    if name == "docker":
+    known = backends()
+    if name != "auto":
+        if name not in known:
+            names = ", ".join(backend_names())
+            raise OptionError(f"--backend must be one of {names}, not {name!r}")
+        problem = backend_problem(name, compose)
         if problem:
-            raise OptionError(f"--backend docker: {problem}")
-        return "docker", "chosen"
-    if problem:
-        return "local", f"auto: {problem}"
-    return "docker", "auto: a Docker engine answers and has the images"
-
-
-StackClass = Callable[..., Stack]  # (compose, shell_env=..., env_example=...) -> Stack
-
-# name -> "module:Class", imported only when that backend is used (docker's imports need
-# the docker SDK; the fake's the in-process servers). `register_backend` adds one.
-REGISTRY: dict[str, str | StackClass] = {
-    "local": "harness.backends.local:LocalStack",
-    "docker": "harness.backends.docker:DockerStack",
-    "fake": "harness.backends.fake:FakeStack",
-}
-
-
-def register_backend(name: str, stack_class: str | StackClass) -> None:
-    """A new backend: a `Stack` implementation by name (chosen only when named)."""
-    REGISTRY[name] = stack_class
-    global BACKENDS
-    if name not in BACKENDS:
-        BACKENDS = (*BACKENDS, name)
+            raise OptionError(f"--backend {name}: {problem}")
+        return name, "chosen"
+    ranked = sorted(
+        (b for b in known.values() if b.auto_rank is not None), key=lambda b: -(b.auto_rank or 0)
+    )
+    skipped: list[str] = []
+    for backend in ranked:
+        problem = backend_problem(backend.name, compose)
+        if problem is None:
+            why = "; ".join(skipped) or backend.auto_reason or f"{backend.name} can run here"
+            return backend.name, f"auto: {why}"
+        skipped.append(problem)
+    raise OptionError(f"--backend auto: no backend can run here ({'; '.join(skipped)})")
 
 
 def make_stack(
@@ -84,14 +143,15 @@ def make_stack(
     shell_env: Mapping[str, str],
     env_example: Path | None = None,
 ) -> Stack:
-    entry = REGISTRY.get(backend)
+    entry = backends().get(backend)
     if entry is None:
         raise OptionError(f"unknown backend {backend!r}")
-    if isinstance(entry, str):
-        module, _, name = entry.partition(":")
+    stack_class = entry.stack
+    if isinstance(stack_class, str):
+        module, _, name = stack_class.partition(":")
         try:
-            entry = getattr(importlib.import_module(module), name)
+            stack_class = getattr(importlib.import_module(module), name)
         except ImportError as exc:
             raise OptionError(f"the {backend} backend is not available: {exc}") from None
-    assert callable(entry)
-    return entry(compose, shell_env=shell_env, env_example=env_example)
+    assert callable(stack_class)
+    return stack_class(compose, shell_env=shell_env, env_example=env_example)

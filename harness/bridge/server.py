@@ -8,7 +8,6 @@ operator shell (bash) ── docker ps | grep … ──▶ shim ──unix sock
 from __future__ import annotations
 
 import base64
-import importlib
 import json
 import os
 import shutil
@@ -21,11 +20,7 @@ from pathlib import Path
 from harness.backends.base import Stack
 from harness.bridge import lean_shim
 from harness.bridge.protocol import Answer, Completed, Exec, Invocation
-from harness.bridge.registry import TOOL_MODULES, TOOLS
-
-for _module in TOOL_MODULES:  # each registers its tools
-    importlib.import_module(_module)
-
+from harness.bridge.registry import bridged_tools
 
 LEAN_MAGIC = b"GAMEDAY/1\n"  # shim.c's line protocol; shim.py sends JSON ("{...")
 
@@ -84,9 +79,10 @@ class BridgeServer:
         lean = lean_shim.executable() if lean_shim.wanted() else None
         self.shim_kind = "lean" if lean else "python"
         source = (Path(__file__).parent / "shim.py").read_text()
+        served = bridged_tools().values()
         for directory, tools in (
-            (self.operator_bin, [t.name for t in TOOLS.values() if t.operator]),
-            (self.container_bin, [t.name for t in TOOLS.values() if t.container]),
+            (self.operator_bin, [t.name for t in served if t.operator]),
+            (self.container_bin, [t.name for t in served if t.container]),
         ):
             directory.mkdir(exist_ok=True)
             os.chmod(directory, 0o755)
@@ -101,7 +97,7 @@ class BridgeServer:
     def answer(self, inv: Invocation) -> Answer:
         tool = Path(inv.argv[0]).name
         shim_dir = str(self.container_bin if inv.container else self.operator_bin)
-        bridged = TOOLS.get(tool)
+        bridged = bridged_tools().get(tool)
         if bridged is not None:
             return bridged.handler(self.stack, inv, shim_dir)
         return Completed(127, "", f"{tool}: not bridged\n")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.backends.base import Stack
-from harness.bridge.registry import TOOLS
+from harness.bridge.registry import bridged_tools
 from harness.bridge.server import BridgeServer
 from harness.redact import Redactor
 from harness.runbook.model import Step
@@ -77,7 +77,7 @@ class OperatorShell:
         return command
 
     def run(self, step: Step, timeout: float | None = None, isolated: bool = False) -> Outcome:
-        reason = manual_reason(step.command, step.comment, TOOLS)
+        reason = manual_reason(step.command, step.comment, bridged_tools())
         if reason is not None:
             return Outcome(None, "", "", 0.0, manual_reason=reason)
         return self.run_command(step.command, timeout, isolated)

@@ -94,6 +94,9 @@ class ComposeFile:
     volumes: dict[str, int] = field(default_factory=dict)
     interpolated: dict[str, int] = field(default_factory=dict)  # variable -> first line
     project_name: str | None = None
+    services_line: int | None = None
+    # variable -> {service: line} for the services whose definition interpolates it
+    passed_to: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def by_container(self, name: str) -> Service | None:
         for service in self.services.values():
@@ -281,4 +284,30 @@ def parse_compose_text(source: SourceFile) -> ComposeFile:
     compose.networks = _networks(doc, doc.data.get("networks"))
     compose.volumes = {str(k): doc.line("volumes", k) or 0 for k in (doc.data.get("volumes") or {})}
     compose.interpolated = interpolated_variables(source.text)
+    compose.services_line = doc.line("services")
+    compose.passed_to = _passed_to(source.text, compose)
     return compose
+
+
+def _passed_to(text: str, compose: ComposeFile) -> dict[str, dict[str, int]]:
+    """Which services' definitions use each variable: a service spans the lines from its
+    key to the next service's key (or the end of the `services:` block)."""
+    starts = sorted((s.line, s.name) for s in compose.services.values())
+    top_level = [
+        n
+        for n, line in enumerate(text.splitlines(), 1)
+        if line[:1].isalpha() and n > (compose.services_line or 0)
+    ]
+    end = top_level[0] if top_level else len(text.splitlines()) + 1
+    bounds = [
+        (start, starts[i + 1][0] if i + 1 < len(starts) else end, name)
+        for i, (start, name) in enumerate(starts)
+    ]
+    out: dict[str, dict[str, int]] = {}
+    lines = text.splitlines()
+    for start, stop, name in bounds:
+        for number in range(start, min(stop, len(lines) + 1)):
+            found = interpolated_variables(lines[number - 1])
+            for var in found:
+                out.setdefault(var, {}).setdefault(name, number)
+    return out

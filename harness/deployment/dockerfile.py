@@ -21,11 +21,26 @@ from harness.deployment.source import SourceFile
 
 INSTRUCTIONS = frozenset(
     {
-        "FROM", "RUN", "CMD", "LABEL", "MAINTAINER", "EXPOSE", "ENV", "ADD", "COPY",
-        "ENTRYPOINT", "VOLUME", "USER", "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL",
-        "HEALTHCHECK", "SHELL",
+        "FROM",
+        "RUN",
+        "CMD",
+        "LABEL",
+        "MAINTAINER",
+        "EXPOSE",
+        "ENV",
+        "ADD",
+        "COPY",
+        "ENTRYPOINT",
+        "VOLUME",
+        "USER",
+        "WORKDIR",
+        "ARG",
+        "ONBUILD",
+        "STOPSIGNAL",
+        "HEALTHCHECK",
+        "SHELL",
     }
-)  # fmt: skip
+)
 
 # Programs a package puts on PATH, where the name differs from the package's.
 PACKAGE_TOOLS: dict[str, frozenset[str]] = {
@@ -165,9 +180,15 @@ def _exec_form(argument: str) -> tuple[str, ...]:
 
 
 _INSTALLERS = (
-    ("apt-get", "install"), ("apt", "install"), ("apk", "add"), ("yum", "install"),
-    ("dnf", "install"), ("microdnf", "install"), ("pip", "install"), ("pip3", "install"),
-)  # fmt: skip
+    ("apt-get", "install"),
+    ("apt", "install"),
+    ("apk", "add"),
+    ("yum", "install"),
+    ("dnf", "install"),
+    ("microdnf", "install"),
+    ("pip", "install"),
+    ("pip3", "install"),
+)
 
 
 def installed_packages(run: str) -> list[str]:

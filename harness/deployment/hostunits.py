@@ -61,8 +61,12 @@ def read_manifests(sources: list[SourceFile]) -> Manifests:
                 continue
             meta = data.get("metadata") or {}
             out.objects.append(
-                KubeObject(str(data["kind"]), str(meta.get("name", "")),
-                           str(meta["namespace"]) if meta.get("namespace") else None,
-                           source.shown, doc.line() or 1)
-            )  # fmt: skip
+                KubeObject(
+                    str(data["kind"]),
+                    str(meta.get("name", "")),
+                    str(meta["namespace"]) if meta.get("namespace") else None,
+                    source.shown,
+                    doc.line() or 1,
+                )
+            )
     return out

@@ -72,8 +72,12 @@ def _engine_answers() -> bool:
     if shutil.which("docker") is None:
         return False
     try:
-        done = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
-                              capture_output=True, timeout=5, check=False)  # fmt: skip
+        done = subprocess.run(
+            ["docker", "version", "--format", "{{.Server.Version}}"],
+            capture_output=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
@@ -85,8 +89,9 @@ def engine_tools(image: str, candidates: Iterable[str]) -> set[str] | None:
     if not wanted or not _engine_answers():
         return None
     try:
-        inspect = subprocess.run(["docker", "image", "inspect", image], capture_output=True,
-                                 timeout=10, check=False)  # fmt: skip
+        inspect = subprocess.run(
+            ["docker", "image", "inspect", image], capture_output=True, timeout=10, check=False
+        )
         if inspect.returncode != 0:
             return None
         script = (

@@ -24,8 +24,12 @@ from harness.errors import BadInput
 
 # What plain `docker-compose` / `docker compose` loads, in Compose's order of preference.
 COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
-OVERRIDE_NAMES = ("compose.override.yaml", "compose.override.yml",
-                  "docker-compose.override.yml", "docker-compose.override.yaml")  # fmt: skip
+OVERRIDE_NAMES = (
+    "compose.override.yaml",
+    "compose.override.yml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+)
 MAX_FILES = 200  # a deployment dir, not a repository
 
 

@@ -1,13 +1,17 @@
-"""What every fault injector is: inject, confirm it took, lift; and the registry by name."""
+"""What every fault injector is: its declared parameters, inject, confirm it took (by the
+effect its parameters ask for), lift; and the registry by name."""
 
 from __future__ import annotations
 
 import abc
+import inspect
 import time
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from harness.backends.base import Stack
 from harness.errors import HarnessError
+from harness.faults.params import Param, ParamProblem, check
 
 
 class FaultNotTaken(HarnessError):
@@ -15,15 +19,36 @@ class FaultNotTaken(HarnessError):
 
 
 class Fault(abc.ABC):
-    """One way the TestGen stack breaks. Subclasses register themselves by `kind`."""
+    """One way the TestGen stack breaks. Subclasses register themselves by `kind` and declare
+    the parameters a scenario file may set (`params`, one per `__init__` parameter)."""
 
     kind: ClassVar[str] = ""
     registry: ClassVar[dict[str, type[Fault]]] = {}
+    params: ClassVar[tuple[Param, ...]] = ()
+    # False for a composite a scenario file cannot name (several link faults at once).
+    declarable: ClassVar[bool] = True
+
+    # What the last confirmation measured when it fell short of what the parameters ask
+    # ("round trip +2 ms, asked +400 ms"): the reason of an `aborted` gameday.
+    shortfall: str | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.kind:
+            if cls.declarable:
+                _check_declared(cls)
             Fault.registry[cls.kind] = cls
+
+    @classmethod
+    def parameters(cls, given: Mapping[str, Any]) -> tuple[Param, ...]:
+        """The parameters this fault takes, given those set (a network fault's attributes
+        depend on its toxic type)."""
+        return cls.params
+
+    @classmethod
+    def check_params(cls, given: Mapping[str, Any]) -> list[ParamProblem]:
+        """Every problem of a scenario's parameters for this fault, before anything starts."""
+        return check(cls.parameters(given), given, f"fault {cls.kind!r}")
 
     @abc.abstractmethod
     def inject(self, stack: Stack) -> None:
@@ -67,10 +92,34 @@ class Fault(abc.ABC):
             if evidence:
                 return evidence
             if time.monotonic() >= deadline:
-                raise FaultNotTaken(
-                    f"{self.kind}: the fault was injected but never observed within {timeout:.0f}s"
-                )
+                measured = self.shortfall or f"{self.kind} injected but never observed"
+                raise FaultNotTaken(f"fault not in effect: {measured} (within {timeout:.0f} s)")
             time.sleep(interval)
+
+
+def _check_declared(cls: type[Fault]) -> None:
+    """A registered fault declares exactly its `__init__`'s named parameters: the schema the
+    catalog checks and the README lists cannot drift from what the injector takes."""
+    taken = [
+        p.name
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    declared = [p.name for p in cls.params]
+    if sorted(taken) != sorted(declared):
+        raise TypeError(
+            f"fault {cls.kind!r}: params declares {declared or 'nothing'} but __init__ takes "
+            f"{taken or 'nothing'}"
+        )
+
+
+def defaults(cls: type[Fault]) -> dict[str, Any]:
+    """The injector's default for each parameter that has one."""
+    return {
+        p.name: p.default
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.default is not p.empty
+    }
 
 
 def make_fault(kind: str, **params: Any) -> Fault:

@@ -14,12 +14,17 @@ import redis
 
 from harness.backends.base import Stack
 from harness.faults.base import Fault
+from harness.faults.params import Param
 from harness.observe.load import POPULAR_SOURCES
 from harness.services.contract import cache_key
 
 
 class CacheBloat(Fault):
     kind = "cache-bloat"
+    params = (
+        Param("payload_mb", int, "size of each poisoned cache entry", "MiB", minimum=1,
+              maximum=512),
+    )
 
     def __init__(self, payload_mb: int = 48) -> None:
         self.payload_mb = payload_mb
@@ -59,6 +64,8 @@ class CacheBloat(Fault):
             usage = stack.stats("testgen").memory_bytes
             if usage > 200 * 1024 * 1024:
                 return f"{state.name} memory at {usage >> 20} MiB (no memory limit enforced here)"
+        self.shortfall = (f"{state.name} not OOM-killed ({state.status.value}, "
+                          f"{state.restart_count} restarts) after {self.payload_mb} MiB entries")
         return None
 
     def still_in_effect(self, stack: Stack) -> str | None:

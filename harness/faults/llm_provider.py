@@ -12,12 +12,26 @@ import httpx
 
 from harness.backends.base import Stack
 from harness.faults.base import Fault
+from harness.faults.params import Param
+from harness.services.contract import MODES, PROVIDERS
 
 ERROR_STATUS = {"quota_exceeded": 429, "rate_limited": 429, "server_error": 500}
+# The local LLM is the runbook's fallback, not a provider whose quota runs out; "ok" is no fault.
+HOSTED = tuple(p for p in PROVIDERS if p != "ollama")
+FAULT_MODES = tuple(m for m in MODES if m != "ok")
 
 
 class LlmProviderFault(Fault):
     kind = "llm-provider"
+    params = (
+        Param("provider", str, "the hosted provider the service calls first", choices=HOSTED),
+        Param("mode", str, "how the provider misbehaves", choices=FAULT_MODES),
+        Param("ratio", float, "share of requests answered in that mode (default: all)",
+              minimum=0.01, maximum=1.0),
+        Param("delay_ms", int, "answer delay in mode slow (default 2000)", "ms", minimum=1,
+              maximum=600_000),
+        Param("also", list, "further providers put in the same mode", choices=HOSTED),
+    )
 
     def __init__(
         self,
@@ -58,20 +72,32 @@ class LlmProviderFault(Fault):
             httpx.put(f"{self._control(stack)}/mode", json=body, timeout=2).raise_for_status()
 
     def confirm(self, stack: Stack) -> str | None:
+        """The provider reports the mode asked and has served answers in it to the service
+        (its own count of 429s, 500s, hangs or requests since the injection)."""
+        mode = self._modes(stack).get(self.provider, "unknown")
         served = self._served(stack) - self._served_before
-        if served > 0:
+        if mode == self.mode and served > 0:
             return f"{self.provider} provider in mode {self.mode}: {served} such answers served"
+        self.shortfall = (f"{self.provider} provider in mode {mode} (asked {self.mode}), "
+                          f"{served} such answers served")  # fmt: skip
         return None
+
+    def _modes(self, stack: Stack) -> dict[str, str]:
+        """Each provider's mode, as the provider's control API reports it."""
+        modes = httpx.get(f"{self._control(stack)}/mode", timeout=2).json()
+        return {
+            provider: str(mode.get("mode", mode) if isinstance(mode, dict) else mode)
+            for provider, mode in modes.items()
+        }
 
     # An exhausted quota is not the runbook's to fix: it must route around it (a fallback).
     is_incident = False
 
     def still_in_effect(self, stack: Stack) -> str | None:
-        modes = httpx.get(f"{self._control(stack)}/mode", timeout=2).json()
+        modes = self._modes(stack)
         failing = []
         for provider in (self.provider, *self.also):
-            mode = modes.get(provider, {})
-            mode = mode.get("mode", mode) if isinstance(mode, dict) else mode
+            mode = modes.get(provider, "")
             if mode and mode != "ok":
                 failing.append(f"{provider} ({mode})")
         if failing:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from harness.backends.base import Stack, Status
 from harness.faults.base import Fault
+from harness.faults.params import ENV_NAME, SERVICE_NAME, Param
 
 
 class MissingVariable(Fault):
     kind = "missing-variable"
+    params = (
+        Param("variable", str, "the variable the operator's .env lacks at the deploy",
+              pattern=ENV_NAME),
+        Param("service", str, "the compose service the deploy recreates", pattern=SERVICE_NAME),
+    )
 
     def __init__(self, variable: str = "TESTGEN_SECRET_KEY", service: str = "testgen") -> None:
         self.variable, self.service = variable, service
@@ -31,6 +37,8 @@ class MissingVariable(Fault):
                 f"{state.name} created without {self.variable}: exit {state.exit_code}, "
                 f"{state.status.value}"
             )
+        self.shortfall = (f"{self.service} recreated without {self.variable} is "
+                          f"{state.status.value if state else 'missing'} (asked: refuses to start)")
         return None
 
     def still_in_effect(self, stack: Stack) -> str | None:

@@ -7,15 +7,18 @@ import signal
 import subprocess
 import sys
 
+import httpx
+
 from harness.backends.base import Stack, Status
 from harness.faults.base import Fault
+from harness.faults.params import SERVICE_NAME, Param
 
 # Another web app (a developer's server, a stray container) answering 404 to everything.
 _SQUATTER = """
 import http.server, sys, threading
 class NotHere(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        self.send_error(404, "not the TestGen API")
+        self.send_error(404, "not the TestGen API")  # SQUATTER_ANSWER
     do_POST = do_HEAD = do_GET
     def log_message(self, *args):
         pass
@@ -24,10 +27,18 @@ threading.Timer(float(sys.argv[3]), server.shutdown).start()  # bounded lifetime
 print("listening", flush=True)
 server.serve_forever()
 """
+SQUATTER_ANSWER = "404 not the TestGen API"
 
 
 class PortConflict(Fault):
     kind = "port-conflict"
+    params = (
+        Param("service", str, "the compose service that restarts", pattern=SERVICE_NAME),
+        Param("port", int, "its published port, taken by another process meanwhile",
+              minimum=1, maximum=65535),
+        Param("hold_s", float, "how long the other process holds the port at most", "s",
+              minimum=1, maximum=3600),
+    )
 
     def __init__(self, service: str = "testgen", port: int = 8000, hold_s: float = 900.0) -> None:
         self.service, self.port, self.hold_s = service, port, hold_s
@@ -55,13 +66,29 @@ class PortConflict(Fault):
 
     def confirm(self, stack: Stack) -> str | None:
         state = stack.containers().get(self.service)
-        held = self.squatter is not None and self.squatter.poll() is None
-        if held and state is not None and state.status != Status.RUNNING:
+        answer = self._answer(stack)
+        squatted = answer == SQUATTER_ANSWER
+        if squatted and state is not None and state.status != Status.RUNNING:
             return (
-                f"port {self.port} held by pid {self.squatter.pid if self.squatter else '?'}; "
-                f"{state.name} {state.status.value} (exit {state.exit_code})"
+                f"port {self.port} held by pid {self.squatter.pid if self.squatter else '?'} "
+                f"(it answers {answer}); {state.name} {state.status.value} "
+                f"(exit {state.exit_code})"
             )
+        self.shortfall = (f"port {self.port} answers {answer}, not the other process; "
+                          f"{self.service} is {state.status.value if state else 'missing'}")
         return None
+
+    def _answer(self, stack: Stack) -> str:
+        """What the published port answers now: the other process says "404 not the TestGen
+        API"; the service itself, or nothing, says otherwise."""
+        address = stack.published(self.port)
+        if address is None:
+            return "nothing (not published)"
+        try:
+            reply = httpx.get(f"http://{address[0]}:{address[1]}/health", timeout=2)
+        except httpx.HTTPError as exc:
+            return f"nothing ({type(exc).__name__})"
+        return f"{reply.status_code} {reply.reason_phrase}"
 
     def still_in_effect(self, stack: Stack) -> str | None:
         if self.squatter is not None and self.squatter.poll() is None:

@@ -6,10 +6,15 @@ import signal
 
 from harness.backends.base import Stack, Status
 from harness.faults.base import Fault
+from harness.faults.params import SERVICE_NAME, Param
 
 
 class ServiceKilled(Fault):
     kind = "service-killed"
+    params = (
+        Param("service", str, "the compose service whose container is killed",
+              pattern=SERVICE_NAME),
+    )
 
     def __init__(self, service: str = "testgen") -> None:
         self.service = service
@@ -24,6 +29,7 @@ class ServiceKilled(Fault):
         if state is None or state.status == Status.EXITED:
             code = state.exit_code if state else "removed"
             return f"{self.service} (pid {self._pid}) killed: Exited ({code})"
+        self.shortfall = f"{state.name} is {state.status.value} after the kill (asked: exited)"
         return None
 
     def still_in_effect(self, stack: Stack) -> str | None:

@@ -11,6 +11,8 @@ import html
 import re
 from pathlib import Path
 
+from harness.reports._humanize import map_addresses as map_addresses  # re-exported
+from harness.reports._humanize import plain
 from harness.result import GamedayResult, StepRun, StepStatus, Verdict
 
 # One palette for every view, so a colour means the same thing in the HTML report, the
@@ -33,7 +35,7 @@ STATUS_COLOURS: dict[str, str] = {
 }
 # A step that fails on the healthy stack: neither a detection nor a fault of this incident.
 BASELINE_FAILING = "failing at baseline"
-BASELINE_FAILING_COLOUR = "#8d6e63"
+BASELINE_FAILING_COLOUR = "#a7a7a7"  # grey: it shows nothing about the fault
 
 # What a verdict means, where its name alone would mislead a reader.
 VERDICT_MEANINGS: dict[str, str] = {
@@ -135,39 +137,11 @@ def strip_progress_meter(text: str) -> str:
     return "\n".join(kept)
 
 
-_LOOPBACK = ("127.0.0.1", "localhost", "[::1]", "::1")
-
-
-def _host_pattern(host: str) -> str:
-    hosts = _LOOPBACK if host in _LOOPBACK else (host,)
-    return "(?:" + "|".join(re.escape(h) for h in hosts) + ")"
-
-
-def map_addresses(text: str, address_map: dict[str, str]) -> str:
-    """The stack's real addresses shown as the production names the runbook uses.
-
-    `address_map` maps "host:port" as the stack really listens ("127.0.0.1:30441") to the
-    name in the runbook ("localhost:8000"). Both shapes tools print are rewritten: `host:port`
-    (URLs, redis-cli) and curl's `host port N` ("Failed to connect to 127.0.0.1 port 30441").
-    A loopback address matches whichever loopback spelling the tool printed."""
-    for real, shown in sorted(address_map.items(), key=lambda kv: -len(kv[0])):
-        host, sep, port = real.rpartition(":")
-        shown_host, shown_sep, shown_port = shown.rpartition(":")
-        if not sep or not port.isdigit():
-            continue
-        hp = _host_pattern(host)
-        text = re.sub(rf"(?<![\w.-]){hp}:{port}(?!\d)", shown, text)
-        if shown_sep:
-            text = re.sub(
-                rf"(?<![\w.-]){hp} port {port}(?!\d)", f"{shown_host} port {shown_port}", text
-            )
-    return text
-
-
 def shown(result: GamedayResult, text: str) -> str:
-    """Text from the record as a reader should see it: production names, not loopback ports
-    (`GamedayResult.address_map`, recorded by the runner from the stack's endpoints)."""
-    return map_addresses(text, result.address_map) if result.address_map and text else text
+    """Text from the record as a reader should see it: the stack's names, not loopback ports
+    (`GamedayResult.address_map`, recorded by the runner from the stack's endpoints), and
+    OS errors without Python's reprs (`harness.reports._humanize`)."""
+    return plain(result, text)
 
 
 def shown_output(result: GamedayResult, text: str) -> str:

@@ -4,8 +4,9 @@
 `gameday run --out DIR/<run>` leaves them), orders the runs by their start time, and
 writes next to them:
 
-* `history.md`: the trend table (one row per run, one column per scenario: verdict and
-  TTR) and a per-scenario summary (runs, recovered, median and worst TTR, last change);
+* `history.md`: per runbook a trend table (a row per scenario, a column per run, the
+  latest ten: verdict and TTR) and a per-scenario summary (runs, recovered, median and
+  worst TTR, last change);
 * `history.svg`: one panel per scenario, TTR per run on a log scale (so 0.5 s and 300 s
   share a panel) against the SEV budget line, each point coloured by its verdict; runs
   that did not recover are drawn as crosses along the top.
@@ -71,36 +72,55 @@ def load_history(root: str | Path) -> History:
     return History(base, runs)
 
 
+MAX_RUN_COLUMNS = 10  # the latest runs in the table; history.svg draws them all
+
+
 def _cell(r: GamedayResult | None) -> str:
     if r is None:
         return "–"
     mark = "✓" if r.verdict == Verdict.RECOVERED else "✗"
-    ttr = f" {seconds(r.ttr_s)}" if r.ttr_s is not None else ""
     finding = r.resolution_finding
-    second = f" (resolution: {finding.verdict.value})" if finding is not None else ""
-    return f"{mark} {r.verdict.value}{ttr}{second}"
+    verdict = r.verdict.value + (f"→{finding.verdict.value}" if finding is not None else "")
+    if r.verdict == Verdict.RECOVERED and r.ttr_s is not None:
+        return f"{mark} {seconds(r.ttr_s)}"  # recovered: its TTR says the rest
+    ttr = f" {seconds(r.ttr_s)}" if r.ttr_s is not None else ""
+    return f"{mark} {verdict}{ttr}"
+
+
+def _short_label(label: str) -> str:
+    """A run's column header: its directory name, or its start time without the seconds."""
+    return label[:16] if len(label) > 16 and label[:4].isdigit() else label
 
 
 def to_markdown(h: History) -> str:
     keys = h.keys
-    names = [f"{s} ({rb})" for s, rb in keys]
+    shown_runs = list(range(len(h.runs)))[-MAX_RUN_COLUMNS:]
     out = [
         "# Gameday history",
         "",
-        f"{len(h.runs)} run(s) under `{h.root}`, oldest first. Cells: verdict and TTR.",
-        "",
+        f"{len(h.runs)} run(s) under `{h.root}`, oldest first. Scenarios in rows, runs in "
+        "columns, one table per runbook; a cell is the verdict (→ the second finding), "
+        "✓ with its TTR when recovered.",
     ]
-    out.append("| run | started | backend | " + " | ".join(md_cell(n) for n in names) + " |")
-    out.append("|---|---|---|" + "---|" * len(keys))
-    series = {k: h.series(k) for k in keys}
-    for i, run in enumerate(h.runs):
-        cells = [md_cell(_cell(series[k][i])) for k in keys]
+    if len(shown_runs) < len(h.runs):
         out.append(
-            f"| {md_cell(h.run_label(run))} | {md_cell(run.info.started_at)} | "
-            f"{md_cell(run.info.backend)} | " + " | ".join(cells) + " |"
+            f"The latest {len(shown_runs)} runs are shown; history.svg draws all {len(h.runs)}."
         )
+    out.append("")
+    series = {k: h.series(k) for k in keys}
+    runbooks = list(dict.fromkeys(rb for _, rb in keys))
+    for runbook in runbooks:
+        heads = [md_cell(_short_label(h.run_label(h.runs[i]))) for i in shown_runs]
+        out += [f"## {runbook}", ""]
+        out.append("| scenario | " + " | ".join(heads) + " |")
+        out.append("|---|" + "---|" * len(heads))
+        for k in keys:
+            if k[1] != runbook:
+                continue
+            cells = [md_cell(_cell(series[k][i])) for i in shown_runs]
+            out.append(f"| {md_cell(k[0])} | " + " | ".join(cells) + " |")
+        out.append("")
     out += [
-        "",
         "## Per scenario",
         "",
         "| scenario | runbook | runs | recovered | median TTR | worst TTR | latest | last change |",

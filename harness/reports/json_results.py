@@ -52,6 +52,12 @@ class RunInfo:
     host_cores: int = 0
     harness_version: str = ""
     interrupted: bool = False  # stopped by Ctrl-C or SIGTERM: the results are the ones finished
+    drift: dict[str, Any] | None = None  # the run's --deployment drift report (DriftReport.to_dict)
+    # Every gameday the run planned, by `<scenario>--<runbook stem>`: the verdict (and second
+    # finding) the suite expected, and where that comes from. A planned key without a result
+    # never finished. Written by the executor; {} in files from before it.
+    expected: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    shard: str = ""  # "i/N" when the run was one shard of a sharded run
 
     @classmethod
     def now(
@@ -92,9 +98,12 @@ class Run:
         return self.info.started_at or (str(self.path) if self.path else "?")
 
     def to_dict(self) -> dict[str, Any]:
+        info = asdict(self.info)
+        if info.get("drift") is None:
+            del info["drift"]  # optional: present only for a run with a deployment
         return {
             "schema_version": SCHEMA_VERSION,
-            "run": asdict(self.info),
+            "run": info,
             "results": [r.to_dict() for r in self.results],
         }
 

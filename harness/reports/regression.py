@@ -6,7 +6,8 @@ Compares an old and a new run (two results.json files, or a runbook baseline fil
 
 * verdicts: *regressed* (was recovered, now not; or got worse, e.g. slow → not-recovered),
   *fixed* (now recovered), *improved* (better but not recovered), *changed* (different,
-  neither better nor worse: undetected ↔ not-recovered), *new* / *missing* scenarios;
+  neither better nor worse: undetected ↔ not-recovered); a scenario run on one side only
+  (*new* / *missing*) is *not compared*, never a regression;
 * TTD and TTR changes beyond noise. Noise is max(3 × poll interval, 20 % of the old
   value): the runner polls detection and recovery every poll interval, so a difference of
   a few polls is the clock's resolution, and a 20 % swing is ordinary run-to-run variance
@@ -15,6 +16,10 @@ Compares an old and a new run (two results.json files, or a runbook baseline fil
 * second findings (what the resolution achieved after a missed detection) that changed,
   classified like verdicts: an undetected incident whose resolution stopped recovering
   is a regression even though the verdict stayed `undetected`.
+
+Runbooks are paired by file stem. When each side ran exactly one runbook and their stems
+differ (the shipped runbook against an edited copy), the two are paired; `pairs` (from
+`--pair OLD=NEW`) pairs them explicitly. A pair is compared under the old side's stem.
 
 A baseline file only records verdicts (and, for an undetected incident, the second
 finding's verdict), so against one only those are compared.
@@ -26,6 +31,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.errors import BadInput
 from harness.reports._format import VERDICT_COLOURS, esc, md_cell, md_code, runbook_stem, seconds
 from harness.reports.json_results import Run, read_run, run_from_dict
 from harness.result import GamedayResult, StepRun, Verdict
@@ -75,6 +81,24 @@ class Snapshot:
     @property
     def is_baseline(self) -> bool:
         return not self.results and bool(self.verdicts)
+
+    @property
+    def runbooks(self) -> list[str]:
+        return list(dict.fromkeys(stem for _, stem in self.verdicts))
+
+    def renamed(self, stems: dict[str, str]) -> Snapshot:
+        """The same snapshot with runbook stems renamed (new stem → old stem)."""
+
+        def key(k: Key) -> Key:
+            return (k[0], stems.get(k[1], k[1]))
+
+        return Snapshot(
+            self.label,
+            self.path,
+            {key(k): v for k, v in self.verdicts.items()},
+            {key(k): v for k, v in self.results.items()},
+            {key(k): v for k, v in self.baseline_findings.items()},
+        )
 
     @classmethod
     def from_run(cls, run: Run, path: str = "") -> Snapshot:
@@ -158,12 +182,52 @@ class Comparison:
     # Second findings that changed, where both sides are runs (None: none on that side).
     findings: list[VerdictChange] = field(default_factory=list)
 
+    pairs: dict[str, str] = field(default_factory=dict)  # old runbook stem → new stem
+
     @property
     def regressed(self) -> list[VerdictChange]:
-        # A second finding that went away means detection caught up: not a regression.
-        return [v for v in self.verdicts if v.kind in ("regressed", "missing")] + [
+        # A second finding that went away means detection caught up: not a regression. A
+        # scenario run on one side only is not compared at all.
+        return [v for v in self.verdicts if v.kind == "regressed"] + [
             f for f in self.findings if f.kind == "regressed"
         ]
+
+    @property
+    def not_compared(self) -> list[VerdictChange]:
+        return [v for v in self.verdicts if v.kind in NOT_COMPARED]
+
+
+NOT_COMPARED = ("new", "missing")  # run on one side only
+
+
+def pair_runbooks(
+    old: Snapshot, new: Snapshot, pairs: dict[str, str] | None = None
+) -> dict[str, str]:
+    """old stem → new stem: the explicit pairs, else the two runbooks when each side ran one
+    and their stems differ. A stem named in a pair must have run on its side (BadInput)."""
+    if pairs:
+        for o, n in pairs.items():
+            for stem, side, snap in ((o, "old", old), (n, "new", new)):
+                if stem not in snap.runbooks:
+                    raise BadInput(
+                        f"--pair {o}={n}: no runbook {stem!r} in the {side} run "
+                        f"({', '.join(snap.runbooks) or 'none'})"
+                    )
+        return dict(pairs)
+    if len(old.runbooks) == 1 and len(new.runbooks) == 1 and old.runbooks != new.runbooks:
+        return {old.runbooks[0]: new.runbooks[0]}
+    return {}
+
+
+def parse_pairs(values: list[str] | None) -> dict[str, str]:
+    """`--pair OLD=NEW` (runbook file names or stems), repeatable."""
+    out: dict[str, str] = {}
+    for value in values or []:
+        o, sep, n = value.partition("=")
+        if not sep or not o.strip() or not n.strip():
+            raise BadInput(f"--pair {value!r}: expected OLD=NEW (two runbook names)")
+        out[Path(o.strip()).stem] = Path(n.strip()).stem
+    return out
 
 
 def classify(old: str | None, new: str | None) -> str:
@@ -185,7 +249,9 @@ def _outcome(step: StepRun | None) -> str:
     return step.status.value + (f" (exit {step.exit_code})" if step.exit_code is not None else "")
 
 
-def compare(old: Snapshot, new: Snapshot) -> Comparison:
+def compare(old: Snapshot, new: Snapshot, pairs: dict[str, str] | None = None) -> Comparison:
+    paired = pair_runbooks(old, new, pairs)
+    new = new.renamed({n: o for o, n in paired.items()})
     verdicts: list[VerdictChange] = []
     timings: list[TimingChange] = []
     steps: list[StepChange] = []
@@ -231,11 +297,7 @@ def compare(old: Snapshot, new: Snapshot) -> Comparison:
                 either = sn or so
                 command = either.command if either is not None else ""
                 steps.append(StepChange(key, phase, line, command, _outcome(so), _outcome(sn)))
-    return Comparison(old, new, verdicts, timings, steps, compared, findings)
-
-
-def compare_files(old: str | Path, new: str | Path) -> Comparison:
-    return compare(load_snapshot(old), load_snapshot(new))
+    return Comparison(old, new, verdicts, timings, steps, compared, findings, paired)
 
 
 # -- rendering -------------------------------------------------------------------------
@@ -252,6 +314,22 @@ def _finding_note(snapshot: Snapshot, key: Key) -> str:
     return f" (resolution: {finding[0]})" if finding else ""
 
 
+def headline(c: Comparison) -> str:
+    """`13 scenario(s) on both sides; 1 regression(s), 2 fix(es); 3 not compared`."""
+    text = (
+        f"{c.compared} scenario(s) on both sides; {len(c.regressed)} regression(s), "
+        f"{sum(v.kind == 'fixed' for v in c.verdicts)} fix(es)"
+    )
+    if c.not_compared:
+        text += f"; {len(c.not_compared)} not compared (run on one side only)"
+    return text
+
+
+def _runbook(c: Comparison, stem: str) -> str:
+    """A runbook as the reader knows it: `old → new` for a paired one."""
+    return f"{stem} → {c.pairs[stem]}" if stem in c.pairs else stem
+
+
 FINDINGS_TITLE = "Second findings (the resolution after a missed detection)"
 
 
@@ -261,23 +339,31 @@ def to_markdown(c: Comparison) -> str:
         "",
         f"- **Old**: {md_cell(c.old.label)} ({md_code(c.old.path)})",
         f"- **New**: {md_cell(c.new.label)} ({md_code(c.new.path)})",
-        f"- **Compared**: {c.compared} scenario(s) on both sides; "
-        f"{len(c.regressed)} regression(s), "
-        f"{sum(v.kind == 'fixed' for v in c.verdicts)} fix(es)",
+        f"- **Compared**: {headline(c)}",
+        *(f"- **Runbooks paired**: {md_code(o)} → {md_code(n)}" for o, n in c.pairs.items()),
         "",
     ]
     out += ["## Verdicts", ""]
-    if c.verdicts:
+    changed = [v for v in c.verdicts if v.kind not in NOT_COMPARED]
+    if changed:
         out += ["| scenario | runbook | old | new | change | reason |", "|---|---|---|---|---|---|"]
         out += [
-            f"| {md_cell(v.key[0])} | {md_cell(v.key[1])} | "
+            f"| {md_cell(v.key[0])} | {md_cell(_runbook(c, v.key[1]))} | "
             f"{md_cell((v.old or 'not run') + _finding_note(c.old, v.key))} | "
             f"{md_cell((v.new or 'not run') + _finding_note(c.new, v.key))} | **{v.kind}** | "
             f"{md_cell(v.reason)} |"
-            for v in c.verdicts
+            for v in changed
         ]
     else:
         out.append("No verdict changed.")
+    if c.not_compared:
+        out += ["", "## Not compared (run on one side only)", ""]
+        out += ["| scenario | runbook | ran in |", "|---|---|---|"]
+        out += [
+            f"| {md_cell(v.key[0])} | {md_cell(v.key[1])} | "
+            f"{'the new run only' if v.kind == 'new' else 'the old run only'} |"
+            for v in c.not_compared
+        ]
     if c.findings:
         out += ["", f"## {FINDINGS_TITLE}", ""]
         out += ["| scenario | runbook | old | new | change | reason |", "|---|---|---|---|---|---|"]
@@ -350,13 +436,22 @@ def to_html(c: Comparison) -> str:
     verdict_rows = [
         [
             esc(v.key[0]),
-            esc(v.key[1]),
+            esc(_runbook(c, v.key[1])),
             _badge(v.old) + esc(_finding_note(c.old, v.key)),
             _badge(v.new) + esc(_finding_note(c.new, v.key)),
             f'<strong class="kind-{esc(v.kind)}">{esc(v.kind)}</strong>',
             esc(v.reason),
         ]
         for v in c.verdicts
+        if v.kind not in NOT_COMPARED
+    ]
+    one_side_rows = [
+        [
+            esc(v.key[0]),
+            esc(v.key[1]),
+            esc("the new run only" if v.kind == "new" else "the old run only"),
+        ]
+        for v in c.not_compared
     ]
     finding_rows = [
         [
@@ -409,13 +504,22 @@ def to_html(c: Comparison) -> str:
         "<h1>Gameday regression report</h1>"
         f"<p><strong>Old</strong>: {esc(c.old.label)} <code>{esc(c.old.path)}</code><br>"
         f"<strong>New</strong>: {esc(c.new.label)} <code>{esc(c.new.path)}</code><br>"
-        f"{c.compared} scenario(s) on both sides; {len(c.regressed)} regression(s), "
-        f"{sum(v.kind == 'fixed' for v in c.verdicts)} fix(es)</p>"
-        "<h2>Verdicts</h2>"
+        f"{esc(headline(c))}"
+        + "".join(
+            f"<br><strong>Runbooks paired</strong>: <code>{esc(o)}</code> → <code>{esc(n)}</code>"
+            for o, n in c.pairs.items()
+        )
+        + "</p><h2>Verdicts</h2>"
         + table(
             ["scenario", "runbook", "old", "new", "change", "reason"],
             verdict_rows,
             "No verdict changed.",
+        )
+        + (
+            "<h2>Not compared (run on one side only)</h2>"
+            + table(["scenario", "runbook", "ran in"], one_side_rows, "")
+            if one_side_rows
+            else ""
         )
         + (
             f"<h2>{esc(FINDINGS_TITLE)}</h2>"

@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
-from harness.errors import BadInput
 from harness.reports._format import (
     VERDICT_MEANINGS,
     command_text,
@@ -31,105 +30,26 @@ from harness.reports._format import (
     is_baseline_failing,
     md_cell,
     md_code,
-    runbook_stem,
     seconds,
     shown,
 )
+from harness.reports._humanize import sentence
+from harness.reports.json_results import Run, write_atomic
+from harness.reports.registry import register_report
+from harness.reports.review_template import (
+    COMMANDER,
+    DEFAULT_TEMPLATE,
+    NOT_APPLICABLE,
+    _start,
+    incident_id,
+    load_template,
+    review_filename,
+    template_from_runbook,
+)
 from harness.result import GamedayResult, StepRun, StepStatus, Verdict
-from harness.runbook.model import Runbook
-from harness.runbook.parse import parse_runbook
-
-COMMANDER = "gameday harness"
-NOT_APPLICABLE = "n/a in a gameday"
-
-DEFAULT_TEMPLATE = """\
-# Template: docs/post-incident-reports/YYYY-MM-DD-{incident-id}.md
-
-# Post-Incident Review: {Incident Title}
-
-## Summary
-- **Date**: {Date}
-- **Duration**: {Start time} - {End time} ({Total duration})
-- **Severity**: SEV-{Level}
-- **Incident Commander**: {Name}
-
-## Impact
-- **Users Affected**: {Number}
-- **Requests Failed**: {Number}
-- **Revenue Impact**: {Amount if applicable}
-
-## Timeline
-| Time | Event | Action Taken |
-|------|-------|--------------|
-| 10:00 | Alert fired | Investigation started |
-
-## Root Cause
-{Detailed explanation of what went wrong}
-
-## Resolution
-{What was done to fix the issue}
-
-## Lessons Learned
-### What Went Well
-- Quick detection through monitoring
-
-### What Could Be Improved
-- Faster root cause identification
-
-## Action Items
-- [ ] {Action 1} - Assigned to {Person} - Due {Date}
-
-## Follow-up
-- Monitoring improvements: {Details}
-- Process improvements: {Details}
-- Technical debt: {Details}
-"""
 
 _FIELD = re.compile(r"^(?P<lead>\s*[-*]\s+\*\*(?P<name>[^*]+)\*\*:\s*)(?P<value>.*)$")
 _PLAIN_FIELD = re.compile(r"^(?P<lead>\s*[-*]\s+(?P<name>[A-Z][\w ]+):\s*)(?P<value>\{.*)$")
-
-
-def template_from_runbook(runbook: Runbook) -> str | None:
-    """The runbook's post-incident review template, if it has one."""
-    for section in runbook.sections:
-        if section.kind != "post-incident":
-            continue
-        for template in section.templates:
-            if re.search(r"^#\s+Post-Incident Review", template, re.MULTILINE):
-                return template
-    return None
-
-
-def load_template(runbook_path: str | Path | None) -> tuple[str, str]:
-    """(template, where it came from); falls back to DEFAULT_TEMPLATE."""
-    if runbook_path:
-        try:
-            template = template_from_runbook(parse_runbook(runbook_path))
-        except (BadInput, OSError):
-            template = None
-        if template:
-            return template, str(runbook_path)
-    return DEFAULT_TEMPLATE, "the harness's copy of the runbook template (runbook not readable)"
-
-
-def incident_id(result: GamedayResult) -> str:
-    return f"gameday-{result.scenario}-{runbook_stem(result.runbook)}"
-
-
-def review_filename(result: GamedayResult, template: str = DEFAULT_TEMPLATE) -> str:
-    """The template's own path pattern (`YYYY-MM-DD-{incident-id}.md`), filled."""
-    m = re.search(r"Template:\s*\S*?([^/\s]*\{incident-id\}[^/\s]*)", template)
-    pattern = m.group(1) if m else "YYYY-MM-DD-{incident-id}.md"
-    return pattern.replace("YYYY-MM-DD", _start(result).strftime("%Y-%m-%d")).replace(
-        "{incident-id}", incident_id(result)
-    )
-
-
-def _start(result: GamedayResult) -> datetime:
-    try:
-        return datetime.fromisoformat(result.started_at)
-    except ValueError:
-        return datetime.fromtimestamp(0).astimezone()
 
 
 def _wall(result: GamedayResult, t: float) -> str:
@@ -179,14 +99,12 @@ class _Facts:
                 self.baseline_failing.append(s)
         # Resolution steps are credited only when they are what recovered the service.
         self.credited = r.verdict == Verdict.RECOVERED
-        self.reason = shown(r, r.reason)
+        # The reason and the second finding are said once, in the Summary; elsewhere the
+        # review names the verdict and points there.
+        self.reason = sentence(r, r.reason)
         finding = r.resolution_finding
-        self.finding = (
-            None
-            if finding is None
-            else f"**{finding.verdict.value}**"
-            + (f" — {shown(r, finding.reason)}" if finding.reason else "")
-        )
+        self.finding = None if finding is None else finding.verdict.value
+        self.finding_reason = [] if finding is None else sentence(r, finding.reason)
 
     def field(self, name: str) -> str | None:
         r, imp = self.r, self.r.impact
@@ -202,7 +120,7 @@ class _Facts:
                 )
             end_t = incident_end(r) or r.t0
             total = seconds(end_t - r.t0)
-            tail = "" if r.ttr_s is not None else f", not recovered ({r.verdict.value})"
+            tail = "" if r.ttr_s is not None else ", the service not back when the gameday ended"
             zone = start.strftime("%Z") or "UTC"
             return f"{_wall(r, r.t0)} - {_wall(r, end_t)} {zone} ({total}{tail})"
         if key == "severity":
@@ -235,26 +153,17 @@ class _Facts:
         if key == "process improvements":
             return self.process()
         if key == "technical debt":
-            return (
-                "; ".join(shown(r, n) for n in r.notes) if r.notes else "none found by this gameday"
-            )
+            notes = _untold_notes(r)
+            return "; ".join(shown(r, n) for n in notes) if notes else "none found by this gameday"
         return None
 
     def monitoring(self) -> str:
         r = self.r
         parts = []
         if r.verdict == Verdict.UNDETECTED:
-            parts.append(f"no detection step of '{r.section}' noticed the fault: add one that does")
-        if r.noisy_steps:
-            parts.append(
-                "make these detection steps deterministic on a healthy stack: "
-                + ", ".join(command_text(n) for n in r.noisy_steps)
-            )
-        if self.baseline_failing:
-            parts.append(
-                "fix the detection steps that fail on a healthy stack: "
-                + ", ".join(f"line {s.line}" for s in self.baseline_failing)
-            )
+            parts.append("a detection step for this fault (see Action Items)")
+        if r.noisy_steps or self.baseline_failing:
+            parts.append("detection steps that can fail only on a fault (see Action Items)")
         if self.detector is not None:
             parts.append(
                 f"line {self.detector.line} {_step_text(self.detector)} detected the "
@@ -265,8 +174,10 @@ class _Facts:
     def process(self) -> str:
         if not self.manual:
             return "every step of the section ran unattended"
-        return f"{len(self.manual)} step(s) need a person or a tool the stack lacks: " + ", ".join(
-            f"line {s.line}" for s in self.manual
+        return (
+            f"{len(self.manual)} step(s) need a person or a tool the stack lacks: "
+            + ", ".join(f"line {s.line}" for s in self.manual)
+            + " (see Action Items)"
         )
 
 
@@ -278,33 +189,56 @@ def _step_text(s: StepRun) -> str:
     return md_code(command_text(s.command)) if s.command else f"# {md_cell(s.comment)}"
 
 
-def _verdict_line(verdict: Verdict, reason: str, sep: str = " —") -> str:
-    """`**verdict** (what it means, where the name would mislead) — reason`."""
-    meaning = VERDICT_MEANINGS.get(verdict.value)
-    return (
-        f"**{verdict.value}**"
-        + (f" ({meaning})" if meaning else "")
-        + (f"{sep} {reason}" if reason else "")
-    )
+def _meaning(verdict: Verdict, said: str = "") -> str:
+    """What the verdict means where its name would mislead, unless the text already says it."""
+    meaning = VERDICT_MEANINGS.get(verdict.value, "")
+    if not meaning or meaning.split(";")[0].split(" once")[0].lower() in said.lower():
+        return ""
+    return f" ({meaning})"
+
+
+def _said_once(label: str, verdict: Verdict, clauses: list[str]) -> list[str]:
+    """`- **label**: verdict — first clause`, the other clauses as sub-items: the one place
+    the review gives a reason in full."""
+    said = " ".join(clauses)
+    head = f"- **{label}**: **{verdict.value}**{_meaning(verdict, said)}"
+    if clauses:
+        head += f" — {clauses[0]}"
+    return [head, *(f"  - {c}" for c in clauses[1:])]
+
+
+# Event kinds as the timeline's "Event" column says them; an unknown kind is put in words.
+EVENT_NAMES = {
+    "up": "Stack up",
+    "steady-state": "Steady state checked",
+    "baseline": "Negative control",
+    "inject": "Fault injected",
+    "fault-confirmed": "Fault confirmed",
+    "detected": "Incident detected",
+    "declared": "Incident declared by its impact",
+    "lift": "External cause lifted",
+    "recovery-seen": "Steady state seen",
+    "fault-check": "Fault checked",
+    "recovered": "Service restored, recovery confirmed",
+    "verdict": "Verdict",
+    "data-destroyed": "Acknowledged data destroyed",
+    "verify-ended": "Verify window ended early",
+}
+
+
+def event_name(kind: str) -> str:
+    return EVENT_NAMES.get(kind) or kind.replace("-", " ").replace("_", " ").capitalize()
+
+
+def _untold_notes(r: GamedayResult) -> list[str]:
+    """Notes that no timeline event already tells (a verify window ended early is both)."""
+    told = {e.detail.split(": ", 1)[-1] for e in r.events}
+    return [n for n in r.notes if n.split(": ", 1)[-1] not in told]
 
 
 def _timeline(f: _Facts) -> list[str]:
     """Rows (Time | Event | Action Taken) from the events and the steps run after t0."""
     r = f.r
-    names = {
-        "up": "Stack up",
-        "steady-state": "Steady state checked",
-        "baseline": "Negative control",
-        "inject": "Fault injected",
-        "fault-confirmed": "Fault confirmed",
-        "detected": "Incident detected",
-        "declared": "Incident declared by its impact",
-        "lift": "External cause lifted",
-        "recovery-seen": "Steady state seen",
-        "fault-check": "Fault check",
-        "recovered": "Service restored, recovery confirmed",
-        "verdict": "Verdict",
-    }
     rows: list[tuple[float, int, str, str]] = []
     for i, ev in enumerate(r.events):
         if ev.kind == "step":
@@ -313,11 +247,13 @@ def _timeline(f: _Facts) -> list[str]:
             "inject": f"{r.fault}: {ev.detail}",
             "detected": f"runbook {ev.detail}",
             "recovered": f"harness probes: {ev.detail}",
-            "baseline": ev.detail,
+            # Said in full once (Summary; Root Cause for the fault's state).
+            "verdict": f"{r.verdict.value} (see Summary)",
+            "fault-check": "see Root Cause",
         }.get(ev.kind, ev.detail)
         # t0 is when the fault went in; the inject event is logged a moment later.
         t = r.t0 if ev.kind == "inject" and r.t0 is not None else ev.t
-        rows.append((t, i, names.get(ev.kind, ev.kind), shown(r, action)))
+        rows.append((t, i, event_name(ev.kind), shown(r, action)))
     for j, s in enumerate(r.steps):
         if s.phase == "steady-state":
             continue
@@ -367,22 +303,21 @@ def _resolution(f: _Facts) -> list[str]:
         extra = f" — manual: {s.manual_reason}" if s.manual_reason else ""
         out.append(f"- Line {s.line}: {_step_text(s)} — {outcome}, {seconds(s.duration)}{extra}")
     if not out:
-        out.append("- No resolution step ran" + (f" ({r.verdict.value})." if r.verdict else "."))
+        out.append("- No resolution step ran.")
     out.append("")
-    verdict = _verdict_line(r.verdict, f.reason)
     if r.ttr_s is not None and r.verdict == Verdict.RECOVERED_AFTER_LIFT:
         out.append(
             f"The service came back {seconds(r.ttr_s)} after the fault, only once the fault "
-            f"was lifted: the runbook's steps did not restore it. Verdict: {verdict}."
+            "was lifted: the runbook's steps did not restore it (Summary says why)."
         )
     elif r.ttr_s is not None:
         within = "within" if r.ttr_s <= r.budget_s else "over"
         out.append(
             f"Service restored {seconds(r.ttr_s)} after the fault (TTR), {within} the "
-            f"SEV-{r.declared_severity} budget of {seconds(r.budget_s)}. Verdict: {verdict}."
+            f"SEV-{r.declared_severity} budget of {seconds(r.budget_s)}."
         )
     else:
-        out.append(f"Verdict: {verdict}.")
+        out.append(f"The service was not restored: {r.verdict.value} (Summary says why).")
     if r.recovery_confirmed_s is not None:
         out.append(
             f"Recovery confirmed {seconds(r.recovery_confirmed_s)} after the fault, once steady "
@@ -391,8 +326,8 @@ def _resolution(f: _Facts) -> list[str]:
     if f.finding is not None:
         out += [
             "",
-            "Detection missed the incident, so it was declared by its impact and the "
-            f"resolution steps above still ran. Second finding, resolution: {f.finding}.",
+            "Detection missed the incident, so it was declared by its impact and the steps "
+            f"above still ran; they ended **{f.finding}** (the second finding in the Summary).",
         ]
     return out
 
@@ -424,40 +359,35 @@ def _went_well(f: _Facts) -> list[str]:
     return out or ["- Nothing this gameday can credit"]
 
 
+# What each failing verdict means for the runbook, in a line (the reason is in the Summary).
+_VERDICT_LESSON = {
+    Verdict.UNDETECTED: "No detection step of the section noticed the fault",
+    Verdict.NOT_RECOVERED: "The resolution steps did not bring the service back",
+    Verdict.RECOVERED_AFTER_LIFT: "The service came back only once the fault was lifted",
+    Verdict.SLOW: "Recovered, but over the SEV budget",
+    Verdict.DATA_LOSS: "A step destroyed acknowledged data",
+    Verdict.ABORTED: "The stack never reached steady state: nothing was tested",
+}
+
+
 def _improve(f: _Facts) -> list[str]:
+    """One headline per problem; its evidence is in the Summary, each fix in Action Items."""
     r = f.r
     out = []
-    if r.verdict != Verdict.RECOVERED:
-        out.append(f"- Verdict {_verdict_line(r.verdict, f.reason, ':')}")
-    if f.finding is not None:
-        out.append(f"- Second finding, resolution after the missed detection: {f.finding}")
-    if r.fault_check.checked and r.fault_check.present:
+    if r.verdict in _VERDICT_LESSON:
+        out.append(f"- {_VERDICT_LESSON[r.verdict]} ({r.verdict.value})")
+    finding = r.resolution_finding
+    if finding is not None and finding.verdict in _VERDICT_LESSON:
         out.append(
-            "- The fault was still in effect when recovery was judged"
-            + (f": {shown(r, r.fault_check.evidence)}" if r.fault_check.evidence else "")
+            f"- Once the incident was declared: {_VERDICT_LESSON[finding.verdict].lower()} "
+            f"({finding.verdict.value})"
         )
-    for s in f.baseline_failing:
-        out.append(
-            f"- Line {s.line} {_step_text(s)} fails on a healthy stack"
-            + (f" (exit {s.exit_code})" if s.exit_code is not None else "")
-            + ": failing at baseline, it cannot show this fault"
-        )
-    for u in r.unchecked:
-        out.append(f"- Not checked by this gameday: {shown(r, u)}")
-    for s in f.failed:
-        out.append(
-            f"- Line {s.line} {_step_text(s)} ({s.phase}) {s.status.value}"
-            + (f" with exit {s.exit_code}" if s.exit_code is not None else "")
-        )
-    for s in f.manual:
-        out.append(f"- Line {s.line} {_step_text(s)} cannot run unattended: {s.manual_reason}")
-    for n in r.noisy_steps:
-        out.append(
-            "- Noisy detection step (differs between two runs on a healthy stack): "
-            + md_code(command_text(n))
-        )
-    for n in r.notes:
-        out.append(f"- {shown(r, n)}")
+    if f.baseline_failing or r.noisy_steps:
+        out.append("- Detection steps that fail, or flip, on a healthy stack")
+    if f.failed:
+        out.append(f"- {len(f.failed)} step(s) failed or were cut off")
+    if f.manual:
+        out.append(f"- {len(f.manual)} step(s) cannot run unattended")
     return out or ["- Nothing found by this gameday"]
 
 
@@ -468,24 +398,23 @@ def _actions(f: _Facts, shape: str) -> list[str]:
     if r.verdict == Verdict.UNDETECTED:
         actions.append(
             f'Give the runbook section "{r.section}" a detection step that notices this fault'
-            + (f" ({f.reason})" if f.reason else "")
         )
     elif r.verdict != Verdict.RECOVERED:
         actions.append(
-            f'Fix the runbook section "{r.section}" so the service recovers '
-            f"({r.verdict.value}" + (f": {f.reason}" if f.reason else "") + ")"
+            f'Fix the runbook section "{r.section}" so its steps recover the service '
+            f"(now {r.verdict.value})"
         )
     finding = r.resolution_finding
     if finding is not None and finding.verdict != Verdict.RECOVERED:
         actions.append(
-            f'Fix the resolution steps of "{r.section}": once the incident was declared they '
-            f"gave {finding.verdict.value}"
-            + (f" ({shown(r, finding.reason)})" if finding.reason else "")
+            f'Fix the resolution steps of "{r.section}" (once the incident was declared they '
+            f"gave {finding.verdict.value})"
         )
     for s in f.baseline_failing:
         actions.append(
-            f"Fix line {s.line} {_step_text(s)}: it fails on a healthy stack, so it can never "
-            "detect the fault"
+            f"Fix line {s.line} {_step_text(s)}: it fails on a healthy stack"
+            + (f" (exit {s.exit_code})" if s.exit_code is not None else "")
+            + ", so it can never detect the fault"
         )
     for s in f.failed:
         did = (
@@ -505,6 +434,22 @@ def _actions(f: _Facts, shape: str) -> list[str]:
     rest = rest.replace("{Person}", "runbook owners").replace("{Date}", "next gameday")
     rest = re.sub(r"\{[^}]*\}", NOT_APPLICABLE, rest)
     return [f"- [ ] {a}{rest}" for a in actions] or ["- [ ] None: the runbook did what it says"]
+
+
+def _summary_lines(f: _Facts) -> list[str]:
+    """The verdict, its reason and the second finding's: said here, and only here, in full."""
+    r = f.r
+    out = _said_once("Gameday verdict", r.verdict, f.reason)
+    finding = r.resolution_finding
+    if finding is not None:
+        out += _said_once("Second finding (resolution)", finding.verdict, f.finding_reason)
+    out.append(
+        f"- **TTD / TTR**: {seconds(r.ttd_s)} / {seconds(r.ttr_s)} "
+        f"(budget {seconds(r.budget_s)}, backend {r.backend})"
+    )
+    if r.unchecked:
+        out.append("- **Not checked**: " + "; ".join(shown(r, u) for u in r.unchecked))
+    return [*out, ""]
 
 
 def render_review(
@@ -545,26 +490,7 @@ def render_review(
         if name == "summary":
             while out and not out[-1].strip():
                 out.pop()
-            out.append(
-                f"- **Gameday verdict**: {result.verdict.value}"
-                + (
-                    f" ({VERDICT_MEANINGS[result.verdict.value]})"
-                    if result.verdict.value in VERDICT_MEANINGS
-                    else ""
-                )
-                + (f" — {f.reason}" if f.reason else "")
-            )
-            if f.finding is not None:
-                out.append(f"- **Second finding (resolution)**: {f.finding}")
-            out.append(
-                f"- **TTD / TTR**: {seconds(result.ttd_s)} / {seconds(result.ttr_s)} "
-                f"(budget {seconds(result.budget_s)}, backend {result.backend})"
-            )
-            if result.unchecked:
-                out.append(
-                    "- **Not checked**: " + "; ".join(shown(result, u) for u in result.unchecked)
-                )
-            out.append("")
+            out += _summary_lines(f)
     text = "\n".join(out).rstrip() + "\n"
     source = template_source or "the runbook's Post-Incident Review template"
     return text + (
@@ -615,6 +541,20 @@ def _fill_lessons(f: _Facts, body: list[str]) -> list[str]:
     return out
 
 
+__all__ = [
+    "COMMANDER",
+    "DEFAULT_TEMPLATE",
+    "NOT_APPLICABLE",
+    "incident_id",
+    "load_template",
+    "render_review",
+    "render_reviews",
+    "review_filename",
+    "template_from_runbook",
+    "write_reviews",
+]
+
+
 def write_reviews(
     results: list[GamedayResult], out_dir: str | Path, runbook_override: str | Path | None = None
 ) -> list[Path]:
@@ -629,6 +569,16 @@ def write_reviews(
             cache[source] = load_template(source)
         template, where = cache[source]
         path = target / review_filename(result, template)
-        path.write_text(render_review(result, template, where), encoding="utf-8")
-        written.append(path)
+        written.append(write_atomic(path, render_review(result, template, where)))
     return written
+
+
+@register_report(
+    "reviews",
+    option="--reviews",
+    default="reviews",
+    help="a directory of post-incident reviews, one per gameday, in the runbook's template",
+)
+def render_reviews(run: Run, target: Path) -> list[Path]:
+    """Each review written whole (temp file + rename) or not at all."""
+    return write_reviews(run.results, target)

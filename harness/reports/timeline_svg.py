@@ -23,25 +23,24 @@ import math
 from dataclasses import dataclass
 
 from harness.reports._format import (
-    BASELINE_FAILING,
-    BASELINE_FAILING_COLOUR,
-    STATUS_COLOURS,
     VERDICT_COLOURS,
-    command_text,
     esc,
     incident_end,
-    is_baseline_failing,
     seconds,
 )
-from harness.result import GamedayResult, StepRun, StepStatus, Verdict
+from harness.reports.timeline_steps import (
+    DESTROYED_KINDS,
+    LABEL_W,
+    LOAD_H,
+    PLOT_W,
+    ROW_H,
+    WIDTH,
+    _Lanes,
+    _phase_title,
+    destroyed_line,
+)
+from harness.result import GamedayResult, StepRun, Verdict
 
-WIDTH = 880
-LABEL_W = 230
-RIGHT = 24
-PLOT_W = WIDTH - LABEL_W - RIGHT
-ROW_H = 18
-BAR_H = 12
-LOAD_H = 54
 FONT = "font-family=\"system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif\""
 
 MARKER_COLOURS = {
@@ -52,6 +51,7 @@ MARKER_COLOURS = {
     "confirmed": "#1b5e20",
     "declared": "#6a1b9a",
     "verdict": "#424242",
+    "destroyed": "#000000",
 }
 # Event kinds that mark the end of a missed detection window (the incident declared by its
 # impact), whichever name the runner gives it.
@@ -86,11 +86,6 @@ def _tick_label(v: float, step: float) -> str:
     return f"{sign}{a:.{decimals}f} s"
 
 
-def _short(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _svg_id(result: GamedayResult, prefix: str | None) -> str:
     if prefix:
         return prefix
@@ -118,6 +113,10 @@ def _markers(result: GamedayResult) -> list[_Marker]:
         elif ev.kind in DECLARED_KINDS and t0 is not None and not declared:
             declared = True
             out.append(_declared(ev.t, t0))
+        elif ev.kind in DESTROYED_KINDS:
+            line = destroyed_line(result)
+            label = f"data destroyed (line {line})" if line else "data destroyed"
+            out.append(_Marker(ev.t, label, MARKER_COLOURS["destroyed"], "1 1"))
         elif ev.kind == "lift":
             out.append(_Marker(ev.t, "cause lifted", MARKER_COLOURS["lift"], "2 3"))
         elif ev.kind == "recovered" and t0 is not None:
@@ -223,7 +222,7 @@ def timeline_svg(result: GamedayResult, id_prefix: str | None = None) -> str:
 
     # Marker labels in staggered rows, so close events (detect, recover, lift, confirm) stay
     # legible: each label takes the first row where it overlaps no other label.
-    placed: list[list[tuple[float, float]]] = [[] for _ in range(4)]
+    placed: list[list[tuple[float, float]]] = []
     labels: list[tuple[_Marker, float, str, int]] = []
     for m in sorted(markers, key=lambda m: m.t):
         mx = x(m.t)
@@ -234,7 +233,10 @@ def timeline_svg(result: GamedayResult, id_prefix: str | None = None) -> str:
             for i, row in enumerate(placed)
             if all(left + w + 6 < a or left > b + 6 for a, b in row)
         ]
-        row_i = free[0] if free else min(range(len(placed)), key=lambda i: len(placed[i]))
+        if not free:  # a new lane: labels never overlap, however close the events are
+            placed.append([])
+            free = [len(placed) - 1]
+        row_i = free[0]
         placed[row_i].append((left, left + w))
         labels.append((m, mx, anchor, row_i))
     rows_used = max((r for *_, r in labels), default=0) + 1
@@ -258,59 +260,16 @@ def timeline_svg(result: GamedayResult, id_prefix: str | None = None) -> str:
         )
         y += ROW_H
     current_phase = ""
+    lanes = _Lanes(result, x, uid, origin)
     for s in steps:
         if s.phase != current_phase:
             current_phase = s.phase
             add(
                 f'<text x="8" y="{y + 12}" font-size="10" font-weight="600" fill="#555" '
-                f'letter-spacing="0.05em">{esc(s.phase.upper())}</text>'
+                f'letter-spacing="0.05em">{esc(_phase_title(s.phase))}</text>'
             )
             y += 14
-        label = f"L{s.line} " + (command_text(s.command) if s.command else f"# {s.comment}")
-        add(
-            f'<text x="8" y="{y + 12}" font-size="11" font-family="ui-monospace,Menlo,Consolas,'
-            f'monospace"><title>{esc(command_text(s.command) or s.comment)}</title>'
-            f"{esc(_short(label, 34))}</text>"
-        )
-        bx, bw = x(s.started), max(x(s.started + s.duration) - x(s.started), 2.0)
-        status = s.status.value
-        colour = STATUS_COLOURS.get(status, "#9e9e9e")
-        if s.status != StepStatus.OK and is_baseline_failing(result, s):
-            status, colour = BASELINE_FAILING, BASELINE_FAILING_COLOUR
-        tip = (
-            f"line {s.line} ({s.phase}): {status}"
-            + (f", exit {s.exit_code}" if s.exit_code is not None else "")
-            + f", started +{seconds(s.started - origin)}, took {seconds(s.duration)}"
-            + (" — detected the fault" if s.detected else "")
-            + (f" — manual: {s.manual_reason}" if s.manual_reason else "")
-        )
-        by = y + (ROW_H - BAR_H) / 2
-        if s.status == StepStatus.MANUAL:
-            add(
-                f'<rect x="{bx:.1f}" y="{by:.1f}" width="8" height="{BAR_H}" '
-                f'fill="url(#{uid}-hatch)" '
-                f'stroke="{colour}"><title>{esc(tip)}</title></rect>'
-            )
-            bw = 8.0
-        else:
-            outline = ' stroke="#000" stroke-width="1.5"' if s.detected else ""
-            add(
-                f'<rect x="{bx:.1f}" y="{by:.1f}" width="{bw:.1f}" height="{BAR_H}" rx="2" '
-                f'fill="{colour}"{outline}><title>{esc(tip)}</title></rect>'
-            )
-        note = status + (f" {s.exit_code}" if s.exit_code not in (None, 0) else "")
-        note += f" · {seconds(s.duration)}" + (" · detected" if s.detected else "")
-        note_w = 5.6 * len(note)
-        if bx + bw + note_w + 6 < WIDTH - 2:  # right of the bar
-            note_x, anchor, fill = bx + bw + 4, "start", "#333"
-        elif bw > note_w + 8:  # inside a long bar
-            note_x, anchor, fill = bx + bw - 4, "end", "#fff"
-        else:  # left of the bar, never over the label column
-            note_x, anchor, fill = max(bx - 4, LABEL_W + note_w), "end", "#333"
-        add(
-            f'<text x="{note_x:.1f}" y="{y + 12}" font-size="10" fill="{fill}" '
-            f'text-anchor="{anchor}">{esc(note)}</text>'
-        )
+        parts += lanes.row(s, y)
         y += ROW_H
 
     # The background load's error rate, per one-second bucket of the gameday clock.

@@ -1,76 +1,76 @@
 """The gameday runner: one scenario, one stack, one `GamedayResult`.
 
     up ─▶ steady state ─▶ baseline (negative control) ─▶ load ─▶ inject (t0)
-          (probes pass,     each detection step once       │
-           else ABORTED)    on the healthy stack           ▼
-                                                 detect: poll detection steps until one's
-                                                 exit status differs from its baseline (TTD)
-                                                           │ none within window: UNDETECTED
+          (probes pass,     each detection step twice          │
+           else ABORTED)    on the healthy stack               ▼
+                                         detect (harness.run.detect): poll detection steps
+                                         until one's exit status leaves its baseline (TTD);
+                                         the whole window, whatever the budget
+                                                           │ none: declared by impact
                                                            ▼
                                          resolve: every resolution step, in order, as written
                                                            ▼
-                            verify: probes pass + real generate round trip (TTR) + ledger
+                            verify (harness.run.verify): probes within the API's rate limit,
+                            held for the hold window (TTR); lift where the world would; ledger
                                                            ▼
-                          RECOVERED (TTR ≤ SEV budget) │ SLOW │ NOT-RECOVERED │ DATA-LOSS
+                          verdict = decide(observations)   (harness.run.verdict, pure)
+                          margin = needs_confirmation(result)   (harness.run.margin, pure)
 
-All times come from one monotonic clock, relative to the start of the gameday.
+All times come from one monotonic clock, relative to the start of the gameday. The runner
+only gathers records; what counts as recovered is decided by the pure functions.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import secrets
-import statistics
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from harness.backends.base import Stack, Status
-from harness.bridge.humanize import status_text
+from harness.backends.base import Stack
 from harness.bridge.server import BridgeServer
 from harness.bridge.shell import OperatorShell, Outcome
 from harness.errors import StackError
 from harness.faults.base import Fault, FaultNotTaken
-from harness.observe.load import Load, unreadable_jobs
-from harness.observe.probes import postgres_login, steady_state
-from harness.redact import Redactor
-from harness.result import (
-    Event,
-    FaultCheck,
-    GamedayResult,
-    Impact,
-    StepRun,
-    StepStatus,
-    Verdict,
+from harness.observe.load import LOAD_CLIENT, Load, measure_impact, unreadable_jobs
+from harness.observe.machine import StackCpu
+from harness.observe.probes import (
+    PROBE_CLIENT,
+    Prober,
+    configured_rate_limit_of,
+    data_destroyed,
 )
+from harness.observe.ratelimit import RateBudget
+from harness.redact import Redactor
+from harness.result import Event, FaultCheck, GamedayResult, StepRun, StepStatus, Verdict
+from harness.run.detect import poll_detection
+from harness.run.diagnosis import diagnose
+from harness.run.margin import needs_confirmation
 from harness.run.scenario import Scenario
-from harness.run.verdict import Observations, Verification, decide, fails_at_baseline
+from harness.run.verdict import Decision, Observations, Verification, decide, fails_at_baseline
+from harness.run.verify import VerifyWindow
 from harness.runbook.model import Role, Runbook, Section, Step
 from harness.shell.commands import changes_state
 from harness.standins import silent_no_ops, unchecked_lines
 
 DETECTION_ROLES = (Role.DETECTION, Role.INVESTIGATION)
-# A failing verify window ends early once the failure has been stable this long and cannot
-# change (see Gameday._settled); a hold or a verdict that could still change never does.
-QUIESCENT_S = 3.0
-SETTLED_STATUSES = frozenset({Status.RUNNING, Status.EXITED})
-MIN_GAP_S = 0.02  # between two runs of a poller, so a slow step never spins on the CPU
-# Once recovery is seen (TTR is known to the poll interval), the hold is confirmed by a full
-# probe (health, ready, a generate round trip) this often: a restart or OOM kill in between
-# is still caught by the engine's counters, and the probes cost the stack a third as much.
-HOLD_PROBE_S = 0.3
 StackFactory = Callable[[dict[str, str]], Stack]
+EventListener = Callable[[Event], None]
+# Verdicts whose hold is the runbook's recovery (or the world's, said as such): only then is
+# the hold's timeline line "recovered". Elsewhere it stays "held", never a recovery.
+RECOVERY_VERDICTS = frozenset({Verdict.RECOVERED, Verdict.SLOW, Verdict.RECOVERED_AFTER_LIFT})
 
 
-def failure_signature(observed: str) -> str:
-    """What failed, without the wording of the error: a dependency's client words the same
-    outage differently from one attempt to the next ("Connection closed by server.", "Error
-    111 connecting ..."), which is not a change of the failure."""
-    text = re.sub(r'error: [^"]*', "error", observed)
-    return re.sub(r"^(\w+Error): .*", r"\1", text)
+def credit_recovery(events: list[Event], verdict: Verdict) -> None:
+    """The timeline says "recovered" only for a verdict that is a recovery: the last hold
+    that passed becomes the `recovered` line; before any other verdict it stays `held`."""
+    if verdict not in RECOVERY_VERDICTS:
+        return
+    for ev in reversed(events):
+        if ev.kind == "held":
+            ev.kind = "recovered"
+            return
 
 
 def operator_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -86,6 +86,9 @@ def operator_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 class Gameday:
+    """One gameday. `on_event` hears each timeline event as it is recorded (progress lines,
+    a test that interrupts the run at a phase)."""
+
     def __init__(
         self,
         runbook: Runbook,
@@ -93,32 +96,71 @@ class Gameday:
         stack_factory: StackFactory,
         poll_interval: float = 0.1,
         step_timeout: float = 20.0,
+        on_event: EventListener | None = None,
     ) -> None:
         self.runbook, self.scenario = runbook, scenario
         self.section: Section = runbook.section(scenario.section)
         self.stack_factory = stack_factory
         self.poll_interval = poll_interval
         self.step_timeout = step_timeout
+        self.on_event = on_event
         self._t_start = time.monotonic()
         level = scenario.severity or (self.section.severities[0] if self.section.severities else 1)
         self.severity = runbook.severities[level]
         self.redact = Redactor()
         self._load: Load | None = None
+        self._probe_budget = RateBudget(PROBE_CLIENT["X-Api-Key"], gameday_clock=self.now)
 
     def now(self) -> float:
         return time.monotonic() - self._t_start
 
     def event(self, result: GamedayResult, kind: str, detail: str = "") -> None:
-        result.events.append(Event(round(self.now(), 4), kind, self.redact(detail)))
-        phase_file = os.environ.get("GAMEDAY_PHASE_FILE")  # lets tests interrupt at a phase
-        if phase_file:
-            with open(phase_file, "a") as f:
-                f.write(kind + "\n")
+        ev = Event(round(self.now(), 4), kind, self.redact(detail))
+        result.events.append(ev)
+        if self.on_event is not None:
+            self.on_event(ev)
 
     # -- the flow -------------------------------------------------------------------
     def run(self) -> GamedayResult:
         fault = self.scenario.fault()
-        result = GamedayResult(
+        result = self._new_result(fault)
+        self._t_start = time.monotonic()
+        self._probe_budget = RateBudget(PROBE_CLIENT["X-Api-Key"], gameday_clock=self.now)
+        env = operator_environment(dict(self.scenario.stack_env))
+        self.redact.add_env(env)
+        stack = self.stack_factory(env)
+        result.backend = stack.backend_name
+        bridge: BridgeServer | None = None
+        cpu: StackCpu | None = None
+        self._load = None
+        try:
+            try:
+                stack.up()
+            except StackError as exc:
+                result.verdict, result.reason = Verdict.ABORTED, f"the stack did not come up: {exc}"
+                self.event(result, "verdict", result.reason)
+                return result
+            cpu = StackCpu(stack).start()
+            self.event(result, "up", f"{stack.backend_name} stack ready")
+            result.notes.extend(stack.info.notes)
+            bridge = BridgeServer(stack, stack.info.workdir.parent / "run" / "bridge")
+            shell = OperatorShell(stack, bridge, self.redact, env, self.step_timeout)
+            self._gameday(stack, shell, fault, result)
+        finally:
+            try:
+                self._finish(result, cpu)
+            finally:
+                try:
+                    fault.cleanup(stack)
+                finally:
+                    if bridge is not None:
+                        bridge.close()
+                    stack.close()
+            result.duration_s = round(self.now(), 3)
+        return result
+
+    def _new_result(self, fault: Fault) -> GamedayResult:
+        return GamedayResult(
             scenario=self.scenario.id,
             title=self.scenario.title,
             section=self.section.title,
@@ -131,46 +173,21 @@ class Gameday:
             poll_interval_s=self.poll_interval,
             started_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         )
-        self._t_start = time.monotonic()
-        env = operator_environment(dict(self.scenario.stack_env))
-        self.redact.add_env(env)
-        stack = self.stack_factory(env)
-        result.backend = stack.backend_name
-        bridge: BridgeServer | None = None
-        load: Load | None = None
-        self._load = None
-        try:
-            try:
-                stack.up()
-            except StackError as exc:
-                result.verdict, result.reason = Verdict.ABORTED, f"the stack did not come up: {exc}"
-                self.event(result, "verdict", result.reason)
-                return result
-            self.event(result, "up", f"{stack.backend_name} stack ready")
-            result.notes.extend(stack.info.notes)
-            bridge = BridgeServer(stack, stack.info.workdir.parent / "run" / "bridge")
-            shell = OperatorShell(stack, bridge, self.redact, env, self.step_timeout)
-            self._gameday(stack, shell, fault, result)
-        finally:
-            load = self._load
-            if load is not None:
-                load.stop()
-                self._impact(result, load)
-            try:
-                fault.cleanup(stack)
-            finally:
-                if bridge is not None:
-                    bridge.close()
-                stack.close()
-            result.duration_s = round(self.now(), 3)
-        return result
+
+    def _finish(self, result: GamedayResult, cpu: StackCpu | None) -> None:
+        """What the run cost and what its timings depended on, whatever the outcome."""
+        load = self._load
+        if load is not None:
+            load.stop()
+            result.impact = measure_impact(list(load.requests), result.t0, result.ttr_s)
+            result.load_rate = load.budget.rate.as_record()
+        result.probe_rate = self._probe_budget.rate.as_record()
+        if cpu is not None:
+            result.machine = cpu.stop().as_record()
+        result.margin = needs_confirmation(result) or ""
 
     def _gameday(
-        self,
-        stack: Stack,
-        shell: OperatorShell,
-        fault: Fault,
-        result: GamedayResult,
+        self, stack: Stack, shell: OperatorShell, fault: Fault, result: GamedayResult
     ) -> None:
         """Gather the phase records, then let the pure verdict function judge them."""
         obs = Observations(
@@ -178,6 +195,7 @@ class Gameday:
             budget_s=result.budget_s,
             fault_is_incident=fault.is_incident,
             lift=self.scenario.lift,
+            detect_window_s=self.scenario.detect_window_s,
         )
         result.hold_s = self.scenario.hold_s
         result.address_map = self._address_map(stack)
@@ -191,6 +209,9 @@ class Gameday:
             decision.verdict.value if obs.verify else None,
             [r.command for r in obs.resolution if r.status != StepStatus.MANUAL],
         )
+        self._record(result, obs, decision)
+
+    def _record(self, result: GamedayResult, obs: Observations, decision: Decision) -> None:
         result.verdict, result.reason = decision.verdict, decision.reason
         result.unchecked = decision.unchecked
         result.resolution_finding = decision.finding
@@ -204,6 +225,7 @@ class Gameday:
             result.fault_check = FaultCheck(
                 judged.fault_checked, bool(judged.fault_present), judged.fault_present or ""
             )
+        credit_recovery(result.events, decision.verdict)
         failed = [
             r for r in obs.resolution if r.status in (StepStatus.FAILED, StepStatus.TIMED_OUT)
         ]
@@ -226,20 +248,48 @@ class Gameday:
         result: GamedayResult,
         obs: Observations,
     ) -> None:
-        # Steady state: the harness's probes, then each detection step as a negative control.
-        holds, observed = self._await_steady_state(stack)
+        prober = Prober(stack, self._probe_budget)
+        self._probe_budget.configure(configured_rate_limit_of(stack))
+        baseline = self._steady_state_and_baseline(stack, shell, prober, result, obs)
+        if baseline is None:
+            return
+        load_budget = RateBudget(LOAD_CLIENT["X-Api-Key"], configured_rate_limit_of(stack),
+                                 gameday_clock=self.now)  # fmt: skip
+        load = self._load = Load(stack, self.now, budget=load_budget).start()
+        warm_deadline = time.monotonic() + 5
+        while len(load.acknowledged) < 5 and time.monotonic() < warm_deadline:
+            time.sleep(0.02)
+        t0 = self._inject(stack, fault, result, obs)
+        if t0 is None:
+            return
+        self._detect(shell, baseline, t0, result, obs)
+        self._resolve(stack, shell, result, obs)
+        self._verify(stack, shell, fault, prober, t0, result, obs)
+
+    def _steady_state_and_baseline(
+        self,
+        stack: Stack,
+        shell: OperatorShell,
+        prober: Prober,
+        result: GamedayResult,
+        obs: Observations,
+    ) -> dict[int, int | None] | None:
+        """The harness's probes, then each detection step twice as a negative control: the
+        detection steps' healthy exit statuses (None: steady state never held)."""
+        holds, observed = self._await_steady_state(prober)
         self.event(result, "steady-state", observed)
         obs.steady_state_held, obs.steady_state_observed = holds, observed
         if not holds:
-            return
+            return None
         detection = self._detection_steps()
         baseline: dict[int, int | None] = {}
         for step in detection:
             first = shell.run(step)
             second = shell.run(step) if first.manual_reason is None else first
             baseline[step.line] = first.exit_code
-            run = self._step_run("steady-state", step, first, start=self.now() - first.duration)
-            result.steps.append(run)
+            result.steps.append(
+                self._step_run("steady-state", step, first, start=self.now() - first.duration)
+            )
             key = f"line {step.line}: {step.command}"
             if first.manual_reason is None and (
                 first.exit_code != second.exit_code or first.timed_out
@@ -250,13 +300,12 @@ class Gameday:
             ):
                 result.baseline_failing_steps.append(key)
         self.event(result, "baseline", f"{len(detection)} detection steps ran on the healthy stack")
+        return baseline
 
-        load = self._load = Load(stack, self.now).start()
-        warm_deadline = time.monotonic() + 5
-        while len(load.acknowledged) < 5 and time.monotonic() < warm_deadline:
-            time.sleep(0.02)
-
-        # Inject at t0 and confirm the fault took, independently of the runbook.
+    def _inject(
+        self, stack: Stack, fault: Fault, result: GamedayResult, obs: Observations
+    ) -> float | None:
+        """Inject at t0 and confirm the fault took, independently of the runbook."""
         t0 = self.now()
         result.t0 = round(t0, 4)
         fault.inject(stack)
@@ -265,48 +314,62 @@ class Gameday:
             evidence = fault.wait_confirmed(stack)
         except FaultNotTaken as exc:
             obs.fault_error = str(exc)
-            return
+            return None
         obs.fault_confirmed = evidence
         self.event(result, "fault-confirmed", evidence)
+        return t0
 
-        # Detect: every step polled on its own clock until one leaves its baseline.
-        # The window opens when the fault is confirmed (a fault that takes long to take
-        # effect, e.g. the first OOM kill under CPU load, must not eat the runbook's window);
-        # the SEV budget still counts from t0.
-        confirmed = self.now()
-        window = min(self.scenario.detect_window_s, result.budget_s - (confirmed - t0))
+    def _detect(
+        self,
+        shell: OperatorShell,
+        baseline: dict[int, int | None],
+        t0: float,
+        result: GamedayResult,
+        obs: Observations,
+    ) -> None:
+        """Every eligible step polled on its own clock until one leaves its baseline. The
+        window opens when the fault is confirmed (a fault slow to take effect must not eat
+        it) and is the scenario's, whole: the SEV budget counts from t0 and never cuts it."""
+        opened = self.now()
+        window = self.scenario.detect_window_s
+        result.detect_window_s, result.detect_opened_s = window, round(opened - t0, 4)
+        detection = self._detection_steps()
         skipped = set(result.noisy_steps) | set(result.baseline_failing_steps)
         eligible = [
             s
             for s in detection
             if baseline.get(s.line) is not None and f"line {s.line}: {s.command}" not in skipped
         ]
-        detected_by, runs, polls, gap = self._detect(shell, eligible, baseline, confirmed, window)
-        result.ttd_resolution_s = gap
-        result.steps.extend(runs)
-        obs.detected_by, obs.detect_window_s = detected_by, window
+        found = poll_detection(
+            shell, eligible, baseline, now=self.now, record=self._step_run, opened=opened,
+            window_s=window, poll_interval=self.poll_interval,
+        )  # fmt: skip
+        result.ttd_resolution_s = found.resolution_s
+        result.steps.extend(found.runs)
+        obs.detected_by, obs.detect_window_s = found.detected_by, window
         obs.detect_note = (
-            f"{polls} step runs; {len(eligible)} runnable steps polled concurrently, "
+            f"{found.polls} step runs; {len(eligible)} runnable steps polled concurrently, "
             f"{len(detection) - len(eligible)} manual, noisy or failing at baseline"
         )
-        if detected_by is not None:
-            result.ttd_s = round(detected_by.started + detected_by.duration - t0, 4)
+        by = found.detected_by
+        if by is not None:
+            result.ttd_s = obs.ttd_s = round(by.started + by.duration - t0, 4)
             self.event(
                 result,
                 "detected",
-                f"line {detected_by.line}: {detected_by.command} "
-                f"(exit {detected_by.exit_code}, was {detected_by.baseline_exit})",
+                f"line {by.line}: {by.command} (exit {by.exit_code}, was {by.baseline_exit})",
             )
         else:
             # Users notice what the runbook's checks missed: the incident is declared by its
             # impact, and the resolution still runs so that one gameday shows every defect.
             self.event(
-                result,
-                "declared",
-                f"undetected after {window:.0f}s; {self._impact_so_far(load, t0)}",
+                result, "declared", f"undetected after {window:g}s; {self._impact_so_far(t0)}"
             )
 
-        # Resolve: every resolution step, in runbook order, exactly as written.
+    def _resolve(
+        self, stack: Stack, shell: OperatorShell, result: GamedayResult, obs: Observations
+    ) -> None:
+        """Every resolution step, in runbook order, exactly as written."""
         removals = len(stack.volume_removals)
         for step in self.section.steps_with_role(Role.RESOLUTION):
             start = self.now()
@@ -323,27 +386,46 @@ class Gameday:
                 + (f" (exit {run.exit_code})" if run.exit_code is not None else ""),
             )
             if obs.destroyed_after is None and (
-                len(stack.volume_removals) > removals or self._jobs_table_emptied(stack)
+                len(stack.volume_removals) > removals or data_destroyed(stack)
             ):
                 obs.destroyed_after = f"line {step.line} `{step.command}`"
                 self.event(
                     result, "data-destroyed", f"{obs.destroyed_after} destroyed the database's data"
                 )
 
-        # Verify with the fault as the world left it; only then may the world lift it, so a
-        # recovery the runbook did not make is never credited to the runbook.
-        obs.verify = self._verify(stack, fault, t0, result, "verify")
+    def _verify(
+        self,
+        stack: Stack,
+        shell: OperatorShell,
+        fault: Fault,
+        prober: Prober,
+        t0: float,
+        result: GamedayResult,
+        obs: Observations,
+    ) -> None:
+        """Verify with the fault as the world left it; only then may the world lift it, so a
+        recovery the runbook did not make is never credited to the runbook. Then the ledger."""
+        # A step may have recreated the API with another limit: the probe and load follow it.
+        limit = configured_rate_limit_of(stack)
+        self._probe_budget.configure(limit)
+        if self._load is not None:
+            self._load.budget.configure(limit)
+        result.verify_window_s = self.scenario.verify_window_s
+        obs.verify = self._verify_window(stack, fault, prober, t0, result, "verify")
         if not (obs.verify.held and not (fault.is_incident and obs.verify.fault_present)):
-            obs.diagnosis = self._diagnosis(stack, shell, fault)
+            obs.diagnosis = diagnose(stack, shell.env, fault, self.redact)
             obs.diagnosis += silent_no_ops(
                 obs.resolution, stack.compose.deployment_line("--requirepass")
             )
             if self.scenario.lift != "never":
                 fault.lift(stack)
                 self.event(result, "lift", "the world lifted the fault's external cause")
-                obs.after_lift = self._verify(stack, fault, t0, result, "verify-after-lift")
+                obs.after_lift = self._verify_window(
+                    stack, fault, prober, t0, result, "verify-after-lift"
+                )
         judged = obs.after_lift if obs.after_lift is not None else obs.verify
-        if judged.held:
+        load = self._load
+        if judged.held and load is not None:
             load.stop()
             acked = list(load.acknowledged)
             lost = unreadable_jobs(stack, acked)
@@ -354,166 +436,32 @@ class Gameday:
                 lost[:50],
             )
 
-    def _detect(
+    def _verify_window(
         self,
-        shell: OperatorShell,
-        steps: list[Step],
-        baseline: dict[int, int | None],
-        opened: float,
-        window: float,
-    ) -> tuple[StepRun | None, list[StepRun], int, float | None]:
-        """Poll each step on its own clock (one thread a step), so a short-lived symptom (an
-        API down between two OOM kills) is seen whichever step would see it: a slow step
-        (`docker stats`) never delays a fast one (`curl -f`)."""
-        found = threading.Event()
-        lock = threading.Lock()
-        last: dict[int, StepRun] = {}
-        firsts: list[StepRun] = []
-        gaps: list[float] = []  # between two starts of the same step: TTD's resolution
-        polls = 0
-
-        def poll(step: Step) -> None:
-            nonlocal polls
-            while not found.is_set() and self.now() - opened < window:
-                start = self.now()
-                outcome = shell.run(step, isolated=True)
-                run = self._step_run("detect", step, outcome, start, baseline[step.line])
-                with lock:
-                    polls += 1
-                    if found.is_set():  # another step already detected: not a finding
-                        return
-                    if step.line in last:
-                        gaps.append(run.started - last[step.line].started)
-                    last[step.line] = run
-                    if outcome.exit_code != baseline[step.line]:
-                        run.detected = True
-                        firsts.append(run)
-                        found.set()
-                        return
-                # The step's own run counts toward the interval: re-run within poll_interval
-                # of the last start whenever the step itself is faster than that.
-                found.wait(max(MIN_GAP_S, self.poll_interval - (self.now() - start)))
-
-        if steps:
-            with ThreadPoolExecutor(max_workers=min(len(steps), 8)) as pool:
-                list(pool.map(poll, steps))
-        order = {s.line: i for i, s in enumerate(steps)}
-        runs = sorted(last.values(), key=lambda r: order[r.line])
-        gap = round(statistics.median(gaps), 4) if gaps else None
-        return (firsts[0] if firsts else None), runs, polls, gap
-
-    def _verify(
-        self, stack: Stack, fault: Fault, t0: float, result: GamedayResult, phase: str
+        stack: Stack,
+        fault: Fault,
+        prober: Prober,
+        t0: float,
+        result: GamedayResult,
+        phase: str,
     ) -> Verification:
-        """Steady state must be seen, then hold for the hold window under the background
-        load with no container restarting or OOM-killed; then the fault is checked."""
-        hold = self.scenario.hold_s
-        deadline = time.monotonic() + self.scenario.verify_window_s
-        since: float | None = None
-        restarts: dict[str, list[float]] = {}  # service -> when (from t0) it restarted
-        signature = self._restart_signature(stack)
-        observed = ""
-        quiet: tuple[float, str] | None = None  # (since, observation) of a stable failure
-        ended_early = ""
-        probes: list[float] = []  # probe start times: TTR's resolution
-        first_seen_at = 0
-        while True:
-            probes.append(self.now())
-            holds, observed = steady_state(stack)
-            now_sig = self._restart_signature(stack)
-            if now_sig != signature:
-                for name in now_sig:
-                    if now_sig[name] != signature.get(name):
-                        restarts.setdefault(name, []).append(self.now() - t0)
-                signature, since, quiet = now_sig, None, None
-            elif holds:
-                quiet = None
-                if since is None:
-                    since = self.now()
-                    self.event(result, "recovery-seen", f"{phase}: {observed}")
-                elif self.now() - since >= hold:
-                    break
-            else:
-                since = None
-                if quiet is None or quiet[1] != failure_signature(observed):
-                    quiet = (self.now(), failure_signature(observed))
-                elif self.now() - quiet[0] >= QUIESCENT_S:
-                    ended_early = self._settled(stack, fault)
-                    if ended_early:
-                        self.event(result, "verify-ended", f"{phase}: {ended_early}")
-                        break
-                    quiet = (self.now(), observed)
-            # A stretch that started inside the window may finish its hold after it.
-            if since is None and time.monotonic() >= deadline:
-                break
-            interval = self.poll_interval
-            if since is None:
-                first_seen_at = len(probes)  # probes up to here measure TTR's resolution
-            else:
-                interval = max(self.poll_interval, HOLD_PROBE_S)
-            time.sleep(max(MIN_GAP_S, interval - (self.now() - probes[-1])))
-        disturbances = [
-            f"{name} restarted or was killed {len(ts)}× (first at t0+{ts[0]:.1f}s)"
-            for name, ts in restarts.items()
-        ]
-        seeking = probes[: first_seen_at + 1]  # the probes before recovery was first seen
-        if len(seeking) > 1:
-            result.ttr_resolution_s = round(
-                statistics.median(b - a for a, b in zip(seeking, seeking[1:], strict=False)), 4
-            )
-        v = Verification(held=since is not None, observed=observed, disturbances=disturbances)
-        if ended_early:
-            result.notes.append(f"{phase} window ended early: {ended_early}")
-        if since is not None:
-            v.first_seen_s, v.confirmed_s = since - t0, self.now() - t0
-            self.event(result, "recovered", f"{phase}: held {hold:.0f}s: {observed}")
-        try:
-            v.fault_present = fault.still_in_effect(stack)
-            v.fault_checked = True
-        except NotImplementedError:
-            pass
-        except Exception as exc:  # noqa: BLE001 - a check that cannot answer proves nothing
-            v.fault_present = f"the fault check could not answer: {type(exc).__name__}: {exc}"
-            v.fault_checked = True
-        self.event(result, "fault-check", v.fault_present or "the fault is gone")
+        window = VerifyWindow(
+            stack, fault, prober, self.now, lambda kind, detail: self.event(result, kind, detail),
+            hold_s=self.scenario.hold_s, window_s=self.scenario.verify_window_s,
+            poll_interval=self.poll_interval,
+        )  # fmt: skip
+        v = window.run(t0, phase)
+        if window.resolution_s is not None:
+            result.ttr_resolution_s = window.resolution_s
+        if v.ended_early:
+            result.notes.append(f"{phase} window ended early: {v.ended_early}")
         return v
 
-    @staticmethod
-    def _settled(stack: Stack, fault: Fault) -> str:
-        """Why the verify window cannot end otherwise, or "" if it still could.
-
-        Ended early only when the failure is provably stable: the same observation for
-        QUIESCENT_S, no container restarting or starting, and the fault still in effect (it
-        is not lifted while this window runs, and nothing else removes it). A window whose
-        verdict could still change always runs to its end."""
-        pending = [
-            s.name for s in stack.containers().values() if s.status not in SETTLED_STATUSES
-        ]
-        if pending:
-            return ""
-        try:
-            present = fault.still_in_effect(stack)
-        except NotImplementedError:
-            return ""
-        except Exception:  # noqa: BLE001 - an unanswered check proves nothing: keep waiting
-            return ""
-        if not present:
-            return ""
-        return (
-            f"the failure was unchanged for {QUIESCENT_S:.0f}s with nothing restarting and "
-            f"the fault still in effect ({present}): the verdict cannot change in this window"
-        )
-
-    @staticmethod
-    def _restart_signature(stack: Stack) -> dict[str, tuple[int, bool]]:
-        return {
-            name: (state.restart_count, state.status == Status.RUNNING)
-            for name, state in stack.containers().items()
-        }
-
-    @staticmethod
-    def _impact_so_far(load: Load, t0: float) -> str:
-        window = [r for r in list(load.requests) if r.t >= t0]
+    # -- helpers ----------------------------------------------------------------------
+    def _impact_so_far(self, t0: float) -> str:
+        load = self._load
+        reqs = list(load.requests) if load is not None else []
+        window = [r for r in reqs if r.t >= t0 and not r.throttled]
         failed = sum(not r.ok for r in window)
         if not window:
             return "no requests sent since the fault"
@@ -530,20 +478,21 @@ class Gameday:
             out[f"{host}:{real}"] = f"localhost:{port}"
         return out
 
-    # -- helpers ----------------------------------------------------------------------
     def _detection_steps(self) -> list[Step]:
         steps = self.section.steps_with_role(*DETECTION_ROLES)
         for title in self.scenario.steps_from:
             steps += self.runbook.section(title).steps_with_role(*DETECTION_ROLES)
         return steps
 
-    def _await_steady_state(self, stack: Stack, timeout: float = 30.0) -> tuple[bool, str]:
+    def _await_steady_state(self, prober: Prober, timeout: float = 30.0) -> tuple[bool, str]:
+        """A full probe passing, generate round trip included (waiting for the rate limit's
+        budget if it must: the probe never spends more than the API allows it)."""
         deadline = time.monotonic() + timeout
-        holds, observed = steady_state(stack)
-        while not holds and time.monotonic() < deadline:
+        while True:
+            seen = prober()
+            if (seen.holds and seen.generate_checked) or time.monotonic() >= deadline:
+                return seen.holds and seen.generate_checked, seen.observed
             time.sleep(0.05)
-            holds, observed = steady_state(stack)
-        return holds, observed
 
     def _step_run(
         self, phase: str, step: Step, outcome: Outcome, start: float, baseline: int | None = None
@@ -570,82 +519,3 @@ class Gameday:
             manual_reason=outcome.manual_reason,
             baseline_exit=baseline,
         )
-
-    def _jobs_table_emptied(self, stack: Stack) -> bool:
-        """Observer check straight at PostgreSQL: did a step wipe the jobs table?"""
-        import psycopg
-
-        try:
-            host, port = stack.endpoint("postgres", 5432)
-            with psycopg.connect(
-                host=host,
-                port=port,
-                **postgres_login(stack),
-                connect_timeout=1,
-            ) as conn:
-                row = conn.execute(
-                    "SELECT to_regclass('jobs') IS NULL OR NOT EXISTS (SELECT 1 FROM jobs)"
-                ).fetchone()
-                return bool(row and row[0])
-        except Exception:  # noqa: BLE001 - PostgreSQL down or absent: nothing to conclude
-            return False
-
-    def _diagnosis(self, stack: Stack, shell: OperatorShell, fault: Fault) -> list[str]:
-        """The stack's state in the runbook's terms, for a not-recovered reason."""
-        parts = []
-        still = fault.diagnose(stack)
-        if still:
-            parts.append(still)
-        states = stack.containers()
-        down = [f"{s.name} {status_text(s)}" for s in states.values() if s.status != Status.RUNNING]
-        missing = [n for n in stack.compose.startup_order() if n not in states]
-        if down:
-            parts.append("containers: " + ", ".join(down))
-        if missing:
-            parts.append("services with no container: " + ", ".join(missing))
-        parts.extend(self._stale_config(stack, shell))
-        return [self.redact(p) for p in parts]
-
-    def _stale_config(self, stack: Stack, shell: OperatorShell) -> list[str]:
-        """Exports and `.env` edits the running containers never saw."""
-        wanted = stack.resolve_config(shell.env)
-        notes = []
-        for service, state in stack.containers().items():
-            if service not in wanted:
-                continue
-            have, want = state.config.env, wanted[service].env
-            changed = sorted(k for k in want if have.get(k) != want[k])
-            if changed:
-                pairs = ", ".join(
-                    f"{k}={have.get(k, '<unset>')!s} (the operator's shell now resolves "
-                    f"{want[k]!s})"
-                    for k in changed
-                )
-                notes.append(
-                    f"{state.name} still runs with the configuration it was created with: "
-                    f"{pairs}; no step recreated it (`export` reaches only the operator's "
-                    "shell, `restart` keeps the old environment)"
-                )
-        return notes
-
-    def _impact(self, result: GamedayResult, load: Load) -> None:
-        reqs = list(load.requests)
-        imp = Impact(requests=len(reqs), failed=sum(not r.ok for r in reqs))
-        if result.t0 is not None:
-            end = (result.t0 + result.ttr_s) if result.ttr_s is not None else float("inf")
-            window = [r for r in reqs if result.t0 <= r.t <= end]
-            imp.incident_requests = len(window)
-            imp.incident_failed = sum(not r.ok for r in window)
-            lat = sorted(r.latency_ms for r in window) or sorted(r.latency_ms for r in reqs)
-            if lat:
-                imp.p50_ms = round(statistics.median(lat), 2)
-                imp.p99_ms = round(lat[min(len(lat) - 1, int(0.99 * len(lat)))], 2)
-            ratio = imp.incident_failed / imp.incident_requests if imp.incident_requests else 0.0
-            # docs/design.md: all users failing SEV-1; over 50 % SEV-2; some SEV-3; none SEV-4.
-            imp.severity = 1 if ratio >= 0.95 else 2 if ratio > 0.5 else 3 if ratio > 0 else 4
-        buckets: dict[int, list[int]] = {}
-        for r in reqs:
-            b = buckets.setdefault(int(r.t), [0, 0])
-            b[0 if r.ok else 1] += 1
-        imp.buckets = [(float(k), v[0], v[1]) for k, v in sorted(buckets.items())]
-        result.impact = imp

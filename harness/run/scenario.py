@@ -49,7 +49,7 @@ class Scenario:
     fault: Callable[[], Fault]  # a fresh injector per run
     severity: int | None = None  # declared SEV; default: the first SEV the section names
     lift: Lift = "never"
-    detect_window_s: float = 20.0  # detection steps are polled this long (bounded by the budget)
+    detect_window_s: float = 20.0  # detection steps are polled this long, whatever the budget
     verify_window_s: float = 15.0  # after the last resolution step, recovery is awaited this long
     hold_s: float = 3.0  # recovery counts once steady state held this long with no restart
     stack_env: Mapping[str, str] = field(default_factory=dict)  # the operator's shell at `up`
@@ -59,6 +59,20 @@ class Scenario:
     # `gameday list`, `--dry-run` and the coverage table show. Empty for Python-made ones.
     origin: str = ""
     faults: tuple[FaultSpec, ...] = ()
+
+    def __post_init__(self) -> None:
+        # A window that cannot run would turn "not looked at" into "missed" (undetected
+        # within -1 s): no scenario can be made with one, from a file or from Python.
+        where = f"{self.origin}: " if self.origin else ""
+        for name in ("detect_window_s", "verify_window_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ScenarioError(
+                    f"{where}scenario {self.id}: {name} must be a positive number of seconds, "
+                    f"not {value!r}"
+                )
+        if not self.hold_s >= 0:
+            raise ScenarioError(f"{where}scenario {self.id}: hold_s must not be negative")
 
     @property
     def fault_summary(self) -> str:

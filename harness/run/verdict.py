@@ -13,7 +13,9 @@ Rules (docs/design.md §1), in the order they apply:
             and the fault gone where the fault is the incident
                 no state-changing resolution step ran ─────────────▶ NOT-RECOVERED
                 an acknowledged job is no longer readable ─────────▶ DATA-LOSS
-                TTR within the SEV budget ─────────────────────────▶ RECOVERED (else SLOW)
+                TTR within the SEV budget ─────────────────────────▶ RECOVERED (else SLOW,
+                                                   naming a detection after the budget)
+            only the API's rate limit kept the probe from confirming ─▶ ABORTED (unchecked)
             otherwise, if the world lifts the fault: lift, verify again
                 held after the lift ───────────────────────────────▶ RECOVERED-AFTER-LIFT
             otherwise ─────────────────────────────────────────────▶ NOT-RECOVERED
@@ -39,6 +41,10 @@ class Verification:
     disturbances: list[str] = field(default_factory=list)  # restarts/OOM kills that broke a hold
     fault_checked: bool = False  # the injector could tell whether its fault is in effect
     fault_present: str | None = None  # evidence that it still is, at the end of the window
+    ever_seen_s: float | None = None  # from t0: recovery first seen at all in this window
+    lost: str = ""  # a stretch that broke: "after N s (what broke it)"
+    unconfirmed: str = ""  # what the API's rate limit kept the probe from checking
+    ended_early: str = ""  # why a failing window ended before its end (provably stable)
 
 
 @dataclass
@@ -54,7 +60,8 @@ class Observations:
     fault_is_incident: bool = True
     lift: str = "never"  # when the world lifts the fault's external cause
     detected_by: StepRun | None = None
-    detect_window_s: float = 0.0
+    ttd_s: float | None = None  # from t0, when detection saw the fault
+    detect_window_s: float = 20.0  # the scenario's, never cut by the budget (always > 0)
     detect_note: str = ""  # polling rounds, runnable/manual/noisy counts
     resolution: list[StepRun] = field(default_factory=list)
     remediations: list[str] = field(default_factory=list)  # state-changing steps that ran
@@ -83,6 +90,8 @@ def decide(obs: Observations) -> Decision:
         return Decision(Verdict.ABORTED, f"steady state never held: {obs.steady_state_observed}")
     if obs.fault_confirmed is None:
         return Decision(Verdict.ABORTED, obs.fault_error or "the fault was never observed")
+    if obs.detect_window_s <= 0:
+        raise ValueError(f"a detection window of {obs.detect_window_s}s cannot have run")
     outcome = resolution_outcome(obs)
     outcome.unchecked = _unchecked(obs)
     if obs.detected_by is not None:
@@ -110,11 +119,12 @@ def resolution_outcome(obs: Observations) -> Decision:
             return Decision(Verdict.DATA_LOSS, _data_loss(obs), ttr, first.confirmed_s)
         if ttr is not None and ttr <= obs.budget_s:
             return Decision(Verdict.RECOVERED, "", ttr, first.confirmed_s)
+        return Decision(Verdict.SLOW, _slow(obs, ttr), ttr, first.confirmed_s)
+    if first is not None and _unconfirmable(first):
         return Decision(
-            Verdict.SLOW,
-            f"recovered after {ttr or 0:.1f}s, budget {obs.budget_s:.0f}s",
-            ttr,
-            first.confirmed_s,
+            Verdict.ABORTED,
+            "recovery could not be confirmed within the API's rate limit for the gameday's "
+            f"own probe (last probe: {first.observed}); the harness did not judge the runbook",
         )
     why = _not_recovered(first, obs)
     lifted = obs.after_lift
@@ -134,6 +144,20 @@ def resolution_outcome(obs: Observations) -> Decision:
     return Decision(Verdict.NOT_RECOVERED, reason)
 
 
+def _slow(obs: Observations, ttr: float | None) -> str:
+    """Late, with the times: detection over the budget is named first (it made TTR late)."""
+    late = f"recovered after {ttr or 0:.1f}s, budget {obs.budget_s:g}s"
+    if obs.ttd_s is not None and obs.ttd_s > obs.budget_s:
+        return f"detected after {obs.ttd_s:.1f}s (over the budget), {late}"
+    return late
+
+
+def _unconfirmable(v: Verification) -> bool:
+    """Recovery was never confirmed only because the API's rate limit kept the probe's
+    generate round trip from being made: not a verdict on the runbook."""
+    return not v.held and bool(v.unconfirmed) and not v.lost and not v.disturbances
+
+
 def _recovered(v: Verification, obs: Observations) -> bool:
     return v.held and not (obs.fault_is_incident and v.fault_present)
 
@@ -150,12 +174,14 @@ def _not_recovered(v: Verification | None, obs: Observations) -> str:
             "steady state held but the fault is still in effect: "
             f"{v.fault_present} (the incident is not over)"
         )
-    elif v.disturbances and v.first_seen_s is not None:
-        head = (
-            "the service came back but did not stay up: "
-            + "; ".join(v.disturbances[:3])
-            + f"; last probe: {v.observed}"
+    elif (seen := v.ever_seen_s if v.ever_seen_s is not None else v.first_seen_s) is not None:
+        # Seen, then lost: never "did not recover".
+        head = f"recovered at t0+{seen:.1f}s, then lost " + (
+            v.lost or f"it ({'; '.join(v.disturbances[:3]) or v.observed})"
         )
+        if v.disturbances and v.lost:
+            head += "; " + "; ".join(v.disturbances[:3])
+        head += f"; last probe: {v.observed}"
     else:
         head = f"after the resolution steps the service did not recover: {v.observed}"
         if v.disturbances:
@@ -185,12 +211,18 @@ def _data_loss(obs: Observations) -> str:
 
 def _unchecked(obs: Observations) -> list[str]:
     out = list(obs.unchecked)
-    for v in (obs.verify, obs.after_lift):
-        if v is not None and not v.fault_checked:
-            out.append("whether the fault itself was gone (its injector cannot tell)")
-            break
+    windows = [v for v in (obs.verify, obs.after_lift) if v is not None]
+    if any(not v.fault_checked for v in windows):
+        out.append("whether the fault itself was gone (its injector cannot tell)")
+    out.extend(v.unconfirmed for v in windows if v.unconfirmed)
     if not obs.ledger_checked:
-        out.append("acknowledged jobs (the service never came back to read them)")
+        if any(v.ever_seen_s is not None for v in windows):
+            out.append(
+                "acknowledged jobs (not read back: the service came back but did not hold "
+                "steady state)"
+            )
+        else:
+            out.append("acknowledged jobs (the service never came back to read them)")
     manual = [r for r in obs.resolution if r.status == StepStatus.MANUAL]
     if manual:
         out.append(

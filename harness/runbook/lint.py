@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ast
 import re
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,9 +31,11 @@ from urllib.parse import urlsplit
 from markdown_it import MarkdownIt
 
 import harness
+from harness.bridge.registry import bridged_tools
 from harness.compose import ComposeFile, ServiceConfig
 from harness.runbook.model import Runbook, Step
 from harness.runbook.parse import parse_runbook
+from harness.shell.commands import pipelines
 from harness.shell.manual import manual_reason
 from harness.topology import LOOPBACK, PROVIDER_HOSTS
 
@@ -57,7 +58,6 @@ _SUFFIXES = {
     "Info": ("_info",),
     "Enum": ("",),
 }
-_CONTROL = {"|", "||", "&&", ";", "&", "|&", ";;"}
 _URL = re.compile(r"\bhttps?://[^\s`'\"<>)]+")
 _ABS_PATH = re.compile(r"(?<![\w:/.])(/(?:var|etc|opt|srv|home|usr|data|logs?)/[\w.*/-]+)")
 _SYSTEM_PATHS = ("/dev/", "/proc/", "/sys/", "/tmp/", "/usr/bin/", "/bin/")
@@ -235,37 +235,6 @@ def exported_metrics(source: Path = METRICS_SOURCE) -> list[str]:
     if process:
         names += PROCESS_METRICS
     return sorted(set(names))
-
-
-def _words(command: str) -> list[list[list[str]]]:
-    """Pipelines of simple commands of shell words: [[['curl', url], ['grep', 'x']], ...]."""
-    text = command.replace("\\\n", " ")
-    lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|")
-    lexer.whitespace_split = True
-    lexer.commenters = "#"
-    try:
-        tokens = list(lexer)
-    except ValueError:
-        return []
-    pipelines: list[list[list[str]]] = [[[]]]
-    for tok in tokens:
-        if tok in ("|", "|&"):
-            pipelines[-1].append([])
-        elif tok in _CONTROL:
-            pipelines.append([[]])
-        else:
-            pipelines[-1][-1].append(tok)
-    out = []
-    for pipe in pipelines:
-        cleaned = []
-        for words in pipe:
-            while words and re.fullmatch(r"[A-Za-z_]\w*=.*", words[0]):
-                words = words[1:]  # VAR=value prefix
-            if words:
-                cleaned.append(words)
-        if cleaned:
-            out.append(cleaned)
-    return out
 
 
 def _positionals(args: list[str], value_opts: set[str]) -> list[str]:
@@ -485,7 +454,7 @@ class _Linter:
             self.url(url, (step.line, step.comment.splitlines()[0], step.section))
         if not step.command:
             return
-        for pipeline in _words(step.command):
+        for pipeline in pipelines(step.command):
             for i, words in enumerate(pipeline):
                 self.simple(words, where, container=None)
                 if i and words[0] == "grep" and self.scrapes_service(pipeline[i - 1]):
@@ -682,9 +651,9 @@ def lint_runbook(
     metrics = exported_metrics(metrics_source)
     linter = _Linter(runbook, _Stack(compose), metrics)
     steps = [s for section in runbook.sections for s in section.steps]
-    manual = []
+    manual, bridged = [], bridged_tools()
     for step in sorted(steps, key=lambda s: s.line):
-        reason = manual_reason(step.command, step.comment)
+        reason = manual_reason(step.command, step.comment, bridged)
         if reason is not None:
             manual.append(
                 Finding(

@@ -24,7 +24,8 @@ Rules (the brief leaves these to us; they are documented here and tested):
 
 * Steps come from ```bash / ```sh / ```shell / ```zsh fences only (```markdown fences
   are templates; unlabelled fences are ignored).  A command continues over a trailing
-  backslash, over lines while a quote (' " `) is open, and over a here-document body.
+  backslash, over lines while a quote (' " `) is open, and over a here-document body
+  (`fences.py`).
   A step's comment is the nearest preceding block of consecutive `#` lines, with the
   `#` and one space stripped and the lines joined by "\\n".  A comment block followed
   by a blank line or by the end of the fence is a *manual* step: command "", the
@@ -40,13 +41,9 @@ Rules (the brief leaves these to us; they are documented here and tested):
       next label).
     - Immediate-response sections (and any other fence without a rule): a command is
       RESOLUTION if it changes state, else DETECTION (immediate response) or
-      INVESTIGATION (elsewhere).  "Changes state" is decided on the shell words of each
-      simple command: a mutating program (kill, pkill, cp, mv, rm, export, vim, tee,
-      ...), a state-changing sub-command or argument of an operator tool (docker,
-      docker-compose, kubectl, systemctl, git, redis-cli, psql, ...: restart, up, down,
-      start, stop, scale, rm, delete, apply, FLUSHALL, DEL, SET, DROP, ...), or a curl
-      that sends data (-X POST/PUT/PATCH/DELETE, -d/--data).  Redirections are not
-      considered.
+      INVESTIGATION (elsewhere).  "Changes state" is `harness.shell.commands.changes_state`
+      (a mutating program, a state-changing sub-command of an operator tool, a curl
+      that sends data); redirections are not considered.
     - Manual steps: COMMUNICATION when their comment talks about notifying or posting
       (notify, announce, post in, Slack, PagerDuty, e-mail, channel, page,
       stakeholders): e.g. the "Alert channels" block and "Post in #announcements
@@ -77,6 +74,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from harness.errors import RunbookError
+from harness.runbook.fences import split_shell_block
 from harness.runbook.model import Role, Runbook, Section, Severity, Step
 from harness.shell.commands import changes_state
 
@@ -159,137 +157,6 @@ def title_severities(title: str) -> tuple[int, ...]:
             if int(n) not in levels:
                 levels.append(int(n))
     return tuple(levels)
-
-
-# --- splitting a shell fence into steps ----------------------------------------------
-
-_HEREDOC = re.compile(r"<<(-?)\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\2")
-
-
-@dataclass
-class _LineScan:
-    quote: str | None  # open quote at the end of the line
-    backslash: bool  # line ends with a continuation backslash
-    heredocs: list[tuple[str, bool]]  # (terminator, strip leading tabs)
-
-
-def _scan_line(line: str, quote: str | None) -> _LineScan:
-    heredocs: list[tuple[str, bool]] = []
-    backslash = False
-    i, n = 0, len(line)
-    while i < n:
-        c = line[i]
-        if quote == "'":
-            if c == "'":
-                quote = None
-        elif quote in ('"', "`"):
-            if c == "\\":
-                i += 1
-            elif c == quote:
-                quote = None
-        else:
-            if c == "\\":
-                if i == n - 1:
-                    backslash = True
-                i += 1
-            elif c in "'\"`":
-                quote = c
-            elif c == "#" and (i == 0 or line[i - 1].isspace()):
-                break
-            elif line.startswith("<<", i) and not line.startswith("<<<", i):
-                m = _HEREDOC.match(line, i)
-                if m:
-                    heredocs.append((m.group(3), m.group(1) == "-"))
-                    i = m.end()
-                    continue
-        i += 1
-    if quote in ('"', "`") and line.endswith("\\") and not line.endswith("\\\\"):
-        backslash = True
-    return _LineScan(quote, backslash, heredocs)
-
-
-def _comment_text(stripped: str) -> str:
-    text = stripped[1:]
-    return text[1:] if text.startswith(" ") else text.lstrip("#").strip()
-
-
-def split_shell_block(content: str, first_line: int, path: str) -> list[tuple[str, str, int]]:
-    """Split the content of a shell fence into (command, comment, line) triples.
-
-    `first_line` is the 1-based source line of the fence's first content line.  A
-    manual step has command "".
-    """
-    lines = content.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    steps: list[tuple[str, str, int]] = []
-    pending: list[tuple[str, int]] = []  # comment block not yet attached to a command
-    current = ""
-
-    def flush_manual() -> None:
-        nonlocal current
-        if pending:
-            current = "\n".join(t for t, _ in pending)
-            steps.append(("", current, pending[0][1]))
-            pending.clear()
-
-    i = 0
-    while i < len(lines):
-        stripped = lines[i].strip()
-        lineno = first_line + i
-        if not stripped:
-            flush_manual()
-            i += 1
-            continue
-        if stripped.startswith("#!") and i == 0:
-            i += 1
-            continue
-        if stripped.startswith("#"):
-            pending.append((_comment_text(stripped).rstrip(), lineno))
-            i += 1
-            continue
-        if pending:
-            current = "\n".join(t for t, _ in pending)
-            pending.clear()
-        start = i
-        quote: str | None = None
-        heredocs: list[tuple[str, bool]] = []
-        while True:
-            scan = _scan_line(lines[i], quote)
-            quote = scan.quote
-            heredocs.extend(scan.heredocs)
-            i += 1
-            if quote is None and not scan.backslash and heredocs:
-                # consume here-document bodies, in order
-                while heredocs and i < len(lines):
-                    tag, strip_tabs = heredocs[0]
-                    body = lines[i].lstrip("\t") if strip_tabs else lines[i]
-                    i += 1
-                    if body.rstrip() == tag:
-                        heredocs.pop(0)
-                if heredocs:
-                    raise RunbookError(
-                        path, first_line + start,
-                        f"here-document {heredocs[0][0]!r} is not terminated before the "
-                        "end of the code block",
-                    )  # fmt: skip
-                break
-            if quote is None and not scan.backslash:
-                break
-            if i >= len(lines):
-                what = (
-                    f"has an unbalanced {quote} quote"
-                    if quote
-                    else "ends in a line continuation (trailing \\)"
-                )
-                raise RunbookError(
-                    path, first_line + start,
-                    f"shell command {what} at the end of its code block",
-                )  # fmt: skip
-        command = "\n".join(lines[start:i]).strip()
-        steps.append((command, current, first_line + start))
-    flush_manual()
-    return steps
 
 
 # --- section classification -----------------------------------------------------------
@@ -474,6 +341,23 @@ class _Parser:
                 unknown.append(h.title)
             sections.append(section)
 
+        self._check_severities(headings, sections, severities, sev_group_seen)
+        return Runbook(
+            path=self.path,
+            title=doc_title,
+            severities=dict(sorted(severities.items())),
+            sections=sections,
+            unknown_sections=unknown,
+        )
+
+    def _check_severities(
+        self,
+        headings: list[_Heading],
+        sections: list[Section],
+        severities: dict[int, Severity],
+        sev_group_seen: bool,
+    ) -> None:
+        """A severity group with SEV blocks, and every SEV a section names declared there."""
         if not sev_group_seen:
             raise self.error(None, "no 'Incident Severity Levels' section")
         if not severities:
@@ -485,13 +369,6 @@ class _Parser:
                     raise self.error(
                         h.line, f"section {h.title!r} names SEV-{level}, which is not declared"
                     )
-        return Runbook(
-            path=self.path,
-            title=doc_title,
-            severities=dict(sorted(severities.items())),
-            sections=sections,
-            unknown_sections=unknown,
-        )
 
     # -- headings
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Collection
+
+from harness.shell.commands import command_words
 
 MANUAL_TOOLS = {
     "kubectl": "no Kubernetes cluster: the gameday stack runs under Compose",
@@ -22,36 +23,6 @@ MANUAL_TOOLS = {
     "git": "deployment history lives in the TestGen repository, not in the stack",
     "ssh": "remote hosts are outside the gameday's blast radius",
 }
-_CONTROL = {"|", "||", "&&", ";", "&", "(", ")", "|&", ";;", "\n"}
-_PREFIXES = ("$(", "`", "(")
-
-
-def command_words(command: str) -> list[str]:
-    """The first word of every simple command in a shell line, including `$( … )`."""
-    try:
-        lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
-        lexer.whitespace_split = True
-        lexer.commenters = "#"
-        tokens = list(lexer)
-    except ValueError:
-        return []
-    words, expect = [], True
-    for tok in tokens:
-        if tok in _CONTROL or set(tok) <= set("|&;()"):
-            expect = True
-            continue
-        for prefix in _PREFIXES:
-            while tok.startswith(prefix):
-                tok = tok[len(prefix) :]
-                expect = True
-        if expect and tok and "=" not in tok.split("/")[0]:
-            words.append(tok.rstrip(")`"))
-            expect = False
-        elif expect and "=" in tok:
-            continue  # VAR=value prefix
-    return words
-
-
 def manual_reason(
     command: str, comment: str, bridged: Collection[str] = frozenset()
 ) -> str | None:

@@ -32,16 +32,23 @@ class Expectation:
         """None when the result is what was expected; else one line saying how it differs."""
         got = result.verdict.value
         if got != self.verdict:
-            return f"expected {self.verdict} ({self.source}: {self.why}), got {got}"
+            return f"expected {self.verdict} ({self.origin}), got {got}"
         if self.resolution is not None:
             finding = result.resolution_finding
             second = finding.verdict.value if finding else None
             if second != self.resolution:
                 return (
-                    f"expected the resolution to end {self.resolution} ({self.source}: "
-                    f"{self.why}), got {second or 'no second finding'}"
+                    f"expected the resolution to end {self.resolution} ({self.origin}), "
+                    f"got {second or 'no second finding'}"
                 )
         return None
+
+    @property
+    def origin(self) -> str:
+        """Where the expectation comes from, with its explanation when it has one (never a
+        dangling "source: " with nothing after it)."""
+        parts = [p for p in (self.source, self.why) if p]
+        return ": ".join(parts) or "no source recorded"
 
 
 def baseline_path(runbook_path: str | Path) -> Path:

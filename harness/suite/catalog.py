@@ -4,35 +4,24 @@
     runbooks/<name>.scenarios.toml       beside runbooks/<name>.md: adds scenarios for that
                                          runbook, or replaces a built-in one with the same id
 
-A fault is named by its registry name (`Fault.registry`, e.g. "service-killed") and built by
-`make_fault` with the declared parameters, which are checked against the injector's own
-signature when the file loads. Every error is one line naming the file and line.
+A fault is named by its kind (e.g. "service-killed"; every module of `harness/faults` registers
+its own, found by `discover()`) and built by `make_fault` with the scenario's parameters, which
+are checked against the fault's declared `params` (and a network fault's toxic attributes)
+when the file loads. Every error is one line naming the file and the line that sets the key.
 `SCENARIOS` and `get()` are the built-in catalog, as before.
 """
 
 from __future__ import annotations
 
 import functools
-import inspect
 import re
 import tomllib
-import types
-import typing
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-# Each injector module registers its kind in Fault.registry when imported.
-from harness.faults import (  # noqa: F401
-    cache_bloat,
-    llm_provider,
-    memory_pressure,
-    missing_variable,
-    port_conflict,
-    process_crash,
-    service_killed,
-)
-from harness.faults.base import Fault, make_fault
+from harness.faults import discover
+from harness.faults.base import Fault, defaults, make_fault
 from harness.faults.network import LinkToxic, Toxics
 from harness.run.scenario import LIFTS, FaultSpec, Scenario, ScenarioError
 
@@ -51,21 +40,6 @@ VERDICTS = (
     "recovered", "recovered-after-lift", "slow", "not-recovered", "undetected", "aborted",
     "data-loss",
 )  # fmt: skip
-
-
-def _choices() -> dict[tuple[str, str], tuple[str, ...]]:
-    """Parameter values the injectors accept, where the set is closed."""
-    from harness.faultproxy.toxics import TOXICS
-    from harness.services.contract import MODES, PROVIDERS
-
-    hosted = tuple(p for p in PROVIDERS if p != "ollama")
-    return {
-        ("llm-provider", "provider"): hosted,
-        ("llm-provider", "also"): hosted,
-        ("llm-provider", "mode"): tuple(MODES),
-        ("network", "toxic"): (*TOXICS, "cut"),
-        ("network", "stream"): ("upstream", "downstream"),
-    }
 
 
 # -- where in the file -------------------------------------------------------------------
@@ -95,104 +69,57 @@ class _Lines:
         end = self.starts[index + 1] if index + 1 < len(self.starts) else len(self.lines)
         return range(self.starts[index], end)
 
-    def at(self, index: int, key: str | None = None) -> str:
+    def at(self, index: int, key: str | None = None, after: int | None = None) -> str:
+        return f"{self.path}:{self.line(index, key, after)}"
+
+    def line(self, index: int, key: str | None = None, after: int | None = None) -> int:
+        """The line of the block's first `key =` (at or after line `after`), else the
+        header's (or `after`)."""
         rows = self.block(index)
-        line = rows.start + 1 if rows else 1
+        line = after or (rows.start + 1 if rows else 1)
         if key is not None:
-            pattern = re.compile(rf"(^|[\s{{,]){re.escape(key)}\s*=")
             for i in rows:
-                if pattern.search(self.lines[i].split("#", 1)[0]):
-                    line = i + 1
-                    break
-        return f"{self.path}:{line}"
+                if i + 1 >= line and self._sets(i, key):
+                    return i + 1
+        return line
+
+    def at_fault(self, index: int, table: int, key: str) -> str:
+        """Where the `table`-th fault table of a scenario sets `key` (its `kind` line when the
+        key is not there, e.g. for a missing parameter)."""
+        line = self.line(index, "fault")
+        kinds = [i + 1 for i in self.block(index) if i + 1 >= line and self._sets(i, "kind")]
+        start = kinds[table] if table < len(kinds) else line
+        if key == "kind":
+            return f"{self.path}:{start}"
+        end = kinds[table + 1] if table + 1 < len(kinds) else None
+        found = self.line(index, key, start)
+        return f"{self.path}:{found if end is None or found < end else start}"
+
+    def _sets(self, i: int, key: str) -> bool:
+        code = self.lines[i].split("#", 1)[0]
+        return re.search(rf"(^|[\s{{,]){re.escape(key)}\s*=", code) is not None
 
 
 # -- parameter checks ----------------------------------------------------------------------
 
 
-def _type_name(hint: Any) -> str:
-    if hint is type(None):
-        return "nothing"
-    origin = typing.get_origin(hint)
-    if origin in (types.UnionType, typing.Union):
-        return " or ".join(_type_name(a) for a in typing.get_args(hint) if a is not type(None))
-    if origin is not None:
-        (item, *_rest) = typing.get_args(hint) or (Any,)
-        return f"a list of {_type_name(item)}"
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(
-        hint, getattr(hint, "__name__", str(hint))
-    )
-
-
-def _fits(value: Any, hint: Any) -> bool:
-    """Does a TOML value fit a parameter's annotation (the few types injectors take)?"""
-    if hint is Any or hint is inspect.Parameter.empty:
-        return True
-    if hint is type(None):
-        return value is None
-    origin = typing.get_origin(hint)
-    if origin in (types.UnionType, typing.Union):
-        return any(_fits(value, a) for a in typing.get_args(hint))
-    if origin in (list, tuple, Sequence, typing.Sequence):
-        args = [a for a in typing.get_args(hint) if a is not Ellipsis] or [Any]
-        return isinstance(value, list) and all(_fits(v, args[0]) for v in value)
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(hint, type):
-        return isinstance(value, hint)
-    return True
-
-
-def _build_fault(spec: FaultSpec, where: str) -> Fault:
-    """The injector for one declared fault; a bad kind or parameter is a ScenarioError."""
+def _check_fault(spec: FaultSpec, table: int, index: int, lines: _Lines) -> Fault:
+    """The injector for one declared fault, its parameters checked against the kind's
+    declaration; a bad one is a ScenarioError at the line that sets it."""
     cls = Fault.registry.get(spec.kind)
-    if cls is None or spec.kind == "network-multi":
-        known = ", ".join(sorted(k for k in Fault.registry if k != "network-multi"))
-        raise ScenarioError(f"{where}: unknown fault kind {spec.kind!r}; known: {known}")
-    signature = inspect.signature(cls.__init__)
-    hints = typing.get_type_hints(cls.__init__)
-    named = [
-        p.name
-        for p in signature.parameters.values()
-        if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
-    extra = next(
-        (p for p in signature.parameters.values() if p.kind is p.VAR_KEYWORD), None
-    )
-    choices = _choices()
-    for name, value in spec.params.items():
-        if name not in named and extra is None:
-            raise ScenarioError(
-                f"{where}: fault {spec.kind!r} has no parameter {name!r}; "
-                f"it takes: {', '.join(named)}"
-            )
-        hint = hints.get(name if name in named else extra.name if extra else name, Any)
-        if not _fits(value, hint):
-            raise ScenarioError(
-                f"{where}: fault {spec.kind!r}: {name} must be {_type_name(hint)}, not {value!r}"
-            )
-        allowed = choices.get((spec.kind, name))
-        values = value if isinstance(value, list) else [value]
-        if allowed is not None and any(v not in allowed for v in values):
-            raise ScenarioError(
-                f"{where}: fault {spec.kind!r}: {name} must be one of {', '.join(allowed)}, "
-                f"not {value!r}"
-            )
-    missing = [
-        p.name
-        for p in signature.parameters.values()
-        if p.name != "self" and p.default is p.empty and p.kind is not p.VAR_KEYWORD
-        and p.name not in spec.params
-    ]
-    if missing:
-        raise ScenarioError(f"{where}: fault {spec.kind!r} needs {', '.join(missing)}")
+    if cls is None or not cls.declarable:
+        raise ScenarioError(
+            f"{lines.at_fault(index, table, 'kind')}: unknown fault kind {spec.kind!r}; "
+            f"known: {', '.join(fault_kinds())}"
+        )
+    problems = cls.check_params(spec.params)
+    if problems:
+        key, message = problems[0]
+        raise ScenarioError(f"{lines.at_fault(index, table, key)}: {message}")
     try:
         return make_fault(spec.kind, **spec.params)
     except (TypeError, ValueError) as exc:
+        where = lines.at_fault(index, table, "kind")
         raise ScenarioError(f"{where}: fault {spec.kind!r}: {' '.join(str(exc).split())}") from None
 
 
@@ -204,7 +131,8 @@ def _make(specs: tuple[FaultSpec, ...]) -> Fault:
     return Toxics(*(f for f in links if isinstance(f, LinkToxic)))
 
 
-def _fault_specs(raw: Any, where: str) -> tuple[FaultSpec, ...]:
+def _fault_specs(raw: Any, index: int, lines: _Lines) -> tuple[FaultSpec, ...]:
+    where = lines.at(index, "fault")
     tables = raw if isinstance(raw, list) else [raw]
     if not tables or not all(isinstance(t, dict) for t in tables):
         raise ScenarioError(
@@ -218,7 +146,7 @@ def _fault_specs(raw: Any, where: str) -> tuple[FaultSpec, ...]:
         if not isinstance(kind, str):
             raise ScenarioError(f"{where}: fault needs kind = \"<fault name>\"")
         specs.append(FaultSpec(kind, params))
-    built = [_build_fault(s, where) for s in specs]
+    built = [_check_fault(s, i, index, lines) for i, s in enumerate(specs)]
     if len(built) > 1 and not all(isinstance(f, LinkToxic) for f in built):
         raise ScenarioError(f"{where}: several faults at once are network faults only")
     return tuple(specs)
@@ -270,7 +198,7 @@ def _scenario(entry: Any, index: int, lines: _Lines) -> Scenario:
     title = _string(entry, "title", lines.at(index, "title"))
     section = _string(entry, "section", lines.at(index, "section"))
     assert title is not None and section is not None
-    specs = _fault_specs(entry["fault"], lines.at(index, "fault"))
+    specs = _fault_specs(entry["fault"], index, lines)
 
     kwargs: dict[str, Any] = {}
     severity = entry.get("severity")
@@ -350,6 +278,7 @@ def load_file(path: str | Path) -> dict[str, Scenario]:
             ) from None
         raise ScenarioError(f"{path}: not TOML: {message}") from None
     lines = _Lines(path, text)
+    discover()  # every module of harness/faults registers its kind: no list of faults here
     unknown = [k for k in data if k != "scenario"]
     if unknown:
         raise ScenarioError(
@@ -435,21 +364,14 @@ def check_sections(runbook: Any, scenarios: Iterable[Scenario]) -> None:
 
 
 def fault_kinds() -> list[str]:
-    """The fault kinds a scenario file may name (the registry, minus the composite)."""
-    return sorted(k for k in Fault.registry if k != "network-multi")
+    """The fault kinds a scenario file may name (the registry, minus composites)."""
+    return sorted(k for k, cls in Fault.registry.items() if cls.declarable)
 
 
 def target_services(spec: FaultSpec) -> list[str]:
     """The compose services a declared fault acts on (for the coverage table)."""
     cls = Fault.registry.get(spec.kind)
-    defaults = {}
-    if cls is not None:
-        defaults = {
-            p.name: p.default
-            for p in inspect.signature(cls.__init__).parameters.values()
-            if p.default is not p.empty
-        }
-    params = {**defaults, **spec.params}
+    params = {**(defaults(cls) if cls is not None else {}), **spec.params}
     if spec.kind == "network":
         return [str(params["link"])] if "link" in params else []
     if spec.kind == "llm-provider":

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput
-from harness.run.scenario import Scenario
+from harness.run.scenario import Scenario, ScenarioError
 from harness.runbook.model import Runbook
 from harness.runbook.parse import parse_runbook
 from harness.suite import catalog
@@ -69,15 +69,36 @@ def plan(runbooks: Sequence[Path], ids: Sequence[str]) -> list[Planned]:
     planned = []
     for runbook in parsed:
         own = catalog.for_runbook(runbook.path)
+        check_sections(runbook, [own[sid] for sid in wanted if sid in own])
         for sid in wanted:
             if sid not in own:
                 continue
             scenario = own[sid]
-            catalog.check_sections(runbook, [scenario])
             exp = expectation(runbook.path, sid, scenario.expected)
             expected = exp.verdict + (f" (resolution {exp.resolution})" if exp.resolution else "")
             planned.append(Planned(runbook, scenario, expected, exp.source))
     return planned
+
+
+def check_sections(runbook: Runbook, scenarios: Sequence[Scenario]) -> None:
+    """Every section the scenarios name (and their `steps_from`) exists in the runbook; else
+    one line naming every missing one, each with the scenarios that need it (a renamed
+    section is usually more than one)."""
+    missing: dict[str, list[str]] = {}
+    for scenario in scenarios:
+        for title in (scenario.section, *scenario.steps_from):
+            try:
+                runbook.section(title)
+            except KeyError:
+                where = f" (declared at {scenario.origin})" if scenario.origin else ""
+                missing.setdefault(title, []).append(scenario.id + where)
+    if missing:
+        names = ", ".join(repr(s.title) for s in runbook.sections if s.steps)
+        raise ScenarioError(
+            f"{runbook.path}: no single runbook section matches {len(missing)} name(s): "
+            + "; ".join(f"{title!r} (scenario {', '.join(ids)})" for title, ids in missing.items())
+            + f"; sections with steps: {names}"
+        )
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

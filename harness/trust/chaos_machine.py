@@ -37,6 +37,7 @@ from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from harness.backends import make_stack
 from harness.backends.base import Stack, Status
+from harness.bridge.registry import bridged_tools
 from harness.bridge.server import BridgeServer
 from harness.bridge.shell import OperatorShell
 from harness.compose import ComposeFile
@@ -50,6 +51,7 @@ from harness.redact import Redactor
 from harness.run.gameday import operator_environment
 from harness.runbook.model import Role
 from harness.runbook.parse import parse_runbook
+from harness.shell.commands import changes_state
 from harness.shell.manual import manual_reason
 from harness.toxiproxy import ToxiproxyError
 
@@ -61,18 +63,21 @@ KILLABLE = ("testgen", "postgres", "redis", "llm")
 LINKS = ("postgres", "redis", "llm")
 LLM_MODES = ("quota_exceeded", "rate_limited", "server_error", "slow", "malformed")
 DURATIONS_S = (0.5, 1.0, 2.0, 4.0)
-# Steps that only read state add time, not chaos; the machine runs the ones that act.
-_READ_ONLY_PREFIXES = ("docker logs", "docker exec")
 
 
 def runbook_actions(path: Path = FIXED_RUNBOOK) -> list[str]:
     """Every runnable resolution command of the (fixed) runbook, once each, in order."""
     runbook = parse_runbook(path)
     commands: list[str] = []
+    bridged = bridged_tools()
     for section in runbook.sections:
         for step in section.steps_with_role(Role.RESOLUTION):
             cmd = step.command
-            if not cmd or manual_reason(cmd, step.comment) or cmd.startswith(_READ_ONLY_PREFIXES):
+            if (
+                not cmd
+                or manual_reason(cmd, step.comment, bridged)
+                or not changes_state(cmd)  # reading adds time, not chaos: only what acts
+            ):
                 continue
             if cmd not in commands:
                 commands.append(cmd)

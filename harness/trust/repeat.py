@@ -2,36 +2,35 @@
 
     for round in 1..N:                       (rounds, not N runs in a row: a scenario's runs
         for runbook, scenario in selection:   are spread over the whole session, so drift and
-            Gameday(...).run() ─▶ verdict     interference between scenarios show up too)
+            a gameday on the executor         interference between scenarios show up too)
     ─▶ per (runbook, scenario): verdict counts, TTR spread; any scenario with more than one
        verdict is *unstable* (exit status 1)
 
 docs/design.md §7: "the same suite run repeatedly gives the same verdicts". This is the check,
-with the Gameday runner directly (no pytest), on any backend. `-j N` runs each round's
-gamedays N at a time, each in a process and on a stack of its own, longest first (the
-previous round's durations, else the scenario's windows): verdicts under concurrency must be
-the ones a serial run gives.
+on the executor that `gameday run` uses (no pytest), on any backend. `-j N` runs each
+round's gamedays N at a time, each in a forked child on a stack of its own, longest first
+(the previous round's durations, else the estimate): verdicts under concurrency must be the
+ones a serial run gives.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import statistics
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from harness.errors import BadInput, HarnessError
-from harness.run.gameday import Gameday, StackFactory
+from harness.compose import ComposeFile
+from harness.errors import BadInput
+from harness.result import GamedayResult
 from harness.run.scenario import Scenario
 from harness.runbook.model import Runbook
-from harness.suite.baseline import expectation
+from harness.trust.batch import job, run_batch
 
 SCHEMA = "gameday-repeat/1"
 
@@ -79,6 +78,7 @@ class RepeatReport:
     series: list[Series] = field(default_factory=list)
     rounds_done: int = 0
     duration_s: float = 0.0
+    interrupted_by: int | None = None  # the signal that ended the run early
 
     @property
     def unstable(self) -> list[Series]:
@@ -97,113 +97,53 @@ class RepeatReport:
         }
 
 
-def expected_verdict(runbook: Runbook, scenario: Scenario) -> str:
-    """What the suite expects: the runbook's baseline entry, else the scenario's default."""
-    return expectation(runbook.path, scenario.id, scenario.expected).verdict
-
-
-Outcome = tuple[str, float | None, str, float]  # verdict, TTR, reason, duration
-
-
-def _outcome(runbook: Runbook, scenario: Scenario, stack_factory: StackFactory) -> Outcome:
-    try:
-        result = Gameday(runbook, scenario, stack_factory).run()
-    except HarnessError as exc:  # the stack failed: an outcome too, and not a stable one
-        return "error", None, f"{type(exc).__name__}: {exc}", 0.0
-    return result.verdict.value, result.ttr_s, result.reason, result.duration_s
-
-
-def _outcome_in_worker(runbook_path: str, scenario_id: str, backend: str, compose: str) -> Outcome:
-    """One gameday in a worker process (`-j N`): everything rebuilt from names, so nothing
-    but strings crosses the process boundary."""
-    from harness.backends import make_stack
-    from harness.compose import ComposeFile
-    from harness.runbook.parse import parse_runbook
-    from harness.suite import catalog
-
-    runbook = parse_runbook(runbook_path)
-    scenario = catalog.for_runbook(runbook_path).get(scenario_id) or catalog.SCENARIOS[scenario_id]
-    compose_file = ComposeFile(compose)
-
-    def factory(env: dict[str, str]) -> Any:
-        return make_stack(
-            backend, compose_file, env, env_example=compose_file.path.parent / ".env.example"
-        )
-
-    return _outcome(runbook, scenario, factory)
-
-
-def _estimate(series: Series, scenario: Scenario) -> float:
-    """The last run's duration, else the scenario's windows: longest first."""
-    if series.durations_s and series.durations_s[-1] > 0:
-        return series.durations_s[-1]
-    return scenario.detect_window_s + scenario.verify_window_s + scenario.hold_s
-
-
 def repeat(
     runbooks: Sequence[Runbook],
     scenarios: Sequence[Scenario],
     rounds: int,
-    stack_factory: StackFactory,
     backend: str,
+    compose: ComposeFile,
     progress: Callable[[str], None] = print,
     checkpoint: Callable[[RepeatReport], None] | None = None,
     jobs: int = 1,
-    compose_path: str | None = None,
 ) -> RepeatReport:
-    """N rounds; with jobs > 1 (and compose_path) each round's gamedays run `jobs` at a time
-    in worker processes, longest first, and are recorded in the same order as serially."""
+    """N rounds, each one batch on the executor: the round's gamedays `jobs` at a time, each
+    in a forked child on a stack of its own, longest first (the previous round's durations,
+    else the estimate), recorded in the serial order. A signal ends the run after what
+    finished is recorded (`interrupted_by`)."""
     started = time.monotonic()
     report = RepeatReport(rounds, backend, datetime.now(UTC).isoformat(timespec="seconds"))
-    pairs = [(rb, sc) for rb in runbooks for sc in scenarios]
-    report.series = [Series(rb.path, sc.id, expected_verdict(rb, sc)) for rb, sc in pairs]
-    pool = None
-    if jobs > 1 and compose_path is not None:
-        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
-    try:
-        for n in range(1, rounds + 1):
+    pairs = [job(rb, sc) for rb in runbooks for sc in scenarios]
+    report.series = [Series(j.runbook.path, j.scenario.id, j.expected.verdict) for j in pairs]
+    previous: dict[str, float] = {}
+    for n in range(1, rounds + 1):
 
-            def record(i: int, outcome: Outcome, n: int = n) -> None:
-                (runbook, scenario), series = pairs[i], report.series[i]
-                verdict, ttr, reason, took = outcome
-                series.verdicts.append(verdict)
-                series.ttr_s.append(ttr)
-                series.reasons.append(reason)
-                series.durations_s.append(took)
-                progress(
-                    f"round {n}/{rounds}  {Path(runbook.path).stem:<28} {scenario.id:<28} "
-                    f"{verdict:<14} {took:5.1f}s"
-                )
+        def said(result: GamedayResult, n: int = n) -> None:
+            progress(
+                f"round {n}/{rounds}  {Path(result.runbook).stem:<28} {result.scenario:<28} "
+                f"{result.verdict.value:<14} {result.duration_s:5.1f}s"
+            )
 
-            if pool is None:
-                for i, (runbook, scenario) in enumerate(pairs):
-                    record(i, _outcome(runbook, scenario, stack_factory))
-            else:
-                assert compose_path is not None
-                order = sorted(
-                    range(len(pairs)), key=lambda i: -_estimate(report.series[i], pairs[i][1])
-                )
-                futures: dict[Future[Outcome], int] = {
-                    pool.submit(
-                        _outcome_in_worker, pairs[i][0].path, pairs[i][1].id, backend, compose_path
-                    ): i
-                    for i in order
-                }
-                done: dict[int, Outcome] = {}
-                pending = set(futures)
-                while pending:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        done[futures[future]] = future.result()
-                for i in range(len(pairs)):  # series keep the serial order of runs
-                    record(i, done[i])
+        batch = run_batch(
+            pairs, backend, compose, concurrency=jobs, previous=previous, progress=said
+        )
+        for j, series in zip(pairs, report.series, strict=True):
+            result = batch.results.get(j.key)
+            if result is None:  # interrupted before it ended
+                continue
+            series.verdicts.append(result.verdict.value)
+            series.ttr_s.append(result.ttr_s)
+            series.reasons.append(result.reason)
+            series.durations_s.append(result.duration_s)
+            previous[j.key] = result.duration_s
+        report.duration_s = time.monotonic() - started
+        report.interrupted_by = batch.interrupted_by
+        if batch.interrupted_by is None:
             report.rounds_done = n
-            report.duration_s = time.monotonic() - started
-            if checkpoint:
-                checkpoint(report)
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        if checkpoint:
+            checkpoint(report)
+        if batch.interrupted_by is not None:
+            break
     return report
 
 
@@ -264,7 +204,8 @@ def to_markdown(report: RepeatReport, title: str = "Repeatability") -> str:
 
 def main(args: Any, out: TextIO = sys.stdout) -> int:
     """`gameday repeat N`: validate, run N rounds, print the table; 1 if any verdict differs."""
-    from harness.options import report_writer, scenarios_from, stack_factory
+    from harness.backends import choose_backend
+    from harness.options import check_compose, report_writer, scenarios_from
     from harness.runbook.parse import parse_runbook
     from harness.suite import catalog
 
@@ -283,7 +224,7 @@ def main(args: Any, out: TextIO = sys.stdout) -> int:
                 rb.section(sc.section)
             except KeyError as exc:
                 raise BadInput(f"{rb.path}: scenario {sc.id}: {exc.args[0]}") from None
-    backend, compose, factory = stack_factory(args.backend, args.compose)
+    backend, compose = choose_backend(args.backend), check_compose(args.compose)
     checkpoint = report_writer(args, to_markdown)
 
     def say(line: str) -> None:
@@ -296,19 +237,12 @@ def main(args: Any, out: TextIO = sys.stdout) -> int:
         f"{runs} gamedays, {jobs} at a time, estimated ~{runs * 10 / 60 / jobs:.0f} min "
         "(a gameday takes ~2-20 s)"
     )
-    report = repeat(
-        runbooks,
-        scenarios,
-        args.n,
-        factory,
-        backend,
-        say,
-        checkpoint,
-        jobs=jobs,
-        compose_path=str(compose.path.resolve()),
-    )
+    report = repeat(runbooks, scenarios, args.n, backend, compose, say, checkpoint, jobs=jobs)
     say("")
     say(table(report))
+    if report.interrupted_by is not None:
+        say(f"interrupted after {report.rounds_done} of {args.n} round(s)")
+        return 128 + report.interrupted_by
     if report.unstable:
         say(f"{len(report.unstable)} scenario(s) gave different verdicts across {args.n} runs")
         return 1

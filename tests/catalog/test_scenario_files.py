@@ -115,18 +115,19 @@ BAD = [
      4, "unknown fault kind 'meteor'; known: cache-bloat"),
     ('id = "x"\ntitle = "t"\nsection = "Service Down"\n'
      'fault = { kind = "service-killed", servce = "testgen" }\n',
-     4, "fault 'service-killed' has no parameter 'servce'; it takes: service"),
+     4, "fault 'service-killed' has no parameter 'servce' (did you mean 'service'?); it takes: "
+     "service"),
     ('id = "x"\ntitle = "t"\nsection = "Service Down"\n'
      'fault = { kind = "cache-bloat", payload_mb = "48" }\n',
      4, "payload_mb must be an integer, not '48'"),
     ('id = "x"\ntitle = "t"\nsection = "Service Down"\n'
      'fault = { kind = "llm-provider", mode = "on-fire" }\n',
-     4, "mode must be one of ok, quota_exceeded"),
+     4, "mode must be one of quota_exceeded, rate_limited"),
     ('id = "x"\ntitle = "t"\nsection = "Service Down"\n'
      'fault = { kind = "network", link = "postgres", toxic = "latency", latency = 1.5 }\n',
      4, "latency must be an integer, not 1.5"),
     ('id = "x"\ntitle = "t"\nsection = "Service Down"\nfault = { kind = "network" }\n',
-     4, "fault 'network' needs link"),
+     4, "fault 'network' (latency toxic) needs link, latency"),
     ('id = "x"\ntitle = "t"\nsection = "Service Down"\n'
      'fault = [{ kind = "service-killed" }, { kind = "service-killed", service = "redis" }]\n',
      4, "several faults at once are network faults only"),

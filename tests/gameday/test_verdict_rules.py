@@ -77,9 +77,10 @@ CASES = [
      obs(resolution=[step(130, "docker logs testgen-copilot")], remediations=[]),
      Verdict.NOT_RECOVERED, "no step that changes anything"),
     ("hold: came back, then restarted inside the hold window",
-     obs(verify=Verification(held=False, observed="/health: ConnectError", first_seen_s=5.0,
+     obs(verify=Verification(held=False, observed="/health: ConnectError", ever_seen_s=5.0,
+                             lost="after 1.2s (testgen restarted or was killed)",
                              disturbances=["testgen restarted or was killed at t0+8.1s"])),
-     Verdict.NOT_RECOVERED, "did not stay up"),
+     Verdict.NOT_RECOVERED, "recovered at t0+5.0s, then lost after 1.2s"),
     ("fault gone: the fault is the incident and persists",
      obs(verify=replace(HELD, fault_present="2 cache entries still carry 48 MiB payloads")),
      Verdict.NOT_RECOVERED, "still in effect"),
@@ -179,7 +180,7 @@ def test_failing_at_baseline(command: str, exits: list[int | None], failing: boo
 def test_a_failure_worded_differently_is_the_same_failure_but_another_failing_part_is_not():
     """The verify window's early end compares what failed, not the error's wording: Redis
     killed reads "Connection closed by server." then "Error 111 connecting ..."."""
-    from harness.run.gameday import failure_signature
+    from harness.run.verify import failure_signature
 
     closed = '/ready answered 503: {"postgres":"ok","redis":"error: Connection closed by server."}'
     refused = '/ready answered 503: {"postgres":"ok","redis":"error: Error 111 connecting to x."}'

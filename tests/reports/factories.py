@@ -409,3 +409,45 @@ def undetected_with_finding(scenario: str = "llm-quota", *, t0: float = 1.35) ->
         address_map={API_REAL: API_SHOWN, REDIS_REAL: REDIS_SHOWN},
     )
     return result
+
+
+def data_loss(scenario: str = "wont-start-missing-variable", **kwargs: object) -> GamedayResult:
+    """Recovered service, but a resolution step (`down -v`) destroyed acknowledged jobs."""
+    base = recovered(scenario, **kwargs)  # type: ignore[arg-type]
+    destroy = step(
+        "resolve",
+        191,
+        "docker-compose down -v",
+        StepStatus.OK,
+        started=base.t0 + 0.2 if base.t0 is not None else 0.2,
+        duration=0.1,
+        role="resolution",
+    )
+    events = sorted(
+        [*base.events, Event(destroy.started + 0.1, "data-destroyed",
+                             "line 191 `docker-compose down -v` destroyed the database's data")],
+        key=lambda e: e.t,
+    )
+    return replace(
+        base,
+        verdict=Verdict.DATA_LOSS,
+        reason="6 of 39 acknowledged jobs are no longer readable after line 191 "
+        "`docker-compose down -v`",
+        steps=[*base.steps, destroy],
+        events=events,
+        ledger=Ledger(acknowledged=39, verified=33, lost=["j1", "j2", "j3", "j4", "j5", "j6"]),
+    )
+
+
+def suite_run(runbook_dir: str, scenarios: int = 13) -> list[GamedayResult]:
+    """A run shaped like the default one: `scenarios` incidents on the shipped runbook (a mix
+    of every verdict) and the same incidents, all recovered, on a fixed copy."""
+    makers = [data_loss, not_recovered, undetected_with_finding, after_lift, recovered]
+    shipped, fixed = f"{runbook_dir}/incident-response.md", f"{runbook_dir}/fixed.md"
+    out = []
+    for i in range(scenarios):
+        name = f"scenario-{i:02d}-" + ("x" * (i % 4)) + "-incident"
+        maker = makers[i % len(makers)]
+        out.append(replace(maker(name), runbook=shipped))  # type: ignore[operator]
+        out.append(replace(recovered(name), runbook=fixed))
+    return out

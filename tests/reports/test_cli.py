@@ -171,3 +171,22 @@ def test_bad_input_through_the_real_console_script(argv, tmp_path):
     assert proc.returncode == 2
     assert len(proc.stderr.splitlines()) == 1, proc.stderr
     assert proc.stdout == ""
+
+
+def test_diff_pairs_an_edited_copy_and_takes_explicit_pairs(tmp_path, gameday):
+    from dataclasses import replace
+
+    old = [recovered("service-down"), not_recovered("llm-quota")]
+    new = [
+        replace(r, runbook="runbooks/my-edit.md")
+        for r in (recovered("service-down"), recovered("llm-quota"))
+    ]
+    a = write_run(tmp_path / "a", old, RunInfo.now(old))
+    b = write_run(tmp_path / "b", new, RunInfo.now(new))
+    code, out, _ = gameday("diff", str(a), str(b))
+    assert code == 0
+    assert "2 scenario(s) on both sides; 0 regression(s), 1 fix(es)" in out
+    code, out, _ = gameday("diff", str(a), str(b), "--pair", "incident-response.md=my-edit.md")
+    assert code == 0 and "Runbooks paired" in out
+    code, _, err = gameday("diff", str(a), str(b), "--pair", "nope=my-edit")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "no runbook 'nope'" in err

@@ -40,13 +40,14 @@ def test_runs_are_read_oldest_first(three_nights):
     assert h.keys == [("service-down", "incident-response"), ("service-crash", "incident-response")]
 
 
-def test_the_trend_table_has_a_row_per_run_and_a_column_per_scenario(three_nights):
+def test_the_trend_table_has_a_row_per_scenario_and_a_column_per_run(three_nights):
     md = to_markdown(load_history(three_nights))
-    rows = [ln for ln in md.splitlines() if ln.startswith("| 2026-11-")]
-    assert rows[0].endswith("| ✓ recovered 0.50 s | – |")
-    assert rows[1].endswith("| ✗ not-recovered | ✓ recovered 1.50 s |")
-    assert rows[2].endswith("| ✓ recovered 0.70 s | ✓ recovered 2.00 s |")
-    summary = [ln for ln in md.splitlines() if ln.startswith("| service-down |")]
+    table = md.split("## incident-response", 1)[1].split("## Per scenario", 1)[0]
+    lines = [ln for ln in table.splitlines() if ln.startswith("|")]
+    assert lines[0] == "| scenario | 2026-11-24 | 2026-11-25 | 2026-11-26 |"
+    assert lines[2] == "| service-down | ✓ 0.50 s | ✗ not-recovered | ✓ 0.70 s |"
+    assert lines[3] == "| service-crash | – | ✓ 1.50 s | ✓ 2.00 s |"
+    summary = [ln for ln in md.splitlines() if ln.startswith("| service-down | incident")]
     assert summary == [
         "| service-down | incident-response | 3 | 2 | 0.60 s | 0.70 s | recovered | "
         "not-recovered → recovered at 2026-11-26 |"
@@ -79,3 +80,17 @@ def test_one_unreadable_run_is_bad_input_naming_it(three_nights):
     bad.write_text('{"schema_version": 99}')
     with pytest.raises(BadInput, match="2026-11-27/results.json: results schema_version 99"):
         load_history(three_nights)
+
+
+def test_runbooks_get_a_table_each_and_only_the_latest_runs_are_columns(tmp_path):
+    from harness.reports.history import MAX_RUN_COLUMNS
+
+    for day in range(1, MAX_RUN_COLUMNS + 3):
+        fixed = recovered("service-down", runbook="runbooks/incident-response.fixed.md")
+        nightly(tmp_path, day, recovered("service-down"), fixed)
+    md = to_markdown(load_history(tmp_path))
+    assert "## incident-response\n" in md and "## incident-response.fixed\n" in md
+    header = next(ln for ln in md.splitlines() if ln.startswith("| scenario | 2026"))
+    assert header.count("|") == MAX_RUN_COLUMNS + 2
+    assert "2026-11-01" not in header and "2026-11-12" in header
+    assert f"The latest {MAX_RUN_COLUMNS} runs are shown" in md

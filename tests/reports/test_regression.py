@@ -15,6 +15,7 @@ from harness.reports.regression import (
     compare,
     load_snapshot,
     noise,
+    parse_pairs,
     to_html,
     to_markdown,
 )
@@ -210,3 +211,58 @@ def test_a_baseline_that_pins_the_second_finding_is_compared_with_the_runs(tmp_p
         ("recovered", "not-recovered", "regressed")
     ]
     assert c.regressed == c.findings
+
+
+def _on(runbook, *results):
+    return [replace(r, runbook=f"runbooks/{runbook}.md") for r in results]
+
+
+def test_a_run_of_an_edited_copy_is_paired_with_the_shipped_runbook():
+    old = snap(*_on("incident-response", recovered(), not_recovered("high-error-rate")))
+    new = snap(*_on("my-edit", recovered(), recovered("high-error-rate")))
+    c = compare(old, new)
+    assert c.pairs == {"incident-response": "my-edit"}
+    assert c.compared == 2 and not c.not_compared and not c.regressed
+    assert [(v.key, v.kind) for v in c.verdicts] == [
+        (("high-error-rate", "incident-response"), "fixed")
+    ]
+    md = to_markdown(c)
+    assert "2 scenario(s) on both sides; 0 regression(s), 1 fix(es)" in md
+    assert "**Runbooks paired**: `incident-response` → `my-edit`" in md
+    assert "| high-error-rate | incident-response → my-edit |" in md
+
+
+def test_explicit_pairs_when_a_side_ran_several_runbooks():
+    old = snap(*_on("a", recovered()), *_on("b", recovered()))
+    new = snap(*_on("a2", not_recovered()), *_on("b2", recovered()))
+    assert compare(old, new).compared == 0  # nothing pairs by itself
+    c = compare(old, new, parse_pairs(["a.md=a2.md", "b=b2"]))
+    assert c.compared == 2
+    assert [(v.key, v.kind) for v in c.regressed] == [(("service-down", "a"), "regressed")]
+
+
+def test_a_scenario_run_on_one_side_only_is_not_compared_never_a_regression():
+    old = snap(recovered(), recovered("redis-down"))
+    new = snap(recovered(), recovered("llm-quota"))
+    c = compare(old, new)
+    assert not c.regressed
+    assert sorted((v.key[0], v.kind) for v in c.not_compared) == [
+        ("llm-quota", "new"),
+        ("redis-down", "missing"),
+    ]
+    md = to_markdown(c)
+    assert "1 scenario(s) on both sides; 0 regression(s), 0 fix(es); 2 not compared" in md
+    assert "## Not compared (run on one side only)" in md
+    assert "| redis-down | incident-response | the old run only |" in md
+    assert "Not compared (run on one side only)" in to_html(c)
+
+
+@pytest.mark.parametrize("value", ["a", "=b", "a="])
+def test_a_malformed_pair_is_bad_input(value):
+    with pytest.raises(BadInput, match="expected OLD=NEW"):
+        parse_pairs([value])
+
+
+def test_a_pair_naming_a_runbook_that_did_not_run_is_bad_input():
+    with pytest.raises(BadInput, match="no runbook 'nope' in the old run"):
+        compare(snap(recovered()), snap(recovered()), {"nope": "incident-response"})

@@ -247,5 +247,6 @@ def test_a_multi_line_command_is_labelled_on_one_line():
     root = parse(timeline_svg(undetected_with_finding()))
     labels = [t for t in root.iter(f"{NS}text") if (t.find(f"{NS}title") is not None)]
     full = [t.find(f"{NS}title").text for t in labels]
-    assert 'curl -H "Authorization: Bearer $OPENAI_API_KEY" https://api.openai.com/v1/usage' in full
+    usage = 'curl -H "Authorization: Bearer $OPENAI_API_KEY" https://api.openai.com/v1/usage'
+    assert any(usage in t for t in full), full
     assert not any("\\" in (t or "") for t in full)

@@ -429,7 +429,21 @@ class _Published:
         return self.address if port == 8000 else None
 
 
-def test_probe_and_load_are_distinct_clients(start_testgen):
+def test_the_limit_is_declared_in_standard_headers(start_testgen):
+    tg = start_testgen(LLM_RATE_LIMIT="2")
+    _same_minute(8.0)
+    first = tg.generate(_source())
+    assert first.status_code == 200
+    assert first.headers["RateLimit-Limit"] == first.headers["X-RateLimit-Limit"] == "2"
+    assert first.headers["X-RateLimit-Remaining"] == first.headers["RateLimit-Remaining"] == "1"
+    assert 0 < int(first.headers["RateLimit-Reset"]) <= 60
+    tg.generate(_source())
+    over = tg.generate(_source())
+    assert over.status_code == 429 and over.headers["X-RateLimit-Remaining"] == "0"
+    assert 0 < int(over.headers["Retry-After"]) <= 60
+
+
+def test_probe_and_load_are_distinct_clients_that_stay_under_the_declared_limit(start_testgen):
     from harness.observe.load import LOAD_CLIENT, Load
     from harness.observe.probes import PROBE_CLIENT, steady_state
 
@@ -438,16 +452,19 @@ def test_probe_and_load_are_distinct_clients(start_testgen):
     _same_minute(15.0)
     stack = _Published(tg.base)
     load = Load(stack, time.monotonic, rate_per_s=20.0, max_requests=8).start()  # type: ignore[arg-type]
-    deadline = time.monotonic() + 10
-    while len(load.requests) < 8 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    time.sleep(1.5)
     load.stop()
     statuses = [r.status for r in load.requests]
-    assert statuses.count(200) == 3 and statuses.count(429) == 5, statuses
-    # The load used up its own quota; the harness's probe still has all of its own.
+    # The first answer declares 3/min: from then on the load holds back instead of being
+    # throttled (it spends at most 80 % of the limit, spread over the minute).
+    assert statuses == [200], statuses
+    assert load.budget.rate.held_back > 0 and load.budget.rate.throttled == 0
+    # The harness's probe is a client of its own, with its own quota; a probe that ignores
+    # the declared limit (no budget shared between calls) is throttled.
     held, why = steady_state(stack)  # type: ignore[arg-type]
     assert held, why
     for _ in range(2):
         steady_state(stack)  # type: ignore[arg-type]
     held, why = steady_state(stack)  # type: ignore[arg-type]
     assert not held and "rate limit throttled the gameday's own probe" in why, why
+

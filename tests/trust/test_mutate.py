@@ -1,4 +1,4 @@
-"""Runbook mutation testing (harness/trust/mutate.py): the mutants are the edits they claim to be,
+"""Runbook mutation testing (harness/trust/mutate/): the mutants are the edits they claim to be,
 and a mutant that breaks recovery is killed while a redundant step survives, explained."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ import subprocess
 
 import pytest
 
-from harness.backends import make_stack
 from harness.compose import ComposeFile
 from harness.runbook.parse import parse_runbook_text
 from harness.suite import catalog
@@ -124,13 +123,15 @@ def test_mutate_list_prints_the_mutants_and_starts_nothing(tmp_path):
 
 def test_a_step_recovery_needs_is_killed_and_a_redundant_one_survives_explained():
     compose = ComposeFile(REPO / "docker-compose.chaos.yml")
+    lines = []
     run = MutationRun(
         FIXED,
         [catalog.REDIS_DOWN],
-        lambda env: make_stack("local", compose, env, REPO / ".env.example"),
         "local",
+        compose,
         only=["L66-delete", "L67-delete"],
-        progress=lambda line: None,
+        progress=lines.append,
+        concurrency=2,
     )
     report = run.run()
     status = {r.mutant.id: r for r in report.results}
@@ -145,6 +146,8 @@ def test_a_step_recovery_needs_is_killed_and_a_redundant_one_survives_explained(
     md = to_markdown(report)
     assert "**Mutation score: 1/1 = 100%**" in md and "### L66-delete" in md
     assert "1 survivors are equivalent" in md
+    # On the executor: the unmutated gameday, then both mutants' gamedays, each reported.
+    assert sum(line.startswith(("L66-delete ", "L67-delete ")) for line in lines) == 2, lines
 
 
 def _record(scenario, verdict="recovered", **kw):
@@ -218,16 +221,80 @@ def test_two_exports_of_different_variables_commute(mutants):
 
 
 def test_classifier_knows_commuting_steps_and_guard_only_mutations():
-    from harness.trust.mutate import Mutant, _acted_services, _guard_only
+    from harness.shell.commands import acted_services as _acted_services
+    from harness.trust.mutate import Mutant
+    from harness.trust.mutate.classify import _guard_only
 
     # `restart testgen` and `redis-cli FLUSHALL` act on different services: they commute.
     assert _acted_services("docker-compose restart testgen") == {"testgen"}
     assert _acted_services("redis-cli FLUSHALL") == {"redis"}
     assert _acted_services("docker logs testgen-copilot") == set()  # reads only
     step = "curl -sf http://localhost:8000/health || fuser -k 8000/tcp"
-    guard = Mutant("L198-wrong-service", 198, "resolution", "s", "wrong-service", "d", step,
-                   "curl -sf http://localhost:6379/health || fuser -k 8000/tcp", (), "")
+    guard = Mutant(
+        "L198-wrong-service",
+        198,
+        "resolution",
+        "s",
+        "wrong-service",
+        "d",
+        step,
+        "curl -sf http://localhost:6379/health || fuser -k 8000/tcp",
+        (),
+        "",
+    )
     assert _guard_only(step, guard) == "curl -sf http://localhost:6379/health"
-    action = Mutant("L198-wrong-service-2", 198, "resolution", "s", "wrong-service", "d", step,
-                    "curl -sf http://localhost:8000/health || fuser -k 6379/tcp", (), "")
+    action = Mutant(
+        "L198-wrong-service-2",
+        198,
+        "resolution",
+        "s",
+        "wrong-service",
+        "d",
+        step,
+        "curl -sf http://localhost:8000/health || fuser -k 6379/tcp",
+        (),
+        "",
+    )
     assert _guard_only(step, action) is None  # the action changed: not equivalent by this rule
+
+
+def test_the_record_scores_and_renders_without_running_anything():
+    """record.py and render.py on a hand-made record: a killed mutant, an equivalent
+    survivor (explained) and an unexplained one; the score counts only the latter two's
+    non-equivalent part, and every view says the same."""
+    from harness.trust.mutate.classify import UNEXPLAINED
+    from harness.trust.mutate.record import (
+        SCHEMA,
+        MutantResult,
+        MutationReport,
+        OriginalRun,
+        ScenarioOutcome,
+    )
+    from harness.trust.mutate.render import score_line, table
+
+    def mutant(mid):
+        return next(m for m in derive_mutants(TEXT, str(FIXED), ALL)[0] if m.id == mid)
+
+    report = MutationReport(str(FIXED), "fake", ["service-down"], "2026-12-03T00:00:00+00:00")
+    report.originals["service-down"] = OriginalRun("service-down", "recovered", 5.0, 63, 0.5, 2.0)
+    killed = ScenarioOutcome("service-down", "recovered", "failed", True, "recovered → failed")
+    same = ScenarioOutcome("service-down", "recovered", "recovered", False, "only reads", 1.0,
+                           equivalent=True)  # fmt: skip
+    unexplained = ScenarioOutcome("service-down", "recovered", "recovered", False,
+                                  f"{UNEXPLAINED}: ...)")  # fmt: skip
+    ids = [m.id for m in derive_mutants(TEXT, str(FIXED), [catalog.SERVICE_DOWN])[0]][:3]
+    for mid, outcome, status in zip(
+        ids, (killed, same, unexplained), ("killed", "survived", "survived"), strict=True
+    ):
+        report.results.append(MutantResult(mutant(mid), status, [outcome]))
+    report.total_mutants = 5
+    assert report.score == 0.5  # 1 killed of 2 counted (the equivalent survivor is not)
+    data = report.to_dict()
+    assert data["schema"] == SCHEMA and "text" not in data["mutants"][0]
+    assert data["score"]["equivalent"] == 1 and data["score"]["pairs"] == 3
+    assert score_line(report).startswith("mutation score: 1/2 = 50% killed (1 equivalent")
+    assert "2 of 5 mutants not run" in score_line(report)
+    assert table(report).splitlines()[1].startswith(ids[0])
+    md = to_markdown(report)
+    assert "**Mutation score: 1/2 = 50%**" in md and "(**interrupted: partial results**)" in md
+    assert md.index("## Survivors") < md.index("## Every mutant") < md.index("## How each")

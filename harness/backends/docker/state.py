@@ -10,8 +10,6 @@ from harness.backends.base import ContainerState, ResourceUsage, Status
 from harness.backends.docker.images import short_id
 from harness.compose import ServiceConfig
 
-_ZERO_TIME = "0001-01-01T00:00:00Z"
-
 
 def parse_time(text: str | None) -> float | None:
     """Docker's RFC 3339 nanosecond timestamps as epoch seconds; its zero time as None."""

@@ -20,6 +20,19 @@ beyond those statements (`psql` answers with no rows).
 Chosen only by name (`--backend fake`, `GAMEDAY_BACKEND=fake`, tests); `auto` never picks it.
 """
 
-from harness.backends.fake.stack import FakeStack, NotSupportedOnFake
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.backends.fake.stack import FakeStack, NotSupportedOnFake
 
 __all__ = ["FakeStack", "NotSupportedOnFake"]
+
+
+def __getattr__(name: str) -> Any:  # loaded on first use: discovery imports only backend.py
+    if name in __all__:
+        from harness.backends.fake import stack
+
+        return getattr(stack, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

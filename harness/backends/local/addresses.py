@@ -66,10 +66,6 @@ class LocalAddresses(Stack):
             out.append((int(host or container), int(container)))
         return out
 
-    def service_dns(self) -> dict[str, str]:
-        """`service:port` → `127.0.0.1:hostport`: how names resolve inside this stack."""
-        return {f"{s}:{p}": f"127.0.0.1:{hp}" for (s, p), hp in self._ports.items()}
-
     def _rewrite(self, value: str, service: str) -> str:
         value = value.replace("{python}", sys.executable)
         value = _PORT_TOKEN.sub(lambda m: str(self._ports[(service, int(m.group(1)))]), value)

@@ -1,6 +1,7 @@
 """The TestGen API as a Starlette application: routes and the request flow.
 
-POST /v1/generate: validate → rate limit (Redis INCR per client and minute) → cache (Redis, by
+POST /v1/generate: validate → rate limit (Redis INCR per client and minute,
+declared in `RateLimit-*`/`X-RateLimit-*` headers and `Retry-After` on 429) → cache (Redis, by
 sha256 of language+source) → LLM (primary, then Ollama when LOCAL_LLM_ENABLED) → INSERT
 the job and COMMIT → 200. Redis failures degrade (no limit, no cache); LLM failures are
 502; database failures are 500. Each failure writes one ERROR line with its marker.
@@ -32,6 +33,19 @@ from .store import DatabaseError, JobStore
 
 READY_TIMEOUT = 0.9
 MAX_SOURCE_BYTES = 200_000
+
+
+def rate_limit_headers(limit: int, count: int, reset_s: int) -> dict[str, str]:
+    """The client's limit as real APIs declare it: the IETF draft's `RateLimit-*` fields and
+    the common `X-RateLimit-*` ones (limit per minute, requests left, seconds to the reset)."""
+    remaining = str(max(0, limit - count))
+    return {
+        "RateLimit-Limit": str(limit),
+        "RateLimit-Remaining": remaining,
+        "RateLimit-Reset": str(reset_s),
+        "X-RateLimit-Limit": str(limit),
+        "X-RateLimit-Remaining": remaining,
+    }
 
 
 def _error(code: int, message: str, **extra: Any) -> JSONResponse:
@@ -82,6 +96,12 @@ class Service:
         return JSONResponse({"status": "ok"})
 
     async def generate(self, request: Request) -> Response:
+        declared: dict[str, str] = {}  # the client's rate limit, on every answer past the check
+        response = await self._generate(request, declared)
+        response.headers.update(declared)
+        return response
+
+    async def _generate(self, request: Request, declared: dict[str, str]) -> Response:
         try:
             body = await request.json()
         except ValueError:
@@ -102,16 +122,17 @@ class Service:
         if limit > 0:
             try:
                 client = client_id(request.headers, request.client.host if request.client else None)
-                over, count = await self.cache.hit_rate_limit(limit, client)
+                over, count, reset_s = await self.cache.hit_rate_limit(limit, client)
             except RedisUnavailable as exc:
                 self._redis_down(exc, "rate_limit")
                 redis_ok = False
             else:
+                declared.update(rate_limit_headers(limit, count, reset_s))
                 if over:
                     self.log.info("rate limited %s", kv(client=client, count=count, limit=limit))
                     return JSONResponse(
                         {"error": "rate limit exceeded", "limit_per_minute": limit},
-                        status_code=429, headers={"Retry-After": "60"},
+                        status_code=429, headers={"Retry-After": str(reset_s)},
                     )
 
         cached = None

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -65,9 +66,11 @@ class Cache:
         except (RedisError, OSError) as exc:
             raise RedisUnavailable(" ".join(str(exc).split()) or type(exc).__name__) from None
 
-    async def hit_rate_limit(self, limit: int, client: str = "all") -> tuple[bool, int]:
-        """Count this request in the client's current minute; (over_limit, count)."""
-        minute = int(time.time() // 60)
+    async def hit_rate_limit(self, limit: int, client: str = "all") -> tuple[bool, int, int]:
+        """Count this request in the client's current minute; (over_limit, count, seconds
+        until that minute's counter resets)."""
+        now = time.time()
+        minute = int(now // 60)
         key = f"{_PREFIX}ratelimit:{client}:{minute}"
 
         async def incr() -> int:
@@ -78,7 +81,7 @@ class Cache:
             return int(count)
 
         count = await self._call(incr())
-        return count > limit, count
+        return count > limit, count, max(1, math.ceil((minute + 1) * 60 - now))
 
     async def get(self, key: str) -> dict[str, Any] | None:
         raw = await self._call(self.client.get(CACHE_PREFIX + key))

@@ -48,7 +48,7 @@ def run(stack: Stack, inv: Invocation) -> Answer:
         cmd, rest = "images", rest[1:]
     handler = COMMANDS.get(cmd)
     if cmd == "compose":
-        from harness.bridge import compose_cli  # `docker compose` is the v2 spelling
+        from harness.bridge.tools import compose_cli  # `docker compose` is the v2 spelling
 
         return compose_cli.run(stack, Invocation(["docker-compose", *rest], inv.cwd, inv.env))
     if handler is None:

@@ -1,0 +1,306 @@
+"""One gameday, and the children that run them: the executor's machinery.
+
+    Scheduler.run(jobs, n) ── fork ──▶ child: own process group, Gameday(...).run()
+         ▲  one pipe a child:            │  ("phase", kind) as the gameday reaches each phase
+         └──────── loop: wait ◀──────────┘  ("result", GamedayResult) at the end, then _exit
+    a signal to this process ─▶ set_wakeup_fd wakes the loop ─▶ SIGINT to every child, which
+    unwinds its gameday (stack torn down) ─▶ the loop waits for them, then returns
+
+`run_job` is also what the pytest adapter calls, in its own process: the same gameday,
+without a child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, Pipe, wait
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.compose import ComposeFile
+from harness.result import GamedayResult, Verdict
+from harness.run.gameday import Gameday
+
+if TYPE_CHECKING:
+    from harness.suite.execute import Events, Job, _Signals
+
+# The phases a board shows; the verdict is not among them: the finished line says it.
+PHASES = frozenset(
+    {"up", "steady-state", "baseline", "inject", "fault-confirmed", "detected", "lift",
+     "recovered"}
+)  # fmt: skip
+DRAIN_S = 40.0  # after a signal, how long the children get to tear their stacks down
+
+
+class _PhaseGameday(Gameday):
+    """A Gameday that tells `on_phase` each phase it reaches."""
+
+    on_phase: Callable[[str], None] | None = None
+
+    def event(self, result: GamedayResult, kind: str, detail: str = "") -> None:
+        super().event(result, kind, detail)
+        if self.on_phase is not None and kind in PHASES:
+            with contextlib.suppress(OSError, ValueError):  # the board is a courtesy
+                self.on_phase(kind)
+
+
+def run_job(
+    job: Job, backend: str, compose: ComposeFile, on_phase: Callable[[str], None] | None = None
+) -> GamedayResult:
+    """One gameday, in this process: its stack, its phases, its result."""
+    from harness.backends import make_stack
+
+    def factory(env: dict[str, str]) -> Any:
+        return make_stack(backend, compose, env, env_example=compose.path.parent / ".env.example")
+
+    game = _PhaseGameday(job.runbook, job.scenario, factory)
+    game.on_phase = on_phase
+    return game.run()
+
+
+def failed_result(job: Job, backend: str, reason: str) -> GamedayResult:
+    """The record of a gameday the harness itself could not finish: aborted (never passed),
+    with the reason; nothing in it was observed of the service."""
+    sev = job.scenario.severity or 1
+    budget = job.runbook.severities[sev].response_time.total_seconds() if (
+        sev in job.runbook.severities) else 0.0
+    return GamedayResult(
+        scenario=job.scenario.id, title=job.scenario.title, section=job.scenario.section,
+        runbook=job.runbook.path, backend=backend, declared_severity=sev, budget_s=budget,
+        fault=job.scenario.faults[0].kind if job.scenario.faults else "?",
+        fault_description="", verdict=Verdict.ABORTED, reason=reason,
+        unchecked=["everything: the gameday did not run to its end"],
+    )  # fmt: skip
+
+
+def preload(backend: str) -> None:
+    """Import now what every child would otherwise import after its fork (each child paying
+    for it): the backend's stack, the faults, the bridge."""
+    import importlib
+
+    from harness.backends import REGISTRY
+
+    target = REGISTRY.get(backend)
+    if isinstance(target, str):
+        importlib.import_module(target.split(":", 1)[0])
+    for name in ("harness.faults", "harness.bridge.server", "harness.observe.load"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
+# -- the children --------------------------------------------------------------------------
+
+
+@dataclass
+class _Child:
+    job: Job
+    pid: int
+    conn: Connection
+    started: float
+    result: GamedayResult | None = None
+    note: str = ""
+
+
+class Scheduler:
+    """Forks a child per gameday, at most `n` at once, and gathers what they send."""
+
+    def __init__(
+        self, backend: str, compose: ComposeFile, events: Events, signals: _Signals,
+        memory: int,
+    ) -> None:  # fmt: skip
+        self.backend, self.compose, self.events = backend, compose, events
+        self.signals, self.memory = signals, memory
+        preload(backend)
+
+    def run(
+        self,
+        jobs: list[Job],
+        n: int,
+        stop_after: Callable[[GamedayResult], bool] | None = None,
+        confirming: str | None = None,
+    ) -> Iterator[GamedayResult]:
+        """Yield each result as its gameday ends; stop early on a signal (children unwound)
+        or once `stop_after(result)` is true (the running ones finish)."""
+        pending = list(jobs)
+        running: dict[Connection, _Child] = {}
+        wake_r, wake_w = socket.socketpair()
+        wake_r.setblocking(False)
+        wake_w.setblocking(False)
+        old_fd = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False) if (
+            threading.current_thread() is threading.main_thread()) else None
+        stopping = False
+        try:
+            while (pending and not stopping) or running:
+                if self.signals.received is not None:
+                    break
+                while pending and not stopping and len(running) < n and self._memory_ok(running):
+                    child = self._fork(pending.pop(0), running, wake_r, wake_w)
+                    running[child.conn] = child
+                    label = child.job.label + (f"  (confirming: {confirming})" if confirming
+                                               else "")  # fmt: skip
+                    self.events.started(child.job.key, label)
+                ready = wait([*running, wake_r], timeout=1.0)
+                for conn in ready:
+                    if conn is wake_r:
+                        with contextlib.suppress(OSError):
+                            wake_r.recv(512)
+                        continue
+                    child = running[conn]  # type: ignore[index]
+                    if self._receive(child):
+                        del running[conn]  # type: ignore[arg-type]
+                        result = self._reap(child)
+                        self.events.finished(result, _expected_text(child.job))
+                        yield result
+                        if stop_after is not None and stop_after(result):
+                            stopping = True
+            if running:  # a signal: every child unwinds its gameday; what finishes is kept
+                yield from self._drain(running)
+        finally:
+            if old_fd is not None:
+                signal.set_wakeup_fd(old_fd)
+            for child in running.values():
+                _kill(child.pid, signal.SIGKILL)
+                _waitpid(child.pid, block=True)
+            wake_r.close()
+            wake_w.close()
+
+    def _memory_ok(self, running: dict[Connection, _Child]) -> bool:
+        """A new stack starts only while memory is left for it (one always may)."""
+        if not running:
+            return True
+        import psutil
+
+        return psutil.virtual_memory().available > self.memory
+
+    def _fork(self, job: Job, running: dict[Connection, _Child], *ours: socket.socket) -> _Child:
+        parent_end, child_end = Pipe(duplex=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child; its outcome reaches the parent's tests
+            others = [c.fileno() for c in running] + [s.fileno() for s in ours]
+            _child_main(job, child_end, parent_end, others, self.backend, self.compose)
+        child_end.close()
+        return _Child(job, pid, parent_end, time.monotonic())
+
+    def _receive(self, child: _Child) -> bool:
+        """Take what the child sent; True once it is done (result sent, or pipe closed)."""
+        try:
+            while child.conn.poll():
+                kind, value = child.conn.recv()
+                if kind == "phase":
+                    self.events.phase(child.job.key, str(value))
+                elif kind == "result":
+                    child.result = value
+                    return True
+                else:  # "error", "interrupted"
+                    child.note = str(value)
+                    return True
+        except (EOFError, OSError):
+            return True
+        return False
+
+    def _reap(self, child: _Child) -> GamedayResult:
+        child.conn.close()
+        status = _waitpid(child.pid, block=True)
+        if child.result is not None:
+            return child.result
+        why = child.note or (
+            f"the gameday's process died ({_status_text(status)}) before its verdict"
+        )
+        return failed_result(child.job, self.backend, f"harness error: {why}")
+
+    def _drain(self, running: dict[Connection, _Child]) -> Iterator[GamedayResult]:
+        for child in running.values():
+            _kill(child.pid, signal.SIGINT)
+        deadline = time.monotonic() + DRAIN_S
+        while running and time.monotonic() < deadline:
+            for conn in wait(list(running), timeout=0.5):
+                child = running[conn]  # type: ignore[index]
+                if self._receive(child):
+                    del running[conn]  # type: ignore[arg-type]
+                    self._reap(child)
+                    if child.result is not None:  # it finished before the signal reached it
+                        self.events.finished(child.result, _expected_text(child.job))
+                        yield child.result
+
+
+def _child_main(
+    job: Job, conn: Connection, parent_end: Connection, others: list[int], backend: str,
+    compose: ComposeFile,
+) -> None:  # pragma: no cover - runs in the forked child
+    code = 0
+    try:
+        os.setpgid(0, 0)  # a terminal's Ctrl-C reaches the parent, which forwards it once
+        parent_end.close()
+        for fd in others:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _raise_interrupt)
+        threading.Thread(target=_watch_parent, args=(conn,), daemon=True).start()
+        try:
+            result = run_job(job, backend, compose, lambda kind: conn.send(("phase", kind)))
+            conn.send(("result", result))
+        except KeyboardInterrupt:
+            conn.send(("interrupted", "interrupted"))
+        except Exception as exc:  # noqa: BLE001 - reported as the gameday's harness error
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    except BaseException:  # noqa: BLE001 - nothing may escape a forked child
+        code = 1
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _watch_parent(conn: Connection) -> None:  # pragma: no cover - in the child
+    """The parent never writes to this pipe: a read that ends means the parent is gone
+    (even SIGKILLed), and the gameday unwinds as on Ctrl-C."""
+    try:
+        conn.recv()
+    except (EOFError, OSError):
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def _expected_text(job: Job) -> str:
+    exp = job.expected
+    return exp.verdict + (f" (resolution {exp.resolution})" if exp.resolution else "")
+
+
+def _kill(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signum)
+
+
+def _waitpid(pid: int, block: bool) -> int:
+    try:
+        _, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+        return status
+    except ChildProcessError:
+        return 0
+
+
+def _status_text(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit status {os.WEXITSTATUS(status)}"
+
+
+def result_path_name(job: Job) -> str:
+    return f"{job.scenario.id}--{Path(job.runbook.path).stem}.json"

@@ -1,0 +1,214 @@
+"""A fault is confirmed by the effect its parameters ask for, measured: a network toxic through
+the real fault proxy (`python -m harness.faultproxy`) in front of a real Redis, against the
+same request sent to Redis directly. A fault that falls short is "not in effect", with what
+was measured, and the gameday is `aborted`, never a verdict on the runbook."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.backends import make_stack
+from harness.backends.base import Stack
+from harness.binaries import redis_server_binary
+from harness.compose import ComposeFile
+from harness.faults.base import Fault, FaultNotTaken
+from harness.faults.links import LinkProbe
+from harness.faults.network import LinkToxic
+from harness.result import Verdict
+from harness.run.gameday import Gameday
+from harness.runbook.parse import parse_runbook
+from harness.suite import catalog
+from harness.toxiproxy import Toxiproxy
+from tests.faultproxy.support import free_port, start_faultproxy, stop_process
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def redis_link() -> Iterator[tuple[Toxiproxy, LinkProbe]]:
+    """A real Redis behind the real fault proxy: its API client and the link's probe."""
+    port = free_port()
+    redis = subprocess.Popen(
+        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    proxy, url = start_faultproxy()
+    try:
+        _wait_listening(port)
+        with Toxiproxy(url, timeout=5) as api:
+            info = api.create_proxy("redis", "127.0.0.1:0", f"127.0.0.1:{port}")
+            host, _, listen = info["listen"].rpartition(":")
+            yield api, LinkProbe("redis", "redis", (host, int(listen)), ("127.0.0.1", port))
+    finally:
+        stop_process(proxy)
+        stop_process(redis)
+
+
+@pytest.fixture
+def link(redis_link: tuple[Toxiproxy, LinkProbe]) -> Iterator[tuple[Toxiproxy, LinkProbe]]:
+    api, probe = redis_link
+    yield api, probe
+    api.update_proxy("redis", enabled=True)
+    for toxic in api.toxics("redis"):
+        api.remove_toxic("redis", toxic["name"])
+
+
+def _wait_listening(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"redis-server did not listen on {port}")
+
+
+def fault(**params: Any) -> LinkToxic:
+    return LinkToxic("redis", **params)
+
+
+def test_a_latency_toxic_is_confirmed_by_the_round_trip_it_adds(link) -> None:
+    api, probe = link
+    toxic = fault(toxic="latency", latency=200)
+    toxic.add(api)
+    evidence = toxic.effect(api, probe)
+    assert evidence is not None, toxic.shortfall
+    assert "through the proxy vs" in evidence and "asked +200 ms" in evidence
+    added = int(evidence.split(": +")[1].split(" ms")[0])
+    assert added >= 160, evidence
+
+
+def test_a_latency_below_80_percent_of_the_asked_is_not_in_effect(link) -> None:
+    """The proxy holds 100 ms where the scenario asks 400 ms: measured +~100 ms, not in effect."""
+    api, probe = link
+    api.add_toxic("redis", "latency", {"latency": 100}, name="gameday_latency")
+    toxic = fault(toxic="latency", latency=400)
+    assert toxic.effect(api, probe) is None
+    assert toxic.shortfall is not None
+    assert "asked +400 ms (at least 320 ms)" in toxic.shortfall, toxic.shortfall
+    assert "through the proxy vs" in toxic.shortfall
+
+
+def test_a_misspelt_attribute_that_slipped_past_the_check_is_a_no_op_not_in_effect(link) -> None:
+    """`latencyy = 400` reaches the proxy as a 0 ms latency toxic: the check measures no delay
+    and says so, rather than confirming the fault with "0 ms latency"."""
+    api, probe = link
+    toxic = fault(toxic="latency", latencyy=400)
+    toxic.add(api)
+    assert api.get_toxic("redis", "gameday_latency")["attributes"]["latency"] == 0
+    assert toxic.effect(api, probe) is None
+    assert "asked no latency" in (toxic.shortfall or ""), toxic.shortfall
+    with pytest.raises(FaultNotTaken, match=r"^fault not in effect: link redis: .* asked no "
+                       r"latency.* \(within 0 s\)$"):  # fmt: skip
+        toxic_waits(toxic, api, probe)
+
+
+def toxic_waits(toxic: LinkToxic, api: Toxiproxy, probe: LinkProbe) -> str:
+    """`wait_confirmed` with the measurement above (a stack would supply api and probe)."""
+
+    class Here:
+        pass
+
+    toxic.confirm = lambda stack: toxic.effect(api, probe)  # type: ignore[method-assign]
+    return toxic.wait_confirmed(Here(), timeout=0.2)  # type: ignore[arg-type]
+
+
+def test_a_bandwidth_toxic_holds_the_link_at_or_below_its_rate(link) -> None:
+    api, probe = link
+    toxic = fault(toxic="bandwidth", rate=40)
+    toxic.add(api)
+    evidence = toxic.effect(api, probe)
+    assert evidence is not None, toxic.shortfall
+    measured = int(evidence.split(": ")[1].split(" KB/s")[0])
+    assert measured <= 40 * 1.25 and "asked at most 40 KB/s" in evidence
+
+
+def test_a_bandwidth_above_what_the_link_carries_anyway_is_not_in_effect(link) -> None:
+    api, probe = link
+    toxic = fault(toxic="bandwidth", rate=10**9)
+    toxic.add(api)
+    assert toxic.effect(api, probe) is None
+    assert "the link is that slow without the toxic" in (toxic.shortfall or "")
+
+
+def test_a_bandwidth_the_proxy_does_not_hold_is_not_in_effect(link) -> None:
+    api, probe = link
+    api.add_toxic("redis", "bandwidth", {"rate": 10**9}, name="gameday_bandwidth")
+    toxic = fault(toxic="bandwidth", rate=40)
+    assert toxic.effect(api, probe) is None
+    assert "KB/s through the proxy vs" in (toxic.shortfall or ""), toxic.shortfall
+
+
+@pytest.mark.parametrize(("toxic", "attributes"),
+                         [("timeout", {"timeout": 0}), ("reset_peer", {"timeout": 10})])
+def test_a_timeout_or_reset_makes_requests_through_the_link_fail(link, toxic, attributes) -> None:
+    api, probe = link
+    injector = fault(toxic=toxic, **attributes)
+    injector.add(api)
+    assert "requests through the proxy fail" in (injector.effect(api, probe) or "")
+
+
+def test_a_data_limit_closes_a_connection_that_passes_more(link) -> None:
+    api, probe = link
+    injector = fault(toxic="limit_data", bytes=4000)
+    injector.add(api)
+    assert "over 4000 bytes is closed" in (injector.effect(api, probe) or ""), injector.shortfall
+    api.update_toxic("redis", "gameday_limit_data", {"bytes": 10_000_000})
+    assert injector.effect(api, probe) is None  # what the proxy holds, not what was asked
+    assert "asked at most 4000 bytes" in (injector.shortfall or "")
+
+
+def test_a_cut_link_fails_and_an_uncut_one_is_not_in_effect(link) -> None:
+    api, probe = link
+    cut = fault(toxic="cut")
+    assert cut.effect(api, probe) is None
+    assert "still carries requests" in (cut.shortfall or "")
+    cut.add(api)
+    assert "connections through the proxy fail" in (cut.effect(api, probe) or "")
+
+
+def test_a_toxic_the_proxy_does_not_list_is_not_in_effect(link) -> None:
+    api, probe = link
+    toxic = fault(toxic="slicer", average_size=64)
+    assert toxic.effect(api, probe) is None
+    assert toxic.shortfall == "no slicer toxic listed on link redis"
+    toxic.add(api)
+    assert "its effect is not measured" in (toxic.effect(api, probe) or "")
+
+
+def test_a_fault_not_in_effect_aborts_the_gameday_with_what_was_measured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bandwidth limit above what the link carries anyway passes the parameter check but
+    changes nothing: the gameday is `aborted` with the measurement, the runbook is not judged."""
+    runbook = tmp_path / "team.md"
+    runbook.write_text((ROOT / "runbooks" / "incident-response.fixed.md").read_text())
+    (tmp_path / "team.scenarios.toml").write_text(
+        '[[scenario]]\nid = "redis-bandwidth"\ntitle = "a limit above the link\'s speed"\n'
+        'section = "Performance Issues (SEV-2/SEV-3)"\n'
+        'fault = { kind = "network", link = "redis", toxic = "bandwidth", rate = 1000000000 }\n'
+        "detect_window_s = 3\nverify_window_s = 3\nhold_s = 0.5\n"
+    )
+    scenario = catalog.for_runbook(runbook)["redis-bandwidth"]
+    # The real 30 s confirmation deadline, shortened: the measurement never gets there anyway.
+    wait = Fault.wait_confirmed
+    monkeypatch.setattr(Fault, "wait_confirmed", lambda self, stack: wait(self, stack, 2.0))
+    compose = ComposeFile(ROOT / "docker-compose.chaos.yml")
+
+    def fake(env: dict[str, str]) -> Stack:
+        return make_stack("fake", compose, env, ROOT / ".env.example")
+
+    result = Gameday(parse_runbook(runbook), scenario, fake, step_timeout=10).run()
+    assert result.verdict == Verdict.ABORTED, result.reason
+    assert result.reason.startswith("fault not in effect: link redis: "), result.reason
+    assert "KB/s direct, asked at most 1000000000 KB/s" in result.reason, result.reason
+    assert result.ttd_s is None and not [s for s in result.steps if s.phase == "resolve"]
