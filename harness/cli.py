@@ -512,14 +512,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
     from harness.runbook.lint import lint_runbook, to_text
 
     _existing(args.runbook, "runbook")
-    # The scenario files and the compose file, checked as `gameday run` checks them.
-    from harness.compose import ComposeFile
-    from harness.suite.listing import plan
-    from harness.suite.plugin import require_services
-
-    planned = plan([Path(args.runbook)], [])
-    require_services(ComposeFile(_compose_path(args.compose)), [p.scenario for p in planned])
-    if args.deployment:
+    if args.deployment:  # the drift report: the runbook against the team's deployment
         from harness.deployment.command import lint_deployment
         from harness.options import check_deployment
 
@@ -527,6 +520,13 @@ def cmd_lint(args: argparse.Namespace) -> int:
         return lint_deployment(
             args.runbook, args.deployment, args.json, args.markdown, args.ask_engine
         )
+    # The scenario files and the compose file, checked as `gameday run` checks them.
+    from harness.compose import ComposeFile
+    from harness.suite.listing import plan
+    from harness.suite.plugin import require_services
+
+    planned = plan([Path(args.runbook)], [])
+    require_services(ComposeFile(_compose_path(args.compose)), [p.scenario for p in planned])
     if args.coverage:
         from harness.suite.coverage import coverage_table
 

@@ -44,6 +44,7 @@ class Service:
     container_name: str | None = None
     container_line: int | None = None
     image: str | None = None
+    image_line: int | None = None
     build_context: str | None = None
     build_dockerfile: str = "Dockerfile"
     build_target: str | None = None
@@ -166,7 +167,8 @@ def _service(doc: YamlDoc, name: str, raw: dict[str, Any]) -> Service:
             str(raw["container_name"]),
             doc.line(*at, "container_name"),
         )
-    s.image = str(raw["image"]) if raw.get("image") is not None else None
+    if raw.get("image") is not None:
+        s.image, s.image_line = str(raw["image"]), doc.line(*at, "image")
     build = raw.get("build")
     if build is not None:
         s.build_line = doc.line(*at, "build")

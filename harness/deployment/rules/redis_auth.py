@@ -9,6 +9,8 @@ never detect). The same holds for a healthcheck that runs it.
 
 from __future__ import annotations
 
+import re
+
 from harness.deployment.composefile import Service
 from harness.deployment.context import Context, unique
 from harness.deployment.report import NEVER_DETECTS, SILENT_NO_OP, Finding
@@ -16,6 +18,7 @@ from harness.deployment.steps import Call, StepRef, docker_call
 from harness.shell.commands import exported, without_comments
 
 RULES = ("redis-noauth", "redis-healthcheck-noauth")
+_PREFIXED_AUTH = re.compile(r"(?:^|[\s;&|])REDISCLI_AUTH=")
 _AUTH_OPTIONS = {"-a", "--pass", "--askpass", "--user"}
 _WRITES = {
     "flushall",
@@ -75,6 +78,8 @@ def check(ctx: Context) -> list[Finding]:
     for call in ctx.calls:
         exports |= set(exported(without_comments(call.step.command)))
         argv, env = _redis_cli(ctx, call)
+        if _PREFIXED_AUTH.search(without_comments(call.step.command)):
+            env["REDISCLI_AUTH"] = ""  # `REDISCLI_AUTH=… redis-cli …`
         if argv is None or authenticates(argv, env | dict.fromkeys(exports, "")):
             continue
         (writes if _redis_command(argv) in _WRITES else reads).append(call.step)
