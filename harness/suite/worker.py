@@ -59,7 +59,7 @@ def run_job(
     from harness.backends import make_stack
 
     def factory(env: dict[str, str]) -> Any:
-        return make_stack(backend, compose, env, env_example=compose.path.parent / ".env.example")
+        return make_stack(backend, compose, env)  # .env: the deployment's, then the layer's
 
     game = _PhaseGameday(job.runbook, job.scenario, factory)
     game.on_phase = on_phase
