@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -143,7 +144,7 @@ def _add_run(sub: Any) -> None:
         help="run only shard I of N: a duration-balanced slice, the same on every runner "
         "(gameday merge puts the shards' outputs together)",
     )  # fmt: skip
-    add_shared(run.add_argument, "--compose")
+    add_shared(run.add_argument, "--compose", "--deployment")
     run.add_argument(
         "--out", default="gameday-out", metavar="DIR",
         help="where results.json, report.html and reviews/ go (default: gameday-out)",
@@ -276,6 +277,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.suite import execute, outputs
 
     _take_pytest_style(args)
+    if args.deployment:  # the stack follows this deployment, in every worker process too
+        from harness.compose import DEPLOYMENT_ENV
+        from harness.options import check_deployment
+
+        os.environ[DEPLOYMENT_ENV] = str(Path(str(check_deployment(args.deployment))).resolve())
     runbooks, compose, backend, why = _checked_inputs(args.runbook, args.compose, args.backend)
     out = Path(args.out)
     jobs = execute.plan(

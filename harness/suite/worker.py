@@ -48,7 +48,7 @@ def run_job(
     from harness.backends import make_stack
 
     def factory(env: dict[str, str]) -> Any:
-        return make_stack(backend, compose, env, env_example=compose.path.parent / ".env.example")
+        return make_stack(backend, compose, env)  # .env: the deployment's, then the layer's
 
     phase_file = phase_file_listener()  # GAMEDAY_PHASE_FILE: where a supervisor sees the run
 
