@@ -261,3 +261,11 @@ def test_the_performance_finding_does_not_repeat_its_sentence():
     )
     review = render_review(result, runbook_template())
     assert review.lower().count("self-healed") == 1
+
+
+def test_a_manual_steps_reason_and_the_detector_are_each_given_once():
+    review = render_review(recovered(), runbook_template())
+    reason = next(s.manual_reason for s in recovered().steps if s.manual_reason)
+    assert review.count(reason) == 1  # in its action item
+    assert section(review, "## Timeline").count("by runbook line 69") == 1
+    assert "detected the fault in" not in section(review, "## Follow-up")
