@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from harness.backends import make_stack
 from harness.compose import ComposeFile
 from harness.result import Verdict
@@ -18,6 +20,7 @@ from harness.runbook.parse import parse_runbook
 from harness.suite import catalog
 
 SERVICE_DOWN = catalog.get("service-down")
+pytestmark = pytest.mark.live  # starts the stack's real processes
 
 ROOT = Path(__file__).resolve().parent.parent
 

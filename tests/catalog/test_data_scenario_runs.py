@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.live  # starts the stack's real processes
+
 REPO = Path(__file__).resolve().parents[2]
 
 # A copy of a fast built-in scenario (service-down) under a new id, in the runbook's own file.

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pytest
+
 from harness.backends import make_stack
 from harness.compose import ComposeFile
 from harness.result import StepStatus, Verdict
@@ -17,6 +19,7 @@ from harness.runbook.parse import parse_runbook_text
 from harness.suite import catalog
 
 SERVICE_DOWN = catalog.get("service-down")
+pytestmark = pytest.mark.live  # starts the stack's real processes
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = (ROOT / "runbooks" / "incident-response.md").read_text()

@@ -41,6 +41,8 @@ def test_the_file_has_the_documented_top_level_shape(tmp_path):
         "host_cores",
         "harness_version",
         "interrupted",
+        "expected",  # what the suite expected of each planned gameday (the executor's)
+        "shard",
     }
     assert data["results"][0]["impact"]["buckets"][0] == [0.0, 20, 0]
 

@@ -136,7 +136,7 @@ def test_a_step_recovery_needs_is_killed_and_a_redundant_one_survives_explained(
     run = MutationRun(
         FIXED,
         [REDIS_DOWN],
-        "local",
+        "fake",  # a rule of mutate, not of processes: the fake plays Redis's restart rules
         compose,
         only=["L66-delete", "L67-delete"],
         progress=lines.append,
