@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.live  # starts the stack's real processes
+
 ROOT = Path(__file__).resolve().parent.parent
 PHASES = ["up", "baseline", "inject", "detected"]
 
