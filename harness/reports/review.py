@@ -216,6 +216,7 @@ EVENT_NAMES = {
     "recovery-seen": "Steady state seen",
     "fault-check": "Fault checked",
     "recovered": "Service restored, recovery confirmed",
+    "held": "Steady state held for the hold window (not a recovery: see the verdict)",
     "verdict": "Verdict",
     "data-destroyed": "Acknowledged data destroyed",
     "verify-ended": "Verify window ended early",
