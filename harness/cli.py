@@ -91,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 if the runbook names something the stack lacks",
     )
 
+    _add_review(sub)
+    _add_trust_subcommands(sub)
+    from harness.suite.listing import register as register_list
+
+    register_list(sub)
+    return parser
+
+
+def _add_review(sub: Any) -> None:
     review = sub.add_parser(
         "review", help="post-incident review per result, in the runbook's template"
     )
@@ -102,11 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="take the template from this runbook (default: each result's own)",
     )
-    _add_trust_subcommands(sub)
-    from harness.suite.listing import register as register_list
-
-    register_list(sub)
-    return parser
 
 
 def _add_run(sub: Any) -> None:
