@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -147,10 +148,15 @@ def _add_run(sub: Any) -> None:
         help="run only shard I of N: a duration-balanced slice, the same on every runner "
         "(gameday merge puts the shards' outputs together)",
     )  # fmt: skip
-    add_shared(run.add_argument, "--compose")
+    add_shared(run.add_argument, "--compose", "--deployment")
     run.add_argument(
         "--out", default="gameday-out", metavar="DIR",
         help="where results.json, report.html and reviews/ go (default: gameday-out)",
+    )  # fmt: skip
+    run.add_argument(
+        "--history", metavar="DIR",
+        help="append this run to DIR and compare it with the previous run there; exit 1 only "
+        "on a regression (what changed: DIR/<run>/exercise.md, and $GITHUB_STEP_SUMMARY)",
     )  # fmt: skip
     run.add_argument("pytest_args", nargs="*", metavar="-- ARGS",
                      help="-k, -x, -v, -q, --junitxml, --collect-only after -- (as before)")
@@ -275,6 +281,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.suite import execute, outputs
 
     _take_pytest_style(args)
+    if args.deployment:  # the stack follows this deployment, in every worker process too
+        from harness.compose import DEPLOYMENT_ENV
+        from harness.options import check_deployment
+
+        os.environ[DEPLOYMENT_ENV] = str(Path(str(check_deployment(args.deployment))).resolve())
     runbooks, compose, backend, why = _checked_inputs(args.runbook, args.compose, args.backend)
     out = Path(args.out)
     jobs = execute.plan(
@@ -294,6 +305,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise BadInput(f"{out}: --out must be a directory")
     outputs.writable(out, "the output directory (--out)")
+    if args.history:
+        outputs.writable(Path(args.history), "the history directory (--history)")
     chosen = outputs.targets(out, {"junit": args.junitxml})
     outputs.check(chosen)
 
@@ -315,7 +328,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         name = signal.Signals(done.interrupted_by).name
         print(f"gameday: interrupted by {name} after {len(done.results)} gameday(s): "
               f"{out / 'results.json'} (marked interrupted)", file=sys.stderr)  # fmt: skip
+    elif args.history:
+        return _record_exercise(Run(info, done.results), Path(args.history))
     return done.exit_status
+
+
+def _record_exercise(run: Any, history: Path) -> int:
+    """A scheduled exercise: exit 1 only on a regression against the previous run."""
+    from harness.reports.exercise import record_exercise
+
+    outcome = record_exercise(run, history)
+    against = outcome.previous or "nothing yet (the first run in this history)"
+    print(f"gameday: history: {len(outcome.regressions)} regression(s) against {against}; "
+          f"{outcome.summary_path}")  # fmt: skip
+    return outcome.exit_status
 
 
 def _checked_inputs(
@@ -512,14 +538,14 @@ def cmd_lint(args: argparse.Namespace) -> int:
     from harness.runbook.lint import lint_runbook, to_text
 
     _existing(args.runbook, "runbook")
-    # The scenario files and the compose file, checked as `gameday run` checks them.
-    from harness.compose import ComposeFile
-    from harness.suite.listing import plan
+    # The scenario files, checked as `gameday run` checks them (bad input: exit 2).
+    from harness.options import check_compose
+    from harness.runbook.parse import parse_runbook
+    from harness.suite import execute
     from harness.suite.plugin import require_services
 
-    planned = plan([Path(args.runbook)], [])
-    require_services(ComposeFile(_compose_path(args.compose)), [p.scenario for p in planned])
-    if args.deployment:
+    jobs = execute.plan([parse_runbook(Path(args.runbook).resolve())])
+    if args.deployment:  # the drift report: the runbook against the team's deployment
         from harness.deployment.command import lint_deployment
         from harness.options import check_deployment
 
@@ -527,6 +553,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
         return lint_deployment(
             args.runbook, args.deployment, args.json, args.markdown, args.ask_engine
         )
+    # The compose file, checked as `gameday run` checks it.
+    require_services(check_compose(args.compose), [j.scenario for j in jobs])
     if args.coverage:
         from harness.suite.coverage import coverage_table
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from harness.compose import ComposeFile
 from harness.result import Event, GamedayResult, Verdict
 from harness.run.gameday import Gameday
+from harness.run.phases import phase_file_listener
 
 if TYPE_CHECKING:
     from harness.suite.execute import Events, Job, _Signals
@@ -47,9 +48,13 @@ def run_job(
     from harness.backends import make_stack
 
     def factory(env: dict[str, str]) -> Any:
-        return make_stack(backend, compose, env, env_example=compose.path.parent / ".env.example")
+        return make_stack(backend, compose, env)  # .env: the deployment's, then the layer's
+
+    phase_file = phase_file_listener()  # GAMEDAY_PHASE_FILE: where a supervisor sees the run
 
     def on_event(event: Event) -> None:
+        if phase_file is not None:
+            phase_file(event)
         if on_phase is not None and event.kind in PHASES:
             with contextlib.suppress(OSError, ValueError):  # the board is a courtesy
                 on_phase(event.kind)
