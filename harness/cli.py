@@ -183,7 +183,8 @@ def _add_report_and_merge(sub: Any) -> None:
                        help="where the merged outputs go (default: gameday-out)")
     merge.add_argument("--junitxml", metavar="PATH", help="also write JUnit XML")
     merge.add_argument("--history", metavar="DIR",
-                       help="also keep the merged results.json under DIR (see gameday history)")
+                       help="append the merged run to a history directory, as gameday run "
+                       "--history does (exit 1 only on a regression against the previous run)")
 
 
 def _add_trust_subcommands(sub: Any) -> None:
