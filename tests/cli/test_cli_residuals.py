@@ -102,7 +102,7 @@ def test_the_jobs_help_states_the_concurrency_the_code_chooses(monkeypatch):
 
 
 def test_run_help_lists_each_pytest_style_option_as_the_code_accepts_it():
-    from harness.cli import PYTEST_STYLE
+    from harness.suite.selection import PYTEST_STYLE
 
     text = _subparsers(build_parser())["run"].format_help()
     for option in PYTEST_STYLE:
