@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -143,10 +144,15 @@ def _add_run(sub: Any) -> None:
         help="run only shard I of N: a duration-balanced slice, the same on every runner "
         "(gameday merge puts the shards' outputs together)",
     )  # fmt: skip
-    add_shared(run.add_argument, "--compose")
+    add_shared(run.add_argument, "--compose", "--deployment")
     run.add_argument(
         "--out", default="gameday-out", metavar="DIR",
         help="where results.json, report.html and reviews/ go (default: gameday-out)",
+    )  # fmt: skip
+    run.add_argument(
+        "--history", metavar="DIR",
+        help="append this run to DIR and compare it with the previous run there; exit 1 only "
+        "on a regression (what changed: DIR/<run>/exercise.md, and $GITHUB_STEP_SUMMARY)",
     )  # fmt: skip
     run.add_argument("pytest_args", nargs="*", metavar="-- ARGS",
                      help="-k, -x, -v, -q, --junitxml, --collect-only after -- (as before)")
@@ -155,12 +161,7 @@ def _add_run(sub: Any) -> None:
 def _report_kinds() -> dict[str, Any]:
     from harness.reports.registry import report_kinds
 
-    kinds: dict[str, Any] = dict(report_kinds())
-    interim = (("html", "--html", "the HTML report"),
-               ("reviews", "--reviews", "post-incident reviews (a directory)"))
-    for name, option, help_text in interim:
-        kinds.setdefault(name, argparse.Namespace(option=option, help=help_text))  # interim
-    return kinds
+    return dict(report_kinds())
 
 
 def _add_report_and_merge(sub: Any) -> None:
@@ -271,11 +272,16 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Check everything, plan, execute, render: the verdicts come from `execute`."""
+    from harness.reports.board import StatusBoard
     from harness.reports.json_results import Run, RunInfo
     from harness.suite import execute, outputs
-    from harness.suite.progress import make_board
 
     _take_pytest_style(args)
+    if args.deployment:  # the stack follows this deployment, in every worker process too
+        from harness.compose import DEPLOYMENT_ENV
+        from harness.options import check_deployment
+
+        os.environ[DEPLOYMENT_ENV] = str(Path(str(check_deployment(args.deployment))).resolve())
     runbooks, compose, backend, why = _checked_inputs(args.runbook, args.compose, args.backend)
     out = Path(args.out)
     jobs = execute.plan(
@@ -295,10 +301,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise BadInput(f"{out}: --out must be a directory")
     outputs.writable(out, "the output directory (--out)")
+    if args.history:
+        outputs.writable(Path(args.history), "the history directory (--history)")
     chosen = outputs.targets(out, {"junit": args.junitxml})
     outputs.check(chosen)
 
-    board = make_board(sys.stdout, verbose=args.verbose > 0)
+    board = StatusBoard(sys.stdout, verbose=args.verbose > 0)
     shard = f"{args.shard[0]}/{args.shard[1]}" if args.shard else ""
     done = execute.execute(
         jobs, backend=backend, compose=compose, concurrency=args.jobs, events=board,
@@ -316,7 +324,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         name = signal.Signals(done.interrupted_by).name
         print(f"gameday: interrupted by {name} after {len(done.results)} gameday(s): "
               f"{out / 'results.json'} (marked interrupted)", file=sys.stderr)  # fmt: skip
+    elif args.history:
+        return _record_exercise(Run(info, done.results), Path(args.history))
     return done.exit_status
+
+
+def _record_exercise(run: Any, history: Path) -> int:
+    """A scheduled exercise: exit 1 only on a regression against the previous run."""
+    from harness.reports.exercise import record_exercise
+
+    outcome = record_exercise(run, history)
+    against = outcome.previous or "nothing yet (the first run in this history)"
+    print(f"gameday: history: {len(outcome.regressions)} regression(s) against {against}; "
+          f"{outcome.summary_path}")  # fmt: skip
+    return outcome.exit_status
 
 
 def _checked_inputs(
@@ -342,7 +363,7 @@ def _say_outputs(run: Any, chosen: dict[str, Path], out: Path, quiet: bool) -> N
     if not quiet:
         print(f"gameday: {len(run.results)} result(s) in {out}")
         for o in outcomes:
-            if o.error is None:
+            if o.error is None and o.written:
                 print(f"  {o.name}:{' ' * max(1, 8 - len(o.name))}{o.target}")
     for o in outcomes:
         if o.error is not None:
@@ -382,9 +403,9 @@ def _take_pytest_style(args: argparse.Namespace) -> None:
         name, _, value = arg.partition("=")
         if name not in PYTEST_STYLE:
             raise OptionError(
-                f"{arg!r}: gameday run takes -k, -x, -v, -q, --junitxml and --collect-only "
-                "(before or after --); for other pytest options run "
-                "`pytest -m gameday scenarios/ ...`"
+                f"pytest argument after --: unrecognized arguments: {arg} (gameday run takes "
+                "-k, -x, -v, -q, --junitxml and --collect-only, before or after --; for other "
+                "pytest options run `pytest -m gameday scenarios/ ...`)"
             )
         if name in ("-k", "--junitxml"):
             if not value:
@@ -464,7 +485,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     failed = 0
     for o in outputs.render(run, chosen):
         if o.error is None:
-            print(f"{o.name}: {o.target}")
+            if o.written:
+                print(f"{o.name}: {o.target}")
         else:
             failed += 1
             print(f"gameday: {o.name}: {o.error}", file=sys.stderr)
@@ -512,14 +534,14 @@ def cmd_lint(args: argparse.Namespace) -> int:
     from harness.runbook.lint import lint_runbook, to_text
 
     _existing(args.runbook, "runbook")
-    # The scenario files and the compose file, checked as `gameday run` checks them.
-    from harness.compose import ComposeFile
-    from harness.suite.listing import plan
+    # The scenario files, checked as `gameday run` checks them (bad input: exit 2).
+    from harness.options import check_compose
+    from harness.runbook.parse import parse_runbook
+    from harness.suite import execute
     from harness.suite.plugin import require_services
 
-    planned = plan([Path(args.runbook)], [])
-    require_services(ComposeFile(_compose_path(args.compose)), [p.scenario for p in planned])
-    if args.deployment:
+    jobs = execute.plan([parse_runbook(Path(args.runbook).resolve())])
+    if args.deployment:  # the drift report: the runbook against the team's deployment
         from harness.deployment.command import lint_deployment
         from harness.options import check_deployment
 
@@ -527,6 +549,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
         return lint_deployment(
             args.runbook, args.deployment, args.json, args.markdown, args.ask_engine
         )
+    # The compose file, checked as `gameday run` checks it.
+    require_services(check_compose(args.compose), [j.scenario for j in jobs])
     if args.coverage:
         from harness.suite.coverage import coverage_table
 

@@ -44,7 +44,6 @@ def operator() -> Iterator[Operator]:
     stack = LocalStack(
         ComposeFile(ROOT / "docker-compose.chaos.yml"),
         shell_env=env,
-        env_example=ROOT / ".env.example",
     )
     bridge = None
     try:

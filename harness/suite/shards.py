@@ -106,8 +106,10 @@ def merge_command(args: argparse.Namespace) -> int:
         return 1
     print(f"gameday: {len(merged.results)} result(s) from {len(runs)} shard(s) in {path}")
     for o in outputs.render(merged, chosen):
-        print(f"  {o.name}: {o.target}" if o.error is None else f"gameday: {o.error}",
-              file=sys.stdout if o.error is None else sys.stderr)  # fmt: skip
+        if o.error is not None:
+            print(f"gameday: {o.error}", file=sys.stderr)
+        elif o.written:
+            print(f"  {o.name}: {o.target}")
     if args.history:
         stamp = (merged.info.started_at or "run").replace(":", "-")
         try:

@@ -157,6 +157,18 @@ def test_a_timeout_or_reset_makes_requests_through_the_link_fail(link, toxic, at
     assert "requests through the proxy fail" in (injector.effect(api, probe) or "")
 
 
+@pytest.mark.parametrize("toxic", ["timeout", "reset_peer"])
+def test_a_timeout_or_reset_that_lets_requests_through_is_not_in_effect(link, toxic) -> None:
+    """Listed by the proxy, but with toxicity 0 it never applies: requests still pass."""
+    api, probe = link
+    api.add_toxic("redis", toxic, {"timeout": 0}, toxicity=0.0, name=f"gameday_{toxic}")
+    injector = fault(toxic=toxic, timeout=0)
+    assert injector.effect(api, probe) is None
+    assert injector.shortfall == (
+        f"link redis: a request through the proxy still succeeds with the {toxic} toxic"
+    )
+
+
 def test_a_data_limit_closes_a_connection_that_passes_more(link) -> None:
     api, probe = link
     injector = fault(toxic="limit_data", bytes=4000)
