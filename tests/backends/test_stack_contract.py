@@ -244,9 +244,9 @@ def test_remove_volumes_deletes_the_database_data_and_only_then(stack: Stack) ->
         stack.remove("postgres")
         recreate(stack, "postgres")
         assert _marker_exists(stack)
-        # `down -v`: the named volume, and with it the data, is gone.
-        stack.remove("testgen")
-        stack.remove("postgres")
+        # `down -v`: every container goes, then the named volumes, and the data with them.
+        for service in list(stack.containers()):
+            stack.remove(service)
         before = time.time()
         removed = stack.remove_volumes()
         assert f"{stack.compose.project}_postgres-data" in removed
@@ -256,7 +256,7 @@ def test_remove_volumes_deletes_the_database_data_and_only_then(stack: Stack) ->
         recreate(stack, "postgres")
         assert not _marker_exists(stack)
     finally:
-        for service in ("postgres", "testgen"):
+        for service in stack.compose.startup_order():
             if status(stack, service) != Status.RUNNING:
                 recreate(stack, service)
         recreate(stack, "testgen")  # its schema lived in the old volume
@@ -546,7 +546,7 @@ def test_docker_exec_of_a_tool_the_deployments_image_lacks_fails_as_docker_does(
 ) -> None:
     """The bridge answers for both backends from the same model: the app image of the
     deployment installs git and curl only, whatever process stands in for it."""
-    from harness.bridge import docker_cli
+    from harness.bridge.tools import docker_cli
     from harness.bridge.protocol import Completed, Invocation
 
     inv = Invocation(["docker", "exec", "testgen-copilot", "pg_isready", "-h", "postgres"],
