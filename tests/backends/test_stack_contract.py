@@ -546,8 +546,8 @@ def test_docker_exec_of_a_tool_the_deployments_image_lacks_fails_as_docker_does(
 ) -> None:
     """The bridge answers for both backends from the same model: the app image of the
     deployment installs git and curl only, whatever process stands in for it."""
-    from harness.bridge.tools import docker_cli
     from harness.bridge.protocol import Completed, Invocation
+    from harness.bridge.tools import docker_cli
 
     inv = Invocation(["docker", "exec", "testgen-copilot", "pg_isready", "-h", "postgres"],
                      str(stack.info.workdir), {})
