@@ -70,7 +70,8 @@ def test_builtin_scenarios_keep_their_meaning():
     assert [(f.link, f.attributes) for f in perf.faults] == [
         ("postgres", {"latency": 300}), ("llm", {"latency": 1500}),
     ]  # fmt: skip
-    assert catalog.OOM.stack_env == {"TESTGEN_CHAOS_HOOKS": "1"}
+    # the deployment sets no memory limit: the scenario sets one, through the chaos layer
+    assert catalog.OOM.stack_env == {"TESTGEN_CHAOS_HOOKS": "1", "TESTGEN_MEM_LIMIT": "256m"}
     assert catalog.OOM.verify_window_s == 20.0 and catalog.LLM_QUOTA.detect_window_s == 10.0
     assert catalog.MISSING_VARIABLE.steps_from == ("Detection and Alert",)
     assert catalog.REDIS_DOWN.severity == 3 and catalog.REDIS_DOWN.expected == "recovered"
