@@ -1,24 +1,52 @@
-"""`docker-compose.chaos.yml`: the stack's topology, read the way Compose reads it.
+"""The stack's model: the team's deployment with the chaos layer applied, read as Compose would.
+
+    deployments/<team>/docker-compose.yml ─┐  (x-deployment of the layer, --deployment DIR,
+                                           │   or GAMEDAY_DEPLOYMENT)
+    docker-compose.chaos.yml ──────────────┴─ merge (compose_merge.py) ─▶ ComposeFile
+                                                 └─ resolve(shell, .env) ─▶ ServiceConfig
 
 Both backends start services from the same resolved configuration, and the command bridge
 uses `ServiceConfig.fingerprint()` to decide, as `docker-compose up -d` does, which services
-must be recreated because their configuration changed (e.g. after `.env` was edited).
+must be recreated because their configuration changed (e.g. after `.env` was edited). A
+compose file without `x-deployment` is a whole project by itself (small test fixtures).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-import yaml
-
+from harness.compose_merge import (
+    as_mapping,
+    deployment_compose,
+    interpolate,
+    line_of,
+    merge_project,
+    parse_dotenv,
+    read_yaml,
+    strip_fence,
+    volume_target,
+)
 from harness.errors import ComposeError
+
+__all__ = [
+    "ComposeFile",
+    "Healthcheck",
+    "ProxyLink",
+    "ServiceConfig",
+    "StandIn",
+    "interpolate",
+    "parse_dotenv",
+]
 
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 _KNOWN_KEYS = {
@@ -36,61 +64,29 @@ _KNOWN_KEYS = {
     "x-local",
     "env_file",
     "entrypoint",
+    # Read from the deployment; the harness keeps them as declared (drift findings) or
+    # applies them where a backend can (build → the image's tools, deploy → memory limit).
+    "build",
+    "deploy",
+    "networks",
+    "pull_policy",
+    "stdin_open",
+    "tty",
+    "labels",
+    "expose",
+    "working_dir",
+    "user",
+    "logging",
+    "extra_hosts",
+    "init",
+    "stop_signal",
+    "stop_grace_period",
+    "ulimits",
+    "shm_size",
+    "cap_add",
+    "security_opt",
 }
-# ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?err}, ${VAR?err}, $VAR, and $$ as an escape.
-_VAR = re.compile(
-    r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
-    r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*)|(?P<invalid>\{[^}]*\}?))"
-)
-
-
-def parse_dotenv(text: str) -> dict[str, str]:
-    """Compose's `.env` syntax: KEY=VALUE lines, `#` comments, optional quotes."""
-    values: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export ") :]
-        key, sep, value = line.partition("=")
-        if not sep:
-            continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        values[key.strip()] = value
-    return values
-
-
-def interpolate(text: str, env: Mapping[str, str], where: str) -> tuple[str, list[str]]:
-    """Substitute variables as Compose does; returns the value and warnings for unset ones."""
-    warnings: list[str] = []
-
-    def substitute(m: re.Match[str]) -> str:
-        if m.group("escaped"):
-            return "$"
-        if m.group("invalid") is not None:
-            raise ComposeError(where, f"invalid interpolation format {m.group(0)!r}")
-        name = m.group("braced") or m.group("bare")
-        op, arg = m.group("op"), m.group("arg") or ""
-        value = env.get(name)
-        if op in (":-", "-"):
-            if value is None or (op == ":-" and value == ""):
-                return interpolate(arg, env, where)[0]
-            return value
-        if op in (":?", "?"):
-            if value is None or (op == ":?" and value == ""):
-                raise ComposeError(where, f"required variable {name} is missing a value: {arg}")
-            return value
-        if value is None:
-            warnings.append(f'The "{name}" variable is not set. Defaulting to a blank string.')
-            return ""
-        return value
-
-    return _VAR.sub(substitute, text), warnings
+DEPLOYMENT_ENV = "GAMEDAY_DEPLOYMENT"  # a deployment dir, inherited by worker processes
 
 
 @dataclass(frozen=True)
@@ -124,6 +120,11 @@ class ServiceConfig:
         return dict(self.environment)
 
     @property
+    def requirepass(self) -> str | None:
+        """The password Redis requires (`--requirepass` in its command), if it requires one."""
+        return command_flag(self.command, "--requirepass")
+
+    @property
     def has_fixed_container_name(self) -> bool:
         return "container_name" in self.local.get("_declared", ())
 
@@ -142,6 +143,17 @@ class ServiceConfig:
             sort_keys=True,
         )
         return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def command_flag(command: tuple[str, ...], flag: str) -> str | None:
+    """The value of `--flag VALUE` (or `--flag=VALUE`) in a command, the last one winning."""
+    found = None
+    for i, token in enumerate(command):
+        if token == flag and i + 1 < len(command):
+            found = command[i + 1]
+        elif token.startswith(flag + "="):
+            found = token[len(flag) + 1 :]
+    return found
 
 
 @dataclass(frozen=True)
@@ -173,25 +185,66 @@ def parse_memory(value: object, where: str) -> int:
     return int(float(m.group(1)) * scale)
 
 
-class ComposeFile:
-    """A validated compose file; `resolve()` interpolates it against an environment."""
+@dataclass(frozen=True)
+class StandIn:
+    """Something the chaos layer supplies because the deployment lacks it or it cannot run
+    here (an HTTP API the deployment never starts, a log file, a GPU service); every report
+    lists each one with its reason."""
 
-    def __init__(self, path: str | Path) -> None:
+    name: str
+    reason: str
+    service: str | None = None  # the compose service that plays it, if any
+    serves: tuple[str, ...] = ()  # production addresses the runbook reaches it at
+    container: str | None = None  # its container name (`docker logs/exec NAME` reach it)
+
+
+class ComposeFile:
+    """The stack's model; `resolve()` interpolates it against an environment.
+
+    ComposeFile("docker-compose.chaos.yml")                    # layer over its x-deployment
+    ComposeFile("docker-compose.chaos.yml", deployment="deployments/testgen-head")
+    """
+
+    def __init__(self, path: str | Path, deployment: str | Path | None = None) -> None:
         self.path = Path(path)
         where = str(self.path)
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ComposeError(where, "no such compose file") from None
-        except (UnicodeDecodeError, IsADirectoryError) as exc:
-            raise ComposeError(where, f"cannot read compose file: {exc}") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f"line {mark.line + 1}: " if mark else ""
-            raise ComposeError(where, f"{line}not valid YAML") from None
-        if not isinstance(data, dict) or not isinstance(data.get("services"), dict):
+        layer = read_yaml(self.path, "compose file")
+        if not isinstance(layer, dict):
+            raise ComposeError(where, "top-level 'services' mapping is missing")
+        chosen = deployment or os.environ.get(DEPLOYMENT_ENV) or layer.get("x-deployment")
+        self.deployment_dir: Path | None = None
+        self.deployment_file: Path | None = None
+        self.deployment_raw: dict[str, Any] = {}
+        data = layer
+        if chosen:
+            base_dir = Path(str(chosen))
+            if (
+                not base_dir.is_absolute()
+                and deployment is None
+                and not os.environ.get(DEPLOYMENT_ENV)
+            ):
+                base_dir = self.path.parent / base_dir  # x-deployment: relative to the layer
+            self.deployment_dir = base_dir
+            self.deployment_file = deployment_compose(base_dir)
+            base = read_yaml(self.deployment_file, "deployment compose file")
+            if not isinstance(base, dict) or not isinstance(base.get("services"), dict):
+                raise ComposeError(
+                    str(self.deployment_file), "top-level 'services' mapping is missing"
+                )
+            self.deployment_raw = base
+            for name, spec in (layer.get("services") or {}).items():
+                if (
+                    name not in base["services"]
+                    and isinstance(spec, dict)
+                    and ("image" not in spec and "build" not in spec)
+                ):
+                    raise ComposeError(
+                        where,
+                        f"the chaos layer overrides service {name!r}, which the deployment "
+                        f"{self.deployment_file} does not define",
+                    )
+            data = merge_project(base, layer)
+        if not isinstance(data.get("services"), dict):
             raise ComposeError(where, "top-level 'services' mapping is missing")
         if not data["services"]:
             raise ComposeError(where, "'services' is empty")
@@ -207,6 +260,90 @@ class ComposeFile:
         # Fail now, before anything starts: interpolation syntax, sizes, dependency cycles.
         self.resolve(dict(os.environ))
         self.startup_order(self.service_names)
+
+    def kind(self, service: str) -> str:
+        """postgres | redis | toxiproxy | process: the role a service plays (its `x-local`
+        kind, else read from its image, so a deployment's renamed services keep theirs)."""
+        spec = self.spec(service)
+        declared = (spec.get("x-local") or {}).get("kind")
+        if declared:
+            return str(declared)
+        image = str(spec.get("image", "")).lower().rsplit("/", 1)[-1]
+        for kind in ("toxiproxy", "postgres", "redis"):
+            if image.startswith(kind) or service == kind:
+                return kind
+        return "process"
+
+    # -- the deployment under the layer ----------------------------------------------------
+    def stand_ins(self) -> list[StandIn]:
+        """Every stand-in of the chaos layer with its reason: services marked `x-stand-in`
+        that the layer adds or whose image or command it replaces, and the top-level
+        `x-stand-ins` (a file no deployment service mounts the directory of)."""
+        out = []
+        for name, spec in self.raw["services"].items():
+            mark = spec.get("x-stand-in")
+            if not isinstance(mark, dict) or not self._replaced(name):
+                continue
+            label = str(mark.get("name") or spec.get("container_name") or name)
+            serves = tuple(str(a) for a in mark.get("serves") or ())
+            reason = str(mark.get("reason", "")).strip()
+            container = str(spec.get("container_name") or f"{self.project}-{name}-1")
+            out.append(StandIn(label, reason, name, serves, container))
+        mounted = [
+            volume_target(v)
+            for spec in (self.deployment_raw.get("services") or {}).values()
+            for v in (spec or {}).get("volumes") or []
+        ]
+        for label, reason in (self.raw.get("x-stand-ins") or {}).items():
+            if not any(str(label).startswith(t.rstrip("/") + "/") for t in mounted):
+                out.append(StandIn(str(label), str(reason).strip()))
+        return out
+
+    def _replaced(self, service: str) -> bool:
+        """The layer adds the service, or runs something else than the deployment declares."""
+        if self.deployment_file is None:
+            return True
+        base = self.deployment_spec(service)
+        merged = self.raw["services"][service]
+        return not base or any(base.get(k) != merged.get(k) for k in ("image", "command"))
+
+    def deployment_spec(self, service: str) -> dict[str, Any]:
+        """A service as the deployment declares it (before the chaos layer); {} if absent."""
+        return dict((self.deployment_raw.get("services") or {}).get(service) or {})
+
+    def deployment_line(self, pattern: str) -> str | None:
+        """`<deployment file>:<line>` of the first line matching the regex, for reasons that
+        name where the deployment says so."""
+        if self.deployment_file is None:
+            return None
+        text = strip_fence(self.deployment_file.read_text(encoding="utf-8"))
+        line = line_of(text, pattern)
+        return None if line is None else f"{_shown(self.deployment_file)}:{line}"
+
+    def env_examples(self) -> list[Path]:
+        """`.env.example` files, the deployment's first: the operator's `.env` starts as them
+        (the layer's adds only what its stand-ins need)."""
+        dirs = [d for d in (self.deployment_dir, self.path.parent) if d is not None]
+        return [d / ".env.example" for d in dict.fromkeys(dirs) if (d / ".env.example").exists()]
+
+    def layer_notes(self, configs: Mapping[str, ServiceConfig]) -> list[str]:
+        """What a scenario sets through the chaos layer that changes how a service behaves
+        under a fault (a memory limit), against what the deployment declares: named in
+        every result's notes."""
+        notes = []
+        for name, cfg in configs.items():
+            source = cfg.local.get("_mem_limit_from")
+            if not source or cfg.mem_limit_bytes is None:
+                continue
+            declared = _declared_memory(self.deployment_spec(name))
+            where = _shown(self.deployment_file) if self.deployment_file else str(self.path)
+            theirs = f"sets {declared}" if declared is not None else "sets none"
+            notes.append(
+                f"{cfg.container_name}: memory limit {cfg.mem_limit_bytes // 2**20} MiB set by "
+                f"the scenario ({source}, through the chaos layer); the deployment ({where}) "
+                f"{theirs}"
+            )
+        return notes
 
     @property
     def service_names(self) -> list[str]:
@@ -237,10 +374,11 @@ class ComposeFile:
         if not isinstance(spec, dict):
             raise ComposeError(where, f"service {name!r} must be a mapping")
         unknown = set(spec) - _KNOWN_KEYS
+        unknown = {k for k in unknown if not str(k).startswith("x-")}
         if unknown:
             raise ComposeError(where, f"service {name!r} has unsupported keys: {sorted(unknown)}")
-        if "image" not in spec:
-            raise ComposeError(where, f"service {name!r} has no image")
+        if "image" not in spec and "build" not in spec:
+            raise ComposeError(where, f"service {name!r} has neither image nor build")
         restart = str(spec.get("restart", "no")).split(":", 1)[0]
         if restart not in RESTART_POLICIES:
             raise ComposeError(where, f"service {name!r}: unknown restart policy {restart!r}")
@@ -252,7 +390,7 @@ class ComposeFile:
             if dep not in self.raw["services"]:
                 raise ComposeError(where, f"service {name!r} depends on undefined service {dep!r}")
         for entry in spec.get("ports", []) or []:
-            if not re.fullmatch(r"(\d+:)?\d+", str(entry)):
+            if not re.fullmatch(r"((\d+\.){3}\d+:)?(\d+:)?\d+(/(tcp|udp))?", str(entry)):
                 raise ComposeError(where, f"service {name!r}: port {entry!r} is not HOST:CONTAINER")
         env = spec.get("environment", {})
         if not isinstance(env, dict | list):
@@ -289,56 +427,82 @@ class ComposeFile:
             warnings.extend(w for w in warns if w not in warnings)
             return text
 
-        configs = {}
+        configs = {
+            name: self._service(name, spec, env, sub) for name, spec in self.raw["services"].items()
+        }
         for name, spec in self.raw["services"].items():
-            raw_env = spec.get("environment", {}) or {}
-            if isinstance(raw_env, list):
-                pairs = [str(e).partition("=") for e in raw_env]
-                raw_env = {k: (v if sep else env.get(k, "")) for k, sep, v in pairs}
-            environment = tuple(
-                sorted((str(k), sub(v if v is not None else "")) for k, v in raw_env.items())
-            )
-            command = spec.get("command", [])
-            command_t = (
-                tuple(sub(c) for c in command)
-                if isinstance(command, list)
-                else tuple(sub(command).split())
-            )
-            ports = []
-            for entry in spec.get("ports", []) or []:
-                host, _, container = str(entry).rpartition(":")
-                ports.append((int(host or container), int(container)))
-            deps = spec.get("depends_on", [])
-            hc = spec.get("healthcheck")
-            health = None
-            if isinstance(hc, dict) and "test" in hc:
-                test = hc["test"]
-                health = Healthcheck(
-                    tuple(test) if isinstance(test, list) else ("CMD-SHELL", str(test)),
-                    _seconds(hc.get("interval", "1s")),
-                    _seconds(hc.get("timeout", "2s")),
-                    int(hc.get("retries", 30)),
-                )
-            mem = spec.get("mem_limit")
-            mem_text = sub(mem) if mem is not None else ""
-            local = dict(spec.get("x-local") or {})
-            local["_declared"] = tuple(spec)
-            configs[name] = ServiceConfig(
-                name=name,
-                image=sub(spec["image"]),
-                container_name=str(spec.get("container_name") or f"{self.project}-{name}-1"),
-                command=command_t,
-                environment=environment,
-                ports=tuple(ports),
-                volumes=tuple(sub(v) for v in spec.get("volumes", []) or []),
-                depends_on=tuple(deps),
-                restart=str(spec.get("restart", "no")),
-                profiles=tuple(spec.get("profiles", []) or []),
-                mem_limit_bytes=parse_memory(mem_text, where) if mem_text else None,
-                healthcheck=health,
-                local=local,
-            )
+            derived = spec.get("x-from-deployment") or {}
+            if derived:
+                cfg = configs[name]
+                values = {
+                    **cfg.env,
+                    **{
+                        str(k): _from_deployment(str(v), configs, where) for k, v in derived.items()
+                    },
+                }
+                configs[name] = dataclasses.replace(cfg, environment=tuple(sorted(values.items())))
         return configs, warnings
+
+    def _service(
+        self, name: str, spec: dict[str, Any], env: Mapping[str, str], sub: Any
+    ) -> ServiceConfig:
+        where = str(self.path)
+        raw_env = as_mapping(spec.get("environment", {}) or {})
+        # A bare `KEY` passes the operator's value through (or nothing when unset).
+        environment = tuple(
+            sorted(
+                (k, sub(v) if v is not None else env[k])
+                for k, v in raw_env.items()
+                if v is not None or k in env
+            )
+        )
+        command = spec.get("command", [])
+        command_t = (
+            tuple(sub(c) for c in command)
+            if isinstance(command, list)
+            else tuple(shlex.split(sub(command)))
+        )
+        ports = []
+        for entry in spec.get("ports", []) or []:
+            parts = str(entry).split("/", 1)[0].split(":")
+            ports.append((int(parts[-2] if len(parts) > 1 else parts[-1]), int(parts[-1])))
+        deps = spec.get("depends_on", [])
+        hc = spec.get("healthcheck")
+        health = None
+        if isinstance(hc, dict) and "test" in hc and not hc.get("disable"):
+            test = hc["test"]
+            health = Healthcheck(
+                tuple(test) if isinstance(test, list) else ("CMD-SHELL", str(test)),
+                _seconds(hc.get("interval", "1s")),
+                _seconds(hc.get("timeout", "2s")),
+                int(hc.get("retries", 30)),
+            )
+        mem = _declared_memory(spec)
+        mem_text = sub(mem) if mem is not None else ""
+        scenario_limit = spec.get("x-mem-limit-from")  # a variable a scenario may set
+        limit_from = ""
+        if scenario_limit and env.get(str(scenario_limit)):
+            mem_text = env[str(scenario_limit)]
+            limit_from = f"{scenario_limit}={mem_text}"
+        local = dict(spec.get("x-local") or {})
+        local["_declared"] = tuple(spec)
+        local["_mem_limit_from"] = limit_from
+        return ServiceConfig(
+            name=name,
+            # Compose names a built image <project>-<service>.
+            image=sub(spec["image"]) if "image" in spec else f"{self.project}-{name}",
+            container_name=str(spec.get("container_name") or f"{self.project}-{name}-1"),
+            command=command_t,
+            environment=environment,
+            ports=tuple(ports),
+            volumes=tuple(sub(v) for v in spec.get("volumes", []) or []),
+            depends_on=tuple(deps),
+            restart=str(spec.get("restart", "no")),
+            profiles=tuple(spec.get("profiles", []) or []),
+            mem_limit_bytes=parse_memory(mem_text, where) if mem_text else None,
+            healthcheck=health,
+            local=local,
+        )
 
     def startup_order(self, names: list[str] | None = None) -> list[str]:
         """Services (and, transitively, what they depend on) in dependency order."""
@@ -364,6 +528,14 @@ class ComposeFile:
         for n in wanted:
             if n not in self.raw["services"]:
                 raise ComposeError(str(self.path), f"no such service: {n}")
+            if names is None:  # a plain `up`: a profiled service is not in the project
+                for dep in self.raw["services"][n].get("depends_on", []) or []:
+                    if self.raw["services"][dep].get("profiles"):
+                        raise ComposeError(
+                            str(self.path),
+                            f'service "{n}" depends on undefined service "{dep}": '
+                            "invalid compose project",
+                        )
             visit(n)
         return order
 
@@ -373,3 +545,43 @@ def _seconds(value: object) -> float:
     if not m:
         return 1.0
     return float(m.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
+
+
+def _shown(path: Path) -> str:
+    """A path as reasons show it: relative to the working directory when under it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _declared_memory(spec: Mapping[str, Any]) -> object:
+    """`mem_limit`, or Compose v2's `deploy.resources.limits.memory` (which it applies too)."""
+    if spec.get("mem_limit") not in (None, ""):
+        return spec["mem_limit"]
+    deploy = spec.get("deploy") or {}
+    limits = (
+        ((deploy.get("resources") or {}).get("limits") or {}) if isinstance(deploy, dict) else {}
+    )
+    return limits.get("memory") if isinstance(limits, dict) else None
+
+
+# `{redis.requirepass}`, `{postgres.env.POSTGRES_USER}`: values a stand-in takes from the
+# deployment's resolved services (`x-from-deployment`), so it connects as the deployment's
+# own clients must (its Redis password, its PostgreSQL login) whatever the deployment sets.
+_FROM = re.compile(
+    r"\{(?P<service>[A-Za-z0-9][A-Za-z0-9_.-]*?)\.(?P<what>requirepass|env\.[A-Za-z_][A-Za-z0-9_]*)\}"
+)
+
+
+def _from_deployment(template: str, configs: Mapping[str, ServiceConfig], where: str) -> str:
+    def value(m: re.Match[str]) -> str:
+        cfg = configs.get(m.group("service"))
+        if cfg is None:
+            raise ComposeError(where, f"x-from-deployment: no service {m.group('service')!r}")
+        what = m.group("what")
+        raw = cfg.requirepass or "" if what == "requirepass" else cfg.env.get(what[4:], "")
+        # Inside a URL the value is a userinfo part: quote it.
+        return quote(raw, safe="") if "://" in template else raw
+
+    return _FROM.sub(value, template)

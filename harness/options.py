@@ -114,7 +114,7 @@ def stack_factory(
     compose = check_compose(compose_option)
 
     def factory(env: dict[str, str]) -> Stack:
-        return make_stack(backend, compose, env, env_example=compose.path.parent / ".env.example")
+        return make_stack(backend, compose, env)  # .env: the deployment's, then the layer's
 
     return backend, compose, factory
 

@@ -136,6 +136,9 @@ build "$APP_IMAGE" "$ROOT/Dockerfile" "$stage"
 build "$POSTGRES_IMAGE" "$ROOT/dockerfiles/postgres/Dockerfile" "$ROOT/dockerfiles/postgres"
 build "$REDIS_IMAGE" "$ROOT/dockerfiles/redis/Dockerfile" "$ROOT/dockerfiles/redis"
 build "$TOXIPROXY_IMAGE" "$ROOT/dockerfiles/toxiproxy/Dockerfile" "$ROOT/dockerfiles/toxiproxy"
+# The TestGen deployment (deployments/testgen-runbook-era) names postgres:15-alpine: the same
+# contract (entrypoint, env, paths), so the offline PostgreSQL image answers to that tag too.
+docker tag "$POSTGRES_IMAGE" postgres:15-alpine
 
 # Layers the rebuilt images no longer use.
 docker image prune --force --filter "label=gameday.image" >/dev/null 2>&1 || true

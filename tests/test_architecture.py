@@ -14,7 +14,8 @@ HARNESS = Path(__file__).resolve().parents[1] / "harness"
 
 # Who may import what, by package (prefixes of module names under `harness.`). A module may
 # always import its own package and the foundation.
-FOUNDATION = ("errors", "result", "redact", "tls", "compose", "topology", "binaries")
+FOUNDATION = ("errors", "result", "redact", "tls", "compose", "compose_merge", "topology",
+              "binaries", "standins")
 MAY_IMPORT: dict[str, tuple[str, ...]] = {
     # the reference service and the mock provider run as separate processes and images
     "services": ("services",),
@@ -23,7 +24,8 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "shell": ("shell",),
     # the linter asks the bridge's registry which tools it serves (never manual)
     "runbook": ("runbook", "shell", "services.testgen.metrics", "bridge.registry"),
-    "backends": ("backends",),
+    # a stack reads its deployment's image tools (`docker exec` of a tool it lacks)
+    "backends": ("backends", "deployment.image"),
     # the fake plays the services in-process, by their own rules (not a copy of them)
     "backends.fake": ("backends", "services", "faultproxy"),
     "bridge": ("bridge", "backends.base", "shell", "runbook.model"),

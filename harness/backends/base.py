@@ -12,15 +12,16 @@ from __future__ import annotations
 import abc
 import enum
 import hashlib
-import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from harness.compose import ComposeFile, ServiceConfig, parse_dotenv
+from harness.compose import ComposeFile, ServiceConfig, StandIn, parse_dotenv
+from harness.redact import SECRET_NAME
 
 
 class Status(enum.StrEnum):
@@ -133,10 +134,15 @@ class Stack(abc.ABC):
         self.workdir = self.dir / "operator"
         self.workdir.mkdir()
         self.shell_env = dict(shell_env or {})
-        example = env_example or self.compose.path.parent / ".env.example"
-        if example.exists():
-            shutil.copy(example, self.workdir / ".env.example")
-            shutil.copy(example, self.workdir / ".env")
+        # The deployment's .env.example, then what the chaos layer's stand-ins need.
+        examples = [env_example] if env_example else self.compose.env_examples()
+        examples = [p for p in examples if p.exists()]
+        text = "".join(
+            p.read_text() + ("" if p.read_text().endswith("\n") else "\n") for p in examples
+        )
+        if examples:
+            (self.workdir / ".env.example").write_text(text)
+            (self.workdir / ".env").write_text(text)
 
     def dotenv(self) -> dict[str, str]:
         path = self.workdir / ".env"
@@ -144,7 +150,39 @@ class Stack(abc.ABC):
 
     @property
     def info(self) -> StackInfo:
-        return StackInfo(self.backend_name, self.compose.project, self.workdir, list(self._notes))
+        # What the chaos layer sets that the deployment does not (a scenario's memory limit).
+        layer = self.compose.layer_notes(self.resolve_config())
+        notes = list(self._notes) + [n for n in layer if n not in self._notes]
+        return StackInfo(self.backend_name, self.compose.project, self.workdir, notes)
+
+    def secrets(self) -> list[str]:
+        """Secret values of the stack's resolved services: secret-named variables, Redis's
+        `--requirepass`, and passwords inside URLs (what a redactor must mask)."""
+        out = []
+        for cfg in self.resolve_config().values():
+            out += [v for k, v in cfg.environment if SECRET_NAME.search(k)]
+            out += [urlsplit(v).password or "" for _, v in cfg.environment if "://" in v]
+            out.append(cfg.requirepass or "")
+        return [s for s in dict.fromkeys(out) if s]
+
+    def stand_ins(self) -> list[StandIn]:
+        """What the chaos layer supplies in place of the deployment, each with its reason."""
+        return self.compose.stand_ins()
+
+    def image_lacks(self, service: str, programs: list[str]) -> set[str]:
+        """Which of `programs` the deployment's image for `service` does not carry (read from
+        its Dockerfile stage or a well-known image; nothing when it cannot tell, or when the
+        service is the chaos layer's own). A stand-in keeps the deployment's image's tools:
+        `docker exec testgen-copilot pg_isready` fails as on the deployment."""
+        if self.compose.deployment_dir is None or not self.compose.deployment_spec(service):
+            return set()
+        cache = self.__dict__.setdefault("_image_tools", {})
+        if service not in cache:
+            from harness.deployment.image import image_tools  # the deployment's files
+
+            cache[service] = image_tools(self.compose.deployment_dir, service)
+        tools = cache[service]
+        return set() if tools is None else {p for p in programs if p not in tools}
 
     def host_path(self, production_path: str) -> Path | None:
         """Where a production host path the runbook reads (`/var/log/testgen/...`) lives."""

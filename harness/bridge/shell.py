@@ -49,6 +49,9 @@ class OperatorShell:
         step_timeout: float = 30.0,
     ) -> None:
         self.stack, self.bridge, self.redact = stack, bridge, redactor
+        # The deployment's own secrets (a Redis password from an interpolation default, a
+        # database password in a URL) are masked too, not only the operator's variables.
+        redactor.add(*stack.secrets())
         self.step_timeout = step_timeout
         self.workdir = stack.info.workdir
         self.cwd = str(self.workdir)

@@ -32,7 +32,9 @@ class CacheBloat(Fault):
 
     def _redis(self, stack: Stack) -> redis.Redis:
         host, port = stack.endpoint("redis", 6379)
-        return redis.Redis(host=host, port=port, socket_timeout=10)
+        # With the deployment's password (`--requirepass`), as any client of its Redis must.
+        password = stack.containers()["redis"].config.requirepass
+        return redis.Redis(host=host, port=port, password=password, socket_timeout=10)
 
     def inject(self, stack: Stack) -> None:
         state = stack.containers()["testgen"]

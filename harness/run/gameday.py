@@ -47,15 +47,16 @@ from harness.result import Event, FaultCheck, GamedayResult, StepRun, StepStatus
 from harness.run.detect import poll_detection
 from harness.run.diagnosis import diagnose
 from harness.run.margin import needs_confirmation
+from harness.run.phases import EventListener
 from harness.run.scenario import Scenario
 from harness.run.verdict import Decision, Observations, Verification, decide, fails_at_baseline
 from harness.run.verify import VerifyWindow
 from harness.runbook.model import Role, Runbook, Section, Step
 from harness.shell.commands import changes_state
+from harness.standins import silent_no_ops, unchecked_lines
 
 DETECTION_ROLES = (Role.DETECTION, Role.INVESTIGATION)
 StackFactory = Callable[[dict[str, str]], Stack]
-EventListener = Callable[[Event], None]
 # Verdicts whose hold is the runbook's recovery (or the world's, said as such): only then is
 # the hold's timeline line "recovered". Elsewhere it stays "held", never a recovery.
 RECOVERY_VERDICTS = frozenset({Verdict.RECOVERED, Verdict.SLOW, Verdict.RECOVERED_AFTER_LIFT})
@@ -201,7 +202,14 @@ class Gameday:
         if any("not enforced" in n for n in stack.info.notes):
             obs.unchecked.append("the memory limit (not enforced on this machine)")
         self._phases(stack, shell, fault, result, obs)
-        self._record(result, obs, decide(obs))
+        decision = decide(obs)
+        decision.unchecked += unchecked_lines(  # what the verdict learned only from a stand-in
+            stack.stand_ins(),
+            obs.detected_by.command if obs.detected_by else None,
+            decision.verdict.value if obs.verify else None,
+            [r.command for r in obs.resolution if r.status != StepStatus.MANUAL],
+        )
+        self._record(result, obs, decision)
 
     def _record(self, result: GamedayResult, obs: Observations, decision: Decision) -> None:
         result.verdict, result.reason = decision.verdict, decision.reason
@@ -406,6 +414,9 @@ class Gameday:
         obs.verify = self._verify_window(stack, fault, prober, t0, result, "verify")
         if not (obs.verify.held and not (fault.is_incident and obs.verify.fault_present)):
             obs.diagnosis = diagnose(stack, shell.env, fault, self.redact)
+            obs.diagnosis += silent_no_ops(
+                obs.resolution, stack.compose.deployment_line("--requirepass")
+            )
             if self.scenario.lift != "never":
                 fault.lift(stack)
                 self.event(result, "lift", "the world lifted the fault's external cause")

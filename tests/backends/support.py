@@ -67,5 +67,5 @@ def require_backend(backend: str) -> None:
 
 def new_stack(backend: str) -> Stack:
     require_backend(backend)
-    return make_stack(backend, ComposeFile(COMPOSE), operator_environment(),
-                      env_example=ROOT / ".env.example")
+    # The operator's .env: the deployment's .env.example, then the chaos layer's.
+    return make_stack(backend, ComposeFile(COMPOSE), operator_environment())

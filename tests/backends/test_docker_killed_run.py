@@ -82,7 +82,7 @@ def test_a_sigkilled_gameday_and_reaper_leave_nothing_after_the_next_start(
     from harness.compose import ComposeFile
 
     phase_file = tmp_path / "phases"
-    env = {**os.environ, "GAMEDAY_PROGRESS_FILE": str(phase_file),
+    env = {**os.environ, "GAMEDAY_PHASE_FILE": str(phase_file),
            "TESTCONTAINERS_RYUK_DISABLED": "true"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", str(ROOT / "scenarios"), "-m", "gameday", "-q",

@@ -97,13 +97,14 @@ def mem_limit_enforced(stack: Stack) -> bool:
 def test_up_starts_every_default_service_healthy_under_production_names(stack: Stack) -> None:
     states = stack.containers()
     assert set(states) == set(stack.compose.startup_order())
-    assert "ollama" not in states  # under a profile: only started when named
+    assert "ollama" in states  # the runbook-era deployment gives it no profile
     for service, state in states.items():
         assert state.status == Status.RUNNING, f"{service}: {state.status}"
         assert stack.wait_healthy(service, 10), f"{service} is not healthy"
     assert states["testgen"].name == "testgen-copilot"
     assert states["postgres"].name == "testgen-postgres"
     assert states["redis"].name == "testgen-redis"
+    assert states["ollama"].name == "testgen-ollama"
     holds, observed = wait_for("steady state", lambda: (r := steady_state(stack))[0] and r, 20)
     assert holds, observed
 
@@ -184,20 +185,20 @@ def test_owns_pid_is_false_for_processes_outside_the_stack(stack: Stack) -> None
 
 
 def test_restart_keeps_the_configuration_it_was_created_with(stack: Stack) -> None:
-    created_with = stack.containers()["testgen"].config.env["LLM_RATE_LIMIT"]
-    with dotenv_line(stack, "LLM_RATE_LIMIT=7"):
-        assert stack.resolve_config()["testgen"].env["LLM_RATE_LIMIT"] == "7"
+    created_with = stack.containers()["testgen"].config.env["LOCAL_LLM_ENABLED"]
+    with dotenv_line(stack, "LOCAL_LLM_ENABLED=true"):  # passed by the deployment
+        assert stack.resolve_config()["testgen"].env["LOCAL_LLM_ENABLED"] == "true"
         stack.restart("testgen")
         assert stack.wait_healthy("testgen", 30)
         state = stack.containers()["testgen"]
-        assert state.config.env["LLM_RATE_LIMIT"] == created_with
-        assert env_in_service(stack, "testgen", "LLM_RATE_LIMIT") == created_with
+        assert state.config.env["LOCAL_LLM_ENABLED"] == created_with
+        assert env_in_service(stack, "testgen", "LOCAL_LLM_ENABLED") == created_with
 
 
 def test_create_with_a_changed_configuration_recreates_the_container(stack: Stack) -> None:
     old = snapshot(stack, "testgen")
     try:
-        with dotenv_line(stack, "LLM_RATE_LIMIT=7"):
+        with dotenv_line(stack, "LOCAL_LLM_ENABLED=true"):
             changed = stack.resolve_config()["testgen"]
             assert changed.fingerprint() != old.config.fingerprint()
             stack.create("testgen", changed)
@@ -206,8 +207,8 @@ def test_create_with_a_changed_configuration_recreates_the_container(stack: Stac
             assert new.name == old.name == "testgen-copilot"
             assert new.created_at > old.created_at
             assert new.restart_count == 0
-            assert new.config.env["LLM_RATE_LIMIT"] == "7"
-            assert env_in_service(stack, "testgen", "LLM_RATE_LIMIT") == "7"
+            assert new.config.env["LOCAL_LLM_ENABLED"] == "true"
+            assert env_in_service(stack, "testgen", "LOCAL_LLM_ENABLED") == "true"
     finally:
         recreate(stack, "testgen")
 
@@ -245,18 +246,19 @@ def test_remove_volumes_deletes_the_database_data_and_only_then(stack: Stack) ->
         stack.remove("postgres")
         recreate(stack, "postgres")
         assert _marker_exists(stack)
-        # `down -v`: the named volume, and with it the data, is gone.
-        stack.remove("testgen")
-        stack.remove("postgres")
+        # `down -v`: every container goes, then the named volumes, and the data with them.
+        for service in list(stack.containers()):
+            stack.remove(service)
         before = time.time()
-        assert stack.remove_volumes() == [f"{stack.compose.project}_pgdata"]
+        removed = stack.remove_volumes()
+        assert f"{stack.compose.project}_postgres-data" in removed
         # The record the runner names a data-destroying step from (`down -v` at line N).
         when, names = stack.volume_removals[-1]
-        assert names == [f"{stack.compose.project}_pgdata"] and when >= before
+        assert names == removed and when >= before
         recreate(stack, "postgres")
         assert not _marker_exists(stack)
     finally:
-        for service in ("postgres", "testgen"):
+        for service in stack.compose.startup_order():
             if status(stack, service) != Status.RUNNING:
                 recreate(stack, service)
         recreate(stack, "testgen")  # its schema lived in the old volume
@@ -276,16 +278,67 @@ def test_logs_are_the_service_output_with_timestamps(stack: Stack) -> None:
         assert state.created_at - 5 <= stamp <= now + 5
 
 
-def test_stats_sample_memory_against_the_memory_limit(stack: Stack) -> None:
-    if not mem_limit_enforced(stack):
-        pytest.skip(f"{stack.backend_name}: mem_limit not enforced here: {stack.info.notes}")
+def test_stats_sample_memory_and_no_limit_the_deployment_does_not_set(stack: Stack) -> None:
     usage = stack.stats("testgen")
-    limit = stack.containers()["testgen"].config.mem_limit_bytes
-    assert limit == 256 * MiB
-    assert usage.memory_limit_bytes == limit
-    assert 1 * MiB < usage.memory_bytes < limit
+    assert stack.containers()["testgen"].config.mem_limit_bytes is None  # the deployment's
+    assert usage.memory_bytes > 1 * MiB
     assert usage.pids >= 1
     assert usage.cpu_percent >= 0.0
+
+
+def test_stats_sample_memory_against_a_limit_a_scenario_sets(stack: Stack) -> None:
+    if not mem_limit_enforced(stack):
+        pytest.skip(f"{stack.backend_name}: mem_limit not enforced here: {stack.info.notes}")
+    env = {**getattr(stack, "shell_env", {}), "TESTGEN_MEM_LIMIT": "256m"}
+    stack.create("testgen", stack.resolve_config(env)["testgen"])
+    try:
+        assert stack.wait_healthy("testgen", 30)
+        usage = stack.stats("testgen")
+        assert stack.containers()["testgen"].config.mem_limit_bytes == 256 * MiB
+        assert usage.memory_limit_bytes == 256 * MiB
+        assert 1 * MiB < usage.memory_bytes < 256 * MiB
+    finally:
+        recreate(stack, "testgen")
+
+
+# -- the deployment's features, on every backend --------------------------------------------
+
+
+def test_redis_runs_with_the_deployments_password_and_persistence(stack: Stack) -> None:
+    import redis
+
+    if stack.backend_name == "fake":
+        pytest.skip("the fake backend plays Redis without authentication or persistence")
+    config = stack.containers()["redis"].config
+    assert config.requirepass == "testgen123"  # ${REDIS_PASSWORD:-testgen123}
+    host, port = stack.endpoint("redis", 6379)
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(host=host, port=port, socket_timeout=5).ping()
+    client = redis.Redis(host=host, port=port, password=config.requirepass, socket_timeout=5)
+    try:
+        assert client.ping()
+        assert client.config_get("appendonly") == {"appendonly": "yes"}
+    finally:
+        client.close()
+
+
+def test_postgres_takes_the_deployments_credentials(stack: Stack) -> None:
+    from harness.observe.probes import postgres_login
+
+    if stack.backend_name == "fake":
+        pytest.skip("the fake backend's PostgreSQL answers only the harness's own statements")
+    login = postgres_login(stack)
+    assert (login["user"], login["password"], login["dbname"]) == (
+        "testgen", "testgen123", "testgen")
+    host, port = stack.endpoint("postgres", 5432)
+    with psycopg.connect(host=host, port=port, connect_timeout=5, **login) as conn:
+        assert conn.execute("select current_user").fetchone() == ("testgen",)
+
+
+def test_restart_policies_are_the_deployments(stack: Stack) -> None:
+    states = stack.containers()
+    for service in ("testgen", "redis", "postgres", "ollama"):
+        assert states[service].config.restart == "unless-stopped", service
 
 
 def test_exec_resolves_service_names_as_inside_the_stack(stack: Stack) -> None:
@@ -492,3 +545,24 @@ def _docker_leftovers_of(stack_id: str) -> list[str]:
                 + [f"volume {v.name}" for v in client.volumes.list(filters=flt)])
     finally:
         client.close()
+
+
+def test_docker_exec_of_a_tool_the_deployments_image_lacks_fails_as_docker_does(
+    stack: Stack,
+) -> None:
+    """The bridge answers for both backends from the same model: the app image of the
+    deployment installs git and curl only, whatever process stands in for it."""
+    from harness.bridge.protocol import Completed, Invocation
+    from harness.bridge.tools import docker_cli
+
+    inv = Invocation(["docker", "exec", "testgen-copilot", "pg_isready", "-h", "postgres"],
+                     str(stack.info.workdir), {})
+    answer = docker_cli.run(stack, inv)
+    assert isinstance(answer, Completed)
+    assert (answer.rc, answer.stdout) == (127, "")
+    assert answer.stderr == (
+        "OCI runtime exec failed: exec failed: unable to start container process: "
+        'exec: "pg_isready": executable file not found in $PATH: unknown\n')
+    curl = docker_cli.run(stack, Invocation(
+        ["docker", "exec", "testgen-copilot", "curl", "--version"], str(stack.info.workdir), {}))
+    assert isinstance(curl, Completed) and curl.rc == 0

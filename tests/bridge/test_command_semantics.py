@@ -51,22 +51,33 @@ def test_curl_f_fails_22_on_http_error(operator):
 
 
 def test_export_never_reaches_a_running_service_and_restart_keeps_old_env(operator):
-    operator.sh("export PRIMARY_LLM_PROVIDER=anthropic")
-    assert operator.shell.env["PRIMARY_LLM_PROVIDER"] == "anthropic"
+    operator.sh("export LOCAL_LLM_ENABLED=true")  # the deployment passes this one
+    assert operator.shell.env["LOCAL_LLM_ENABLED"] == "true"
     assert operator.sh("docker-compose restart testgen").exit_code == 0
     env = operator.sh("docker inspect -f '{{.Config.Env}}' testgen-copilot").stdout
-    assert "PRIMARY_LLM_PROVIDER=openai" in env
+    assert "LOCAL_LLM_ENABLED=false" in env
 
 
 def test_up_d_recreates_only_services_whose_config_changed(operator):
     before = operator.stack.containers()
-    operator.sh("export PRIMARY_LLM_PROVIDER=anthropic")
+    operator.sh("export LOCAL_LLM_ENABLED=true")
     out = operator.sh("docker-compose up -d")
     assert out.exit_code == 0, out.stderr
     assert "testgen-copilot  Recreated" in out.stderr
     after = operator.stack.containers()
-    assert after["testgen"].config.env["PRIMARY_LLM_PROVIDER"] == "anthropic"
+    assert after["testgen"].config.env["LOCAL_LLM_ENABLED"] == "true"
     assert after["postgres"].created_at == before["postgres"].created_at  # untouched
+
+
+def test_a_variable_the_deployment_never_interpolates_changes_nothing_even_on_up_d(operator):
+    """PRIMARY_LLM_PROVIDER appears only in the runbook: no compose line passes it."""
+    before = operator.stack.containers()["testgen"]
+    operator.sh("export PRIMARY_LLM_PROVIDER=anthropic")
+    out = operator.sh("docker-compose up -d")
+    assert out.exit_code == 0, out.stderr
+    after = operator.stack.containers()["testgen"]
+    assert after.created_at == before.created_at  # not recreated: its config is unchanged
+    assert "PRIMARY_LLM_PROVIDER" not in after.config.env
 
 
 def test_up_d_named_service_does_not_recreate_others(operator):
@@ -117,17 +128,43 @@ def test_docker_logs_tail_and_since(operator):
 
 
 def test_docker_exec_resolves_service_names_inside_the_container(operator):
-    assert operator.sh("docker exec testgen-copilot pg_isready -h postgres -p 5432").exit_code == 0
-    assert operator.sh("docker exec testgen-redis redis-cli ping").stdout.strip() == "PONG"
+    # The mock provider's container (the chaos layer's own image) carries the tools.
+    mock = "docker exec testgen-chaos-llm-1"
+    assert operator.sh(f"{mock} pg_isready -h postgres -p 5432").exit_code == 0
+    auth = "redis-cli -a testgen123 --no-auth-warning"
+    assert operator.sh(f"docker exec testgen-redis {auth} ping").stdout.strip() == "PONG"
+    assert operator.sh(f"{mock} {auth} -h redis ping").stdout.strip() == "PONG"
     assert operator.sh('docker exec testgen-postgres psql -U testgen -c "\\dt"').exit_code == 0
     operator.sh("docker kill testgen-postgres")
-    assert operator.sh("docker exec testgen-copilot pg_isready -h postgres -p 5432").exit_code == 2
+    assert operator.sh(f"{mock} pg_isready -h postgres -p 5432").exit_code == 2
 
 
-def test_redis_cli_on_the_host_reaches_the_stacks_redis(operator):
-    assert operator.sh("redis-cli ping").stdout.strip() == "PONG"
-    assert "keyspace_hits" in operator.sh("redis-cli info stats").stdout
-    assert operator.sh("redis-cli FLUSHALL").stdout.strip() == "OK"
+def test_docker_exec_of_a_tool_the_deployments_image_lacks_fails_as_docker_does(operator):
+    """The deployment's app image installs git and curl only: no pg_isready, psql, redis-cli
+    (the stand-in API runs in its place, with the image's tools)."""
+    for tool in ("pg_isready", "psql", "redis-cli"):
+        out = operator.sh(f"docker exec testgen-copilot {tool} -h postgres")
+        assert out.exit_code == 127, (tool, out)
+        assert out.stderr.strip() == (
+            "OCI runtime exec failed: exec failed: unable to start container process: "
+            f'exec: "{tool}": executable file not found in $PATH: unknown'
+        )
+    assert operator.sh("docker exec testgen-copilot curl --version").exit_code == 0
+
+
+def test_redis_cli_without_the_password_is_a_silent_no_op(operator):
+    """The deployment's Redis runs with --requirepass: a host redis-cli without -a gets
+    NOAUTH and still exits 0, and FLUSHALL flushes nothing."""
+    auth = "redis-cli -a testgen123 --no-auth-warning"
+    assert operator.sh(f"{auth} set canary 1").stdout.strip() == "OK"
+    out = operator.sh("redis-cli FLUSHALL")
+    assert (out.exit_code, out.stdout.strip()) == (0, "NOAUTH Authentication required.")
+    assert operator.sh("redis-cli ping").stdout.strip() == "NOAUTH Authentication required."
+    assert operator.sh(f"{auth} get canary").stdout.strip() == "1"  # nothing was flushed
+    assert "keyspace_hits" in operator.sh(f"{auth} info stats").stdout
+    assert operator.sh("REDISCLI_AUTH=testgen123 redis-cli ping").stdout.strip() == "PONG"
+    assert operator.sh(f"{auth} FLUSHALL").stdout.strip() == "OK"
+    assert operator.sh(f"{auth} get canary").stdout.strip() == ""
 
 
 def test_provider_api_goes_to_the_mock_never_out(operator):

@@ -104,10 +104,12 @@ def prepare_postgres_volume(volume: Path, user: str, database: str) -> None:
 
 
 def redis_ping(port: int, timeout: float = 0.3) -> bool:
+    """Redis answers: PONG, or NOAUTH when it requires a password (what the deployment's
+    own healthcheck, `redis-cli ping` without a password, accepts: it exits 0 on both)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
             s.sendall(b"PING\r\n")
-            return s.recv(64).startswith(b"+PONG")
+            return s.recv(64).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 

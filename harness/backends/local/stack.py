@@ -13,7 +13,6 @@ in the stack's temp dir; `mem_limit` is a real memory cgroup where one is writab
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 import selectors
@@ -28,28 +27,25 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import httpx
 import psutil
 
 from harness.backends.base import (
     ContainerState,
-    ExecResult,
-    ResourceUsage,
     Stack,
     Status,
     image_id,
     should_restart,
 )
-from harness.backends.local import reaper, servers
+from harness.backends.local import processes, reaper, servers
 from harness.backends.local.cgroup import MemoryCgroup
-from harness.backends.local.ports import free_port, port_open
+from harness.backends.local.observe import STACK_MARKER, LocalObservation
+from harness.backends.local.processes import killpg, pump, stack_root
 from harness.compose import ComposeFile, ServiceConfig
 from harness.errors import BlastRadiusError, StackError
 from harness.tls import shared_context
 
-STACK_MARKER = "GAMEDAY_STACK_ID"  # set in every process a local stack starts
 KIND_PORTS = {"postgres": 5432, "redis": 6379, "toxiproxy": 8474}
 STOP_SIGNALS = {"postgres": signal.SIGINT}  # as the official image's STOPSIGNAL
 # PostgreSQL's immediate shutdown still removes its shared memory (a SysV segment and
@@ -75,7 +71,7 @@ class _Container:
     readers: list[threading.Thread] = field(default_factory=list)
 
 
-class LocalStack(Stack):
+class LocalStack(LocalObservation, Stack):
     """The TestGen stack as local processes.
 
     with LocalStack(ComposeFile("docker-compose.chaos.yml")) as stack:
@@ -129,73 +125,6 @@ class LocalStack(Stack):
         self._supervisor = threading.Thread(target=self._supervise, daemon=True, name="supervisor")
         self._supervisor.start()
 
-    # -- addresses ---------------------------------------------------------------------
-    def _kind(self, service: str) -> str:
-        local = self.compose.spec(service).get("x-local") or {}
-        return str(local.get("kind", "process"))
-
-    def _allocate_ports(self) -> dict[tuple[str, int], int]:
-        wanted: set[tuple[str, int]] = set()
-        for name, spec in self.compose.services().items():
-            kind = self._kind(name)
-            if kind in KIND_PORTS:
-                wanted.add((name, KIND_PORTS[kind]))
-            for entry in spec.get("ports", []) or []:
-                wanted.add((name, int(str(entry).rsplit(":", 1)[-1])))
-            local_text = json.dumps(spec.get("x-local") or {})
-            wanted.update((name, int(p)) for p in _PORT_TOKEN.findall(local_text))
-            if kind == "toxiproxy":
-                wanted.update((name, link.listen_port) for link in self.compose.proxies)
-        for link in self.compose.proxies:
-            wanted.add((link.upstream_service, link.upstream_port))
-        return {key: free_port() for key in sorted(wanted)}
-
-    def endpoint(self, service: str, container_port: int) -> tuple[str, int]:
-        try:
-            return "127.0.0.1", self._ports[(service, container_port)]
-        except KeyError:
-            raise StackError(f"service {service!r} exposes no port {container_port}") from None
-
-    def published(self, host_port: int) -> tuple[str, int] | None:
-        for name in self.compose.service_names:
-            for host, container in self.compose_ports(name):
-                if host == host_port:
-                    return self.endpoint(name, container)
-        for (name, container), port in self._ports.items():  # well-known service ports
-            if container == host_port and self._kind(name) in ("postgres", "redis"):
-                return "127.0.0.1", port
-        return None
-
-    def compose_ports(self, service: str) -> list[tuple[int, int]]:
-        out = []
-        for entry in self.compose.spec(service).get("ports", []) or []:
-            host, _, container = str(entry).rpartition(":")
-            out.append((int(host or container), int(container)))
-        return out
-
-    def _rewrite(self, value: str, service: str) -> str:
-        value = value.replace("{python}", sys.executable)
-        value = _PORT_TOKEN.sub(lambda m: str(self._ports[(service, int(m.group(1)))]), value)
-        for (svc, port), hp in self._ports.items():
-            value = re.sub(rf"(?<![\w.-]){re.escape(svc)}:{port}\b", f"127.0.0.1:{hp}", value)
-        for container_path, host_dir in self._mounts(service).items():
-            if value == container_path or value.startswith(container_path + "/"):
-                value = str(host_dir) + value[len(container_path) :]
-        return value
-
-    def _mounts(self, service: str) -> dict[str, Path]:
-        mounts = {}
-        for vol in self.compose.spec(service).get("volumes", []) or []:
-            source, _, target = str(vol).partition(":")
-            target = target.split(":", 1)[0]
-            if source.startswith((".", "/")):
-                host = (self.dir / source).resolve() if not source.startswith("/") else Path(source)
-            else:
-                host = self.dir / "volumes" / source
-            mounts[target] = host
-        return mounts
-
-    # -- configuration ---------------------------------------------------------------
     # -- lifecycle ---------------------------------------------------------------------
     def up(self, timeout: float = 60.0) -> None:
         configs = self.resolve_config()
@@ -234,7 +163,7 @@ class LocalStack(Stack):
                 cont.stopping = True
                 cont.restart_due = None
                 if cont.proc is not None and cont.proc.poll() is None:
-                    _killpg(
+                    killpg(
                         cont.proc.pid,
                         CLOSE_SIGNALS.get(self._kind(cont.state.service), signal.SIGKILL),
                     )
@@ -341,7 +270,7 @@ class LocalStack(Stack):
             cont.restart_due = None
             proc = cont.proc
         if proc and proc.poll() is None:
-            _killpg(proc.pid, sig)
+            killpg(proc.pid, sig)
             if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
                 self._reap(cont, timeout=10.0)
 
@@ -428,42 +357,12 @@ class LocalStack(Stack):
                 os.chmod(self.dir / "volumes", 0o711)
                 os.chmod(self.dir / "run", 0o711)
                 extra = {"user": owner[0], "group": owner[1]}
-            port = self._ports[(service, 5432)]
-            argv = [
-                str(servers.postgres_bindir() / "postgres"),
-                "-D",
-                str(data),
-                "-p",
-                str(port),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                f"unix_socket_directories={sockets}",
-                "-c",
-                "fsync=off",
-                "-c",
-                "full_page_writes=off",
-                "-c",
-                "shared_buffers=16MB",
-                "-c",
-                "max_connections=60",
-            ]
+            argv = processes.postgres_argv(data, self._ports[(service, 5432)], sockets)
         elif kind == "redis":
-            data = self.dir / "volumes" / f"{service}-data"
+            # The deployment's volume for /data (`down -v` removes it with the rest).
+            data = self._mounts(service).get("/data", self.dir / "volumes" / f"{service}-data")
             data.mkdir(parents=True, exist_ok=True)
-            argv = [
-                servers.redis_server_binary(),
-                "--port",
-                str(self._ports[(service, 6379)]),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(data),
-            ]
+            argv = processes.redis_argv(cfg, self._ports[(service, 6379)], data)
         else:
             command = local.get("command") or list(cfg.command)
             if not command:
@@ -506,7 +405,7 @@ class LocalStack(Stack):
         lock = threading.Lock()
         remaining = [2]
         cont.readers = [
-            threading.Thread(target=_pump, args=(stream, log, lock, remaining), daemon=True)
+            threading.Thread(target=pump, args=(stream, log, lock, remaining), daemon=True)
             for stream in (proc.stdout, proc.stderr)
         ]
         for t in cont.readers:
@@ -554,11 +453,11 @@ class LocalStack(Stack):
             self._reap(cont, timeout=1.0)
             return
         sig = STOP_SIGNALS.get(self._kind(cont.state.service), signal.SIGTERM)
-        _killpg(proc.pid, sig)
+        killpg(proc.pid, sig)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _killpg(proc.pid, signal.SIGKILL)
+            killpg(proc.pid, signal.SIGKILL)
         self._reap(cont, timeout=5.0)
 
     def _reap(self, cont: _Container, timeout: float) -> None:
@@ -568,9 +467,9 @@ class LocalStack(Stack):
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _killpg(proc.pid, signal.SIGKILL)
+            killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
-        _killpg(proc.pid, signal.SIGKILL)  # whatever of its group is left (docker does too)
+        killpg(proc.pid, signal.SIGKILL)  # whatever of its group is left (docker does too)
         for t in cont.readers:
             t.join(timeout=1.0)
         with self._lock:
@@ -597,7 +496,7 @@ class LocalStack(Stack):
                     proc = cont.proc
                     if proc is not None and proc.poll() is not None and not cont.stopping:
                         ran = time.time() - (cont.state.started_at or time.time())
-                        _killpg(proc.pid, signal.SIGKILL)
+                        killpg(proc.pid, signal.SIGKILL)
                         self._record_exit(cont, proc)
                         if should_restart(cont.state.config.restart, cont.state.exit_code or 0):
                             if ran > 10:
@@ -647,155 +546,6 @@ class LocalStack(Stack):
             for pid in [p for p in self._pidfds if p not in pids]:
                 os.close(self._pidfds.pop(pid))
 
-    # -- observation ------------------------------------------------------------------------
-    def logs(self, service: str) -> list[tuple[float, str]]:
-        cont = self._container(service)
-        lines: list[tuple[float, str]] = []
-        logdir = cont.log_path.parent
-        # docker logs spans the container's restarts, not earlier containers of the service
-        for path in sorted(logdir.glob(f"{cont.state.name}.*.log")):
-            if path != cont.log_path:
-                continue
-            for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
-                stamp, _, line = raw.partition(" ")
-                try:
-                    lines.append((float(stamp), line))
-                except ValueError:
-                    continue
-        return lines
-
-    def stats(self, service: str) -> ResourceUsage:
-        cont = self._container(service)
-        limit = cont.state.config.mem_limit_bytes if cont.cgroup else None
-        if cont.proc is None or cont.proc.poll() is not None:
-            return ResourceUsage(0, limit, 0.0, 0)
-        try:
-            root = psutil.Process(cont.proc.pid)
-            procs = [root, *root.children(recursive=True)]
-            rss = sum(p.memory_info().rss for p in procs)
-            cpu = sum(p.cpu_percent(interval=None) for p in procs)
-        except psutil.Error:
-            return ResourceUsage(0, limit, 0.0, 0)
-        if cont.cgroup:
-            rss = cont.cgroup.usage_bytes() or rss
-        return ResourceUsage(rss, limit, cpu, len(procs))
-
-    def exec(self, service: str, argv: list[str], timeout: float = 30.0) -> ExecResult:
-        cont = self._container(service)
-        if cont.state.status != Status.RUNNING:
-            msg = f"Error response from daemon: container {cont.state.name} is not running\n"
-            return ExecResult(1, b"", msg.encode())
-        _, env, extra = self._argv_env_for_exec(cont)
-        try:
-            done = subprocess.run(
-                argv,
-                env=env,
-                cwd=self.dir,
-                capture_output=True,
-                timeout=timeout,
-                stdin=subprocess.DEVNULL,
-                **extra,  # type: ignore[call-overload]
-            )
-        except FileNotFoundError:
-            msg = (
-                f"OCI runtime exec failed: exec failed: unable to start container process: "
-                f'exec: "{argv[0]}": executable file not found in $PATH: unknown\n'
-            )
-            return ExecResult(127, b"", msg.encode())
-        except subprocess.TimeoutExpired as exc:
-            return ExecResult(124, exc.stdout or b"", (exc.stderr or b"") + b"\ntimed out\n")
-        return ExecResult(done.returncode, done.stdout, done.stderr)
-
-    def _argv_env_for_exec(
-        self, cont: _Container
-    ) -> tuple[list[str], dict[str, str], dict[str, object]]:
-        cfg, service = cont.state.config, cont.state.service
-        path = os.pathsep.join(
-            [os.path.dirname(sys.executable), os.environ.get("PATH", "/usr/bin:/bin")]
-        )
-        env = {"PATH": path, "LANG": "C.UTF-8", STACK_MARKER: self.id, "HOME": str(self.dir)}
-        if self.bridge_socket and self.container_bin:  # service names resolve through the bridge
-            env.update(
-                PATH=self.container_bin + os.pathsep + path,
-                GAMEDAY_BRIDGE=self.bridge_socket,
-                GAMEDAY_CONTEXT=service,
-            )
-        env.update({k: self._rewrite(v, service) for k, v in cfg.environment})
-        extra: dict[str, object] = {}
-        if self._kind(service) == "postgres":
-            owner = servers.run_as()
-            if owner:
-                extra = {"user": owner[0], "group": owner[1]}
-            env["PATH"] = f"{servers.postgres_bindir()}{os.pathsep}{env['PATH']}"
-            env["PGHOST"] = str(self.dir / "run" / service)
-            env["PGPORT"] = str(self._ports[(service, 5432)])
-        return [], env, extra
-
-    def _healthy(self, service: str) -> bool:
-        with self._lock:
-            cont = self._containers.get(service)
-            if cont is None or cont.state.status != Status.RUNNING:
-                return False
-            cfg = cont.state.config
-        kind = self._kind(service)
-        if kind == "postgres":
-            user = cfg.env.get("POSTGRES_USER", "postgres")
-            return servers.postgres_ready(
-                self._ports[(service, 5432)], user, cfg.env.get("POSTGRES_DB", user)
-            )
-        if kind == "redis":
-            return servers.redis_ping(self._ports[(service, 6379)])
-        if kind == "toxiproxy":
-            return cont.proc is not None and cont.proc.pid in getattr(self, "_populated", set())
-        hc = cfg.healthcheck
-        if hc and len(hc.test) >= 2 and "harness.services.probe" in hc.test:
-            url = self._rewrite_url(hc.test[-1], service)
-            try:
-                return (
-                    httpx.get(url, timeout=hc.timeout_s, verify=shared_context()).status_code < 300
-                )
-            except httpx.HTTPError:
-                return False
-        ports = [p for (s, p) in self._ports if s == service]
-        return all(port_open(self._ports[(service, p)]) for p in ports)
-
-    def _rewrite_url(self, url: str, service: str) -> str:
-        def own(m: re.Match[str]) -> str:
-            port = int(m.group(2))
-            return f"127.0.0.1:{self._ports.get((service, port), port)}"
-
-        return re.sub(r"(127\.0\.0\.1|localhost):(\d+)", own, url)
-
-    def image_env(self, image: str) -> dict[str, str] | None:
-        # The app image's ENV lines (see Dockerfile): what `docker run --rm IMAGE env` shows.
-        if not any(c.image == image for c in self.resolve_config().values()):
-            return None
-        env = {
-            "PATH": "/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "HOME": "/root",
-        }
-        dockerfile = self.compose.path.parent / "Dockerfile"
-        if dockerfile.exists() and "testgen" in image:
-            for line in dockerfile.read_text().splitlines():
-                parts = line.strip().split(None, 1)
-                if len(parts) == 2 and parts[0].upper() == "ENV":
-                    for item in parts[1].split():
-                        k, sep, v = item.partition("=")
-                        if sep:
-                            env[k] = v.strip('"')
-        return env
-
-    def images(self) -> list[tuple[str, str, str]]:
-        seen = {}
-        for cfg in self.resolve_config().values():
-            repo, _, tag = (
-                cfg.image.rpartition(":")
-                if ":" in cfg.image.rsplit("/", 1)[-1]
-                else (cfg.image, "", "latest")
-            )
-            seen[(repo, tag or "latest")] = image_id(cfg.image)
-        return [(r, t, i) for (r, t), i in seen.items()]
-
     def owns_pid(self, pid: int) -> bool:
         """A process this stack started: one of its live children (an unreaped child's pid
         cannot be reused), or one carrying the stack's marker (their descendants)."""
@@ -807,49 +557,3 @@ class LocalStack(Stack):
             return psutil.Process(pid).environ().get(STACK_MARKER) == self.id
         except (psutil.Error, OSError):
             return False
-
-
-_TMPFS, _TMPFS_MIN_FREE = "/dev/shm", 512 * 2**20
-
-
-def stack_root() -> str:
-    """Where stack dirs go: $TMPDIR when the user set one; else the shared-memory tmpfs when
-    it has room, since the PostgreSQL volume copy (34 MB, 1300 files) is the slowest part of
-    a cold start and takes 0.35 s on this VM's ext4 against 0.04 s on tmpfs; else /tmp."""
-    if os.environ.get("TMPDIR"):
-        return tempfile.gettempdir()
-    try:
-        fs = os.statvfs(_TMPFS)
-        if fs.f_bavail * fs.f_frsize >= _TMPFS_MIN_FREE and os.access(_TMPFS, os.W_OK | os.X_OK):
-            return _TMPFS
-    except OSError:
-        pass
-    return tempfile.gettempdir()
-
-
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _pump(
-    stream: IO[bytes] | None, log: IO[str], lock: threading.Lock, remaining: list[int]
-) -> None:
-    """Copy a process's output into the container log, one timestamped line at a time."""
-    try:
-        if stream is None:
-            return
-        for raw in iter(stream.readline, b""):
-            line = raw.decode("utf-8", errors="replace").rstrip("\n")
-            with lock:
-                log.write(f"{time.time():.6f} {line}\n")
-                log.flush()
-    finally:
-        with lock:
-            remaining[0] -= 1
-            if remaining[0] == 0:
-                log.close()

@@ -13,7 +13,7 @@ from harness.backends.base import Stack, Status
 from harness.bridge.humanize import ago, container_id, status_text, table
 from harness.bridge.protocol import Answer, Completed, Invocation
 from harness.bridge.registry import bridged
-from harness.errors import HarnessError
+from harness.errors import ComposeError, HarnessError
 
 _VALUE_OPTS = {"-f", "--file", "-p", "--project-name", "--env-file", "--profile", "-t", "--timeout"}
 
@@ -147,9 +147,12 @@ def up(stack: Stack, rest: list[str], inv: Invocation) -> Answer:
             return Completed(1, "", "".join(err))
     if "-d" not in flags and "--detach" not in flags:
         err.append("gameday bridge: attached `up` would stream logs forever; running as `up -d`\n")
-    wanted = names or [s for s in stack.compose.service_names if not configs[s].profiles]
+    try:  # a plain `up` refuses a default service that depends on a profiled one
+        order = stack.compose.startup_order(names or None)
+    except ComposeError as exc:
+        return Completed(1, "", "".join(err) + f"{exc.message}\n")
     existing = stack.containers()
-    for service in stack.compose.startup_order(wanted):
+    for service in order:
         cfg = configs[service]
         state = existing.get(service)
         try:

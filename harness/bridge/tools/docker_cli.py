@@ -7,19 +7,26 @@ sample (as `--no-stream`): a gameday never waits on a stream.
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 from harness.backends.base import ContainerState, Stack, Status
+from harness.bridge import docker_volumes
+from harness.bridge.docker_args import (
+    USAGE_ERROR,
+    go_template,
+    inspect_args,
+    inspect_out,
+    label_matches,
+    parse_filters,
+)
 from harness.bridge.humanize import ago, container_id, size, status_text, table
 from harness.bridge.protocol import Answer, Completed, Invocation
 from harness.bridge.registry import bridged
 
-USAGE_ERROR = 125  # docker's status for its own errors
+OCI_NOT_FOUND = 127  # `docker exec` of a program the image does not have
 
 
 @bridged("docker")
@@ -76,7 +83,7 @@ def _command_text(state: ContainerState) -> str:
 def ps(stack: Stack, args: list[str], inv: Invocation) -> Answer:
     show_all = any(a in ("-a", "--all") for a in args)
     quiet = any(a in ("-q", "--quiet") for a in args)
-    filters = _filters(args, "ps", PS_FILTERS)
+    filters = parse_filters(args, "ps", PS_FILTERS)
     if isinstance(filters, Completed):
         return filters
     refused = _refuse_ps_filters(filters)
@@ -136,35 +143,6 @@ _EMULATED_PS_FILTERS = frozenset(
 _STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
 
 
-def _filters(
-    args: list[str], command: str, valid: frozenset[str]
-) -> dict[str, list[str]] | Completed:
-    """`-f k=v` / `--filter k=v` / `--filter=k=v`, grouped by key (the daemon ORs values of
-    one key and ANDs keys), checked as the CLI and then the daemon check them."""
-    raw = []
-    for i, a in enumerate(args):
-        if a in ("-f", "--filter") and i + 1 < len(args):
-            raw.append(args[i + 1])
-        elif a.startswith("--filter="):
-            raw.append(a.split("=", 1)[1])
-    grouped: dict[str, list[str]] = {}
-    for item in raw:
-        key, sep, value = item.partition("=")
-        if not sep:
-            return Completed(
-                USAGE_ERROR,
-                "",
-                f'invalid argument "{item}" for "-f, --filter" flag: '
-                "bad format of filter (expected name=value)\n"
-                f"See 'docker {command} --help'.\n",
-            )
-        grouped.setdefault(key, []).append(value)
-    for key in grouped:
-        if key not in valid:
-            return Completed(1, "", f"Error response from daemon: invalid filter '{key}'\n")
-    return grouped
-
-
 def _refuse_ps_filters(filters: dict[str, list[str]]) -> Completed | None:
     for value in filters.get("status", []):
         if value not in _STATES:
@@ -211,14 +189,9 @@ def _matches(state: ContainerState, filters: dict[str, list[str]], project: str)
         "volume": lambda v: any(
             vol.split(":")[0] == v or vol.split(":")[1:2] == [v] for vol in state.config.volumes
         ),
-        "label": lambda v: _label_matches(v, labels),
+        "label": lambda v: label_matches(v, labels),
     }
     return all(any(checks[key](v) for v in values) for key, values in filters.items())
-
-
-def _label_matches(flt: str, labels: dict[str, str]) -> bool:
-    key, sep, value = flt.partition("=")
-    return key in labels and (not sep or labels[key] == value)
 
 
 def _since_seconds(text: str) -> float | None:
@@ -331,7 +304,7 @@ def stats(stack: Stack, args: list[str], inv: Invocation) -> Answer:
                 "PIDs": str(u.pids),
             }
         if fmt is not None:
-            lines.append(_go_template(fmt.replace("table ", ""), fields) + "\n")
+            lines.append(go_template(fmt.replace("table ", ""), fields) + "\n")
         rows.append(
             [
                 fields[k]
@@ -387,49 +360,8 @@ def inspect_doc(state: ContainerState) -> dict[str, object]:
     }
 
 
-def _go_template(template: str, doc: object) -> str:
-    """The `{{.A.B}}` subset of Go templates that runbooks use with `docker inspect -f`."""
-
-    def field(m: re.Match[str]) -> str:
-        value: object = doc
-        for part in m.group(1).split("."):
-            if part:
-                value = value.get(part, "<no value>") if isinstance(value, dict) else "<no value>"
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, dict | list):
-            return json.dumps(value)
-        return str(value)
-
-    return re.sub(r"\{\{\s*(\.[\w.]*)\s*\}\}", field, template)
-
-
-def _inspect_args(args: list[str]) -> tuple[str | None, list[str]]:
-    """(`--format` template or None, the names) of `docker [volume] inspect`."""
-    fmt = None
-    names = []
-    i = 0
-    while i < len(args):
-        if args[i] in ("-f", "--format") and i + 1 < len(args):
-            fmt = args[i + 1]
-            i += 2
-            continue
-        if args[i].startswith("--format="):
-            fmt = args[i].split("=", 1)[1]
-        elif not args[i].startswith("-"):
-            names.append(args[i])
-        i += 1
-    return fmt, names
-
-
-def _inspect_out(fmt: str | None, docs: list[dict[str, Any]]) -> str:
-    if fmt is not None:
-        return "".join(_go_template(fmt, d) + "\n" for d in docs)
-    return json.dumps(docs, indent=4) + "\n"
-
-
 def inspect(stack: Stack, args: list[str], inv: Invocation) -> Answer:
-    fmt, names = _inspect_args(args)
+    fmt, names = inspect_args(args)
     docs, missing = [], []
     for n in names:
         state = find(stack, n)
@@ -438,7 +370,7 @@ def inspect(stack: Stack, args: list[str], inv: Invocation) -> Answer:
         else:
             docs.append(inspect_doc(state))
     err = "".join(f"Error: No such object: {n}\n" for n in missing)
-    return Completed(1 if missing else 0, _inspect_out(fmt, docs), err)
+    return Completed(1 if missing else 0, inspect_out(fmt, docs), err)
 
 
 def exec_(stack: Stack, args: list[str], inv: Invocation) -> Answer:
@@ -451,6 +383,16 @@ def exec_(stack: Stack, args: list[str], inv: Invocation) -> Answer:
     state = find(stack, name)
     if state is None:
         return no_such(name)
+    program = argv[0].rsplit("/", 1)[-1]
+    if program in stack.image_lacks(state.service, [program]):
+        # What the engine answers when the deployment's image does not carry the tool
+        # (its Dockerfile installs only what it installs), whichever backend plays it.
+        return Completed(
+            OCI_NOT_FOUND,
+            "",
+            "OCI runtime exec failed: exec failed: unable to start container process: "
+            f'exec: "{argv[0]}": executable file not found in $PATH: unknown\n',
+        )
     result = stack.exec(state.service, argv)
     return Completed(
         result.exit_code,
@@ -515,152 +457,6 @@ def _lifecycle(action: str):  # type: ignore[no-untyped-def]
     return handler
 
 
-# -- volumes ----------------------------------------------------------------------------
-VOLUME_FILTERS = frozenset(["dangling", "driver", "label", "name"])
-
-
-def _volume_users(stack: Stack, key: str) -> list[ContainerState]:
-    """Containers (running or not) that mount the compose file's named volume `key`."""
-    return [
-        state
-        for state in stack.containers().values()
-        if any(str(v).split(":", 1)[0] == key for v in state.config.volumes)
-    ]
-
-
-def volumes(stack: Stack) -> dict[str, str]:
-    """The stack's named volumes that exist now: engine name → compose key. Compose creates
-    one with the first container that mounts it; `down -v` (or `volume rm`) removes it."""
-    out = {}
-    for key, spec in stack.compose.volumes().items():
-        name = str(spec.get("name") or f"{stack.compose.project}_{key}")
-        removed = [t for t, names in stack.volume_removals if name in names]
-        if removed and not any(u.created_at > max(removed) for u in _volume_users(stack, key)):
-            continue
-        out[name] = str(key)
-    return out
-
-
-def volume(stack: Stack, args: list[str], inv: Invocation) -> Answer:
-    if not args or args[0] in ("--help", "-h"):
-        return Completed(0, "Usage:  docker volume COMMAND\n")
-    sub, rest = args[0], args[1:]
-    if sub in ("ls", "list"):
-        return _volume_ls(stack, rest)
-    if sub in ("rm", "remove"):
-        return _volume_rm(stack, rest)
-    if sub == "inspect":
-        return _volume_inspect(stack, rest)
-    return Completed(
-        1, "", f"docker: 'volume {sub}' is not a docker command.\nSee 'docker --help'\n"
-    )
-
-
-def _volume_ls(stack: Stack, args: list[str]) -> Answer:
-    filters = _filters(args, "volume ls", VOLUME_FILTERS)
-    if isinstance(filters, Completed):
-        return filters
-    fmt = next(
-        (args[i + 1] for i, a in enumerate(args[:-1]) if a == "--format"),
-        next((a.split("=", 1)[1] for a in args if a.startswith("--format=")), None),
-    )
-    names = []
-    for name, key in sorted(volumes(stack).items()):
-        labels = {
-            "com.docker.compose.project": stack.compose.project,
-            "com.docker.compose.volume": key,
-        }
-        dangling = not _volume_users(stack, key)
-        if all(
-            any(_volume_matches(k, v, name, dangling, labels) for v in vals)
-            for k, vals in filters.items()
-        ):
-            names.append(name)
-    if any(a in ("-q", "--quiet") for a in args):
-        return Completed(0, "".join(n + "\n" for n in names))
-    if fmt is not None:
-        return Completed(
-            0, "".join(_go_template(fmt, {"Name": n, "Driver": "local"}) + "\n" for n in names)
-        )
-    # the docker CLI's tabwriter: columns at least 10 wide, padding 3
-    return Completed(0, "DRIVER    VOLUME NAME\n" + "".join(f"local     {n}\n" for n in names))
-
-
-def _volume_matches(
-    key: str, value: str, name: str, dangling: bool, labels: dict[str, str]
-) -> bool:
-    if key == "name":
-        return value in name
-    if key == "driver":
-        return value == "local"
-    if key == "dangling":
-        return dangling == (value.lower() in ("true", "1"))
-    return _label_matches(value, labels)
-
-
-def _volume_rm(stack: Stack, args: list[str]) -> Answer:
-    names = [a for a in args if not a.startswith("-")]
-    force = any(a in ("-f", "--force") for a in args)
-    if not names:
-        return Completed(
-            1,
-            "",
-            "\"docker volume rm\" requires at least 1 argument.\nSee 'docker volume rm --help'.\n",
-        )
-    out, err, rc = [], [], 0
-    for name in names:
-        existing = volumes(stack)
-        if name not in existing:
-            if not force:  # -f: a missing volume is not an error
-                err.append(f"Error response from daemon: get {name}: no such volume\n")
-                rc = 1
-            continue
-        users = _volume_users(stack, existing[name])
-        if users:  # the engine refuses while any container, even a stopped one, mounts it
-            ids = ", ".join(container_id(u) for u in users)
-            err.append(f"Error response from daemon: remove {name}: volume is in use - [{ids}]\n")
-            rc = 1
-            continue
-        remove_one = getattr(stack, "remove_volume", None)
-        if callable(remove_one):
-            remove_one(existing[name])
-        elif set(existing) == {name}:
-            stack.remove_volumes()  # the only named volume left: the same thing
-        else:
-            err.append(
-                "gameday bridge: removing one of several volumes is not emulated "
-                f"on the {stack.backend_name} backend\n"
-            )
-            rc = USAGE_ERROR
-            continue
-        out.append(name + "\n")
-    return Completed(rc, "".join(out), "".join(err))
-
-
-def _volume_inspect(stack: Stack, args: list[str]) -> Answer:
-    fmt, names = _inspect_args(args)
-    existing = volumes(stack)
-    docs, err = [], []
-    for name in names:
-        if name not in existing:
-            err.append(f"Error response from daemon: get {name}: no such volume\n")
-            continue
-        docs.append(
-            {
-                "Driver": "local",
-                "Labels": {
-                    "com.docker.compose.project": stack.compose.project,
-                    "com.docker.compose.volume": existing[name],
-                },
-                "Mountpoint": f"/var/lib/docker/volumes/{name}/_data",
-                "Name": name,
-                "Options": None,
-                "Scope": "local",
-            }
-        )
-    return Completed(1 if err else 0, _inspect_out(fmt, docs), "".join(err))
-
-
 COMMANDS = {
     "ps": ps,
     "logs": logs,
@@ -669,7 +465,7 @@ COMMANDS = {
     "exec": exec_,
     "run": run_,
     "images": images,
-    "volume": volume,
+    "volume": docker_volumes.volume,
     "kill": _lifecycle("kill"),
     "stop": _lifecycle("stop"),
     "start": _lifecycle("start"),

@@ -140,7 +140,11 @@ def _images(ctx: Context) -> list[Finding]:
         if image in built or image.removesuffix(":latest") in built:
             continue
         app: Service | None = ctx.counterpart(image.split(":")[0])
-        where = ctx.service_ref(app, app.line) if app is not None else ctx.services_ref()
+        where = (
+            ctx.service_ref(app, app.image_line or app.build_line)
+            if app is not None
+            else ctx.services_ref()
+        )
         out.append(
             Finding(
                 "unknown-image",

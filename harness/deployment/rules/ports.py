@@ -14,7 +14,13 @@ from harness.deployment.report import FAILS, Finding
 from harness.deployment.serving import running
 from harness.deployment.steps import Call, StepRef
 
-RULES = ("no-server-on-port", "port-not-published", "not-http-port", "host-cannot-resolve")
+RULES = (
+    "no-server-on-port",
+    "port-not-published",
+    "not-http-port",
+    "host-cannot-resolve",
+    "unknown-network-host",
+)
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "0.0.0.0", "::1", "[::1]"}
 _CURL_VALUES = {
     "-H",
@@ -102,6 +108,38 @@ def check(ctx: Context) -> list[Finding]:
     out = [f for port, steps in by_port.items() if (f := _http_port(ctx, port, steps))]
     out += [f for port, steps in clients.items() if (f := _client_port(ctx, port, steps))]
     out += [_host(ctx, host, steps) for host, steps in hosts.items()]
+    return out + _network_hosts(ctx)
+
+
+def _network_hosts(ctx: Context) -> list[Finding]:
+    """`docker exec C pg_isready -h postgres`: inside the compose network a host is a
+    service or container name; any other bare name does not resolve."""
+    known = set(ctx.deployment.services) | ctx.names()
+    missing: dict[str, list[StepRef]] = {}
+    for dc in ctx.docker_calls():
+        if dc.sub != "exec" or not dc.inner:
+            continue
+        host = _option(dc.inner, "-h", "--host")
+        if host and "." not in host and host not in LOCAL_HOSTS and host not in known:
+            missing.setdefault(host, []).append(dc.call.step)
+    out = []
+    for host, steps in missing.items():
+        other = ctx.counterpart(host)
+        if other is not None:
+            hint = f"the deployment calls it `{other.name}`"
+            where = [ctx.service_ref(other, other.line)]
+        else:
+            hint, where = f"services: {', '.join(ctx.deployment.services)}", [ctx.services_ref()]
+        out.append(
+            Finding(
+                "unknown-network-host",
+                FAILS,
+                f"inside the compose network no service or container is called `{host}` "
+                f"({hint}): the client cannot resolve it",
+                unique(steps),
+                where,
+            )
+        )
     return out
 
 
@@ -133,7 +171,8 @@ def _http_port(ctx: Context, port: int, steps: list[StepRef]) -> Finding | None:
             "not-http-port",
             FAILS,
             f"port {port} is {NOT_HTTP[image]} (`{svc.name}`), which answers no "
-            f"HTTP: curl exits 52 on a healthy {NOT_HTTP[image]}",
+            f"HTTP: curl gets no HTTP reply and fails on a healthy {NOT_HTTP[image]} "
+            f"(Redis: exit 52)",
             unique(steps),
             [ctx.service_ref(svc, published.line)],
         )

@@ -3,11 +3,14 @@
 `redis-cli` without `-a`/`--pass`/`--askpass`/a `redis://:pw@` URL, and without
 `REDISCLI_AUTH`, gets `NOAUTH Authentication required.` from a Redis started with
 `--requirepass`, prints it, **and exits 0**: a FLUSHALL flushes nothing and looks like a
-success (silent no-op); an `info`/`ping` looks the same on a healthy and a broken Redis (can
-never detect). The same holds for a healthcheck that runs it.
+success (silent no-op); an `info`/`ping` never shows what it is for, and exits 0 for any Redis
+that accepts connections, working or not (can never detect: only a Redis nobody listens for
+changes its exit status). The same holds for a healthcheck that runs it.
 """
 
 from __future__ import annotations
+
+import re
 
 from harness.deployment.composefile import Service
 from harness.deployment.context import Context, unique
@@ -16,6 +19,7 @@ from harness.deployment.steps import Call, StepRef, docker_call
 from harness.shell.commands import exported, without_comments
 
 RULES = ("redis-noauth", "redis-healthcheck-noauth")
+_PREFIXED_AUTH = re.compile(r"(?:^|[\s;&|])REDISCLI_AUTH=")
 _AUTH_OPTIONS = {"-a", "--pass", "--askpass", "--user"}
 _WRITES = {
     "flushall",
@@ -75,6 +79,8 @@ def check(ctx: Context) -> list[Finding]:
     for call in ctx.calls:
         exports |= set(exported(without_comments(call.step.command)))
         argv, env = _redis_cli(ctx, call)
+        if _PREFIXED_AUTH.search(without_comments(call.step.command)):
+            env["REDISCLI_AUTH"] = ""  # `REDISCLI_AUTH=… redis-cli …`
         if argv is None or authenticates(argv, env | dict.fromkeys(exports, "")):
             continue
         (writes if _redis_command(argv) in _WRITES else reads).append(call.step)
@@ -100,8 +106,9 @@ def check(ctx: Context) -> list[Finding]:
                 "redis-noauth",
                 NEVER_DETECTS,
                 f"`{svc.name}` ({svc.shown_name}) requires a password: `redis-cli` "
-                f"without `-a`/REDISCLI_AUTH answers `NOAUTH Authentication "
-                f"required.` and exits 0 whether Redis is healthy or not",
+                f"without `-a`/REDISCLI_AUTH prints `NOAUTH Authentication required.` "
+                f"instead of the answer and exits 0 for any Redis that accepts connections, "
+                f"working or not (only a Redis nobody listens for changes its exit status)",
                 unique(reads),
                 where,
             )
@@ -133,8 +140,8 @@ def _healthchecks(ctx: Context, redis: list[Service]) -> list[Finding]:
                     "redis-healthcheck-noauth",
                     NEVER_DETECTS,
                     f"`{svc.name}`'s healthcheck runs `redis-cli` without the "
-                    f"password: NOAUTH exits 0, so it reports healthy whatever "
-                    f"Redis does",
+                    f"password: NOAUTH exits 0, so it passes for any Redis that accepts "
+                    f"connections, whatever Redis answers (it fails only when nothing listens)",
                     unique(status),
                     [ctx.service_ref(svc, svc.healthcheck_line)],
                 )

@@ -74,7 +74,7 @@ class Config:
     anthropic_api_key: str = field(default="", repr=False)
     primary_llm_provider: str = "openai"
     local_llm_enabled: bool = False
-    llm_rate_limit: int = 60
+    llm_rate_limit: int = 0  # requests a minute per client; 0: no limit
     chaos_hooks: bool = False
 
     @classmethod
@@ -103,7 +103,9 @@ class Config:
             anthropic_api_key=env.get("ANTHROPIC_API_KEY", "").strip(),
             primary_llm_provider=provider,
             local_llm_enabled=_flag(env, "LOCAL_LLM_ENABLED", False),
-            llm_rate_limit=_int(env, "LLM_RATE_LIMIT", 60, 0, 10**9),
+            # Unset: no limit. The team's deployment passes no LLM_RATE_LIMIT and its code reads
+            # none; a deployment that passes one (deployments/assumed) gets the runbook's limit.
+            llm_rate_limit=_int(env, "LLM_RATE_LIMIT", 0, 0, 10**9),
             chaos_hooks=_flag(env, "TESTGEN_CHAOS_HOOKS", False),
         )
 
