@@ -22,6 +22,8 @@ from harness.run.gameday import Gameday
 from harness.runbook.parse import parse_runbook_text
 from harness.suite import catalog
 
+pytestmark = pytest.mark.live  # starts the stack's real processes
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.chaos.yml"
 ASSUMED = ROOT / "deployments" / "assumed"  # the fixture that interpolates LLM_RATE_LIMIT
