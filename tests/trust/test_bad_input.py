@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
+
+from harness.compose_merge import dump_yaml, load_yaml
 
 from .support import REPO, SITE, checkout_env
 
@@ -35,9 +36,11 @@ class Case:
 
 
 def _compose(edit) -> str:  # type: ignore[no-untyped-def]
-    data = yaml.safe_load(COMPOSE.read_text())
+    data = load_yaml(COMPOSE.read_text(), "chaos layer")
+    # the layer names its deployment relative to itself: the copy in {tmp} names the repo's
+    data["x-deployment"] = str(REPO / data["x-deployment"])
     edit(data)
-    return yaml.safe_dump(data, sort_keys=False)
+    return dump_yaml(data)
 
 
 def _set(service: str, key: str, value: object):  # type: ignore[no-untyped-def]
@@ -258,7 +261,11 @@ CASES = [
         _run_gated("--", "--frobnicate"),
         "pytest argument after --: unrecognized arguments: --frobnicate",
     ),
-    Case("run-pytest-path-missing", _run_gated("--", "nowhere/test_x.py"), "no such file"),
+    Case(
+        "run-pytest-path-missing",
+        _run_gated("--", "nowhere/test_x.py"),
+        "unrecognized arguments: nowhere/test_x.py",
+    ),
     Case("run-pytest-bad-value", _run_gated("--", "--maxfail", "many"), "maxfail"),
     Case("run-jobs-zero", _run_gated("-j", "0"), "at least 1"),
     Case("run-jobs-not-a-number", _run_gated("-n", "lots"), "invalid count 'lots'"),
