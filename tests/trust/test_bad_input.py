@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
+
+from harness.compose_merge import dump_yaml, load_yaml
 
 from .support import REPO, SITE, checkout_env
 
@@ -34,31 +35,12 @@ class Case:
     words: str  # the one stderr line must contain this
 
 
-class _Tagged:
-    """A compose tag such as `!reset null`, kept as written through the edit."""
-
-    def __init__(self, tag: str, node: yaml.Node) -> None:
-        self.tag, self.node = tag, node
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-_Loader.add_multi_constructor("!", lambda loader, suffix, node: _Tagged("!" + suffix, node))
-_Dumper.add_representer(_Tagged, lambda dumper, data: data.node)
-
-
 def _compose(edit) -> str:  # type: ignore[no-untyped-def]
-    data = yaml.load(COMPOSE.read_text(), Loader=_Loader)  # noqa: S506 - a safe loader
-    if isinstance(data.get("x-deployment"), str):  # the copy is written elsewhere
-        data["x-deployment"] = str(COMPOSE.parent / data["x-deployment"])
+    data = load_yaml(COMPOSE.read_text(), "chaos layer")
+    # the layer names its deployment relative to itself: the copy in {tmp} names the repo's
+    data["x-deployment"] = str(REPO / data["x-deployment"])
     edit(data)
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False)
+    return dump_yaml(data)
 
 
 def _set(service: str, key: str, value: object):  # type: ignore[no-untyped-def]
@@ -279,8 +261,11 @@ CASES = [
         _run_gated("--", "--frobnicate"),
         "pytest argument after --: unrecognized arguments: --frobnicate",
     ),
-    Case("run-pytest-path-missing", _run_gated("--", "nowhere/test_x.py"),
-         "unrecognized arguments: nowhere/test_x.py"),
+    Case(
+        "run-pytest-path-missing",
+        _run_gated("--", "nowhere/test_x.py"),
+        "unrecognized arguments: nowhere/test_x.py",
+    ),
     Case("run-pytest-bad-value", _run_gated("--", "--maxfail", "many"), "maxfail"),
     Case("run-jobs-zero", _run_gated("-j", "0"), "at least 1"),
     Case("run-jobs-not-a-number", _run_gated("-n", "lots"), "invalid count 'lots'"),
