@@ -10,6 +10,7 @@ test runs cannot interfere: no subprocess was spawned at all (a `sitecustomize` 
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from harness.compose import ComposeFile
 
 from .support import REPO, SITE, checkout_env
 
@@ -35,7 +38,9 @@ class Case:
 
 
 def _compose(edit) -> str:  # type: ignore[no-untyped-def]
-    data = yaml.safe_load(COMPOSE.read_text())
+    # The stack's model (the deployment under the chaos layer) as one standalone file.
+    data = copy.deepcopy(ComposeFile(COMPOSE).raw)
+    data.pop("x-deployment", None)
     edit(data)
     return yaml.safe_dump(data, sort_keys=False)
 
