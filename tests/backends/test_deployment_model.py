@@ -266,3 +266,16 @@ def test_detection_in_the_stand_ins_container_is_named() -> None:
                     "of the stand-in TestGen HTTP API on :8000 (its output, its process); what "
                     "the deployment's testgen-copilot shows there is not checked")
     assert unchecked_lines([api], "docker logs testgen-copilot-dev", None) == []
+
+
+def test_every_result_lists_the_stand_ins_in_its_notes(tmp_path) -> None:
+    from harness.backends.fake.stack import FakeStack
+
+    stack = FakeStack(ComposeFile(LAYER))
+    try:
+        notes = [n for n in stack.info.notes if n.startswith("stand-in: ")]
+        assert len(notes) == 4
+        assert any(n.startswith("stand-in: TestGen HTTP API on :8000: the runbook calls")
+                   for n in notes)
+    finally:
+        stack.close()
