@@ -33,8 +33,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NoReturn
 
-from harness.errors import BadInput, OptionError
+from harness.errors import BadInput
 from harness.options import add_shared
+from harness.suite.selection import (
+    keyword_match,
+    shard_option,
+    take_pytest_style,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXIT_BAD_INPUT = 2
@@ -92,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 if the runbook names something the stack lacks",
     )
 
+    _add_review(sub)
+    _add_trust_subcommands(sub)
+    from harness.suite.listing import register as register_list
+
+    register_list(sub)
+    return parser
+
+
+def _add_review(sub: Any) -> None:
     review = sub.add_parser(
         "review", help="post-incident review per result, in the runbook's template"
     )
@@ -103,11 +117,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="take the template from this runbook (default: each result's own)",
     )
-    _add_trust_subcommands(sub)
-    from harness.suite.listing import register as register_list
-
-    register_list(sub)
-    return parser
 
 
 def _add_run(sub: Any) -> None:
@@ -140,7 +149,7 @@ def _add_run(sub: Any) -> None:
     run.add_argument("--collect-only", action="store_true",
                      help="list the selected gamedays by their pytest names; run nothing")
     run.add_argument(
-        "--shard", type=_shard, default=None, metavar="I/N",
+        "--shard", type=shard_option, default=None, metavar="I/N",
         help="run only shard I of N: a duration-balanced slice, the same on every runner "
         "(gameday merge puts the shards' outputs together)",
     )  # fmt: skip
@@ -149,6 +158,11 @@ def _add_run(sub: Any) -> None:
         "--out", default="gameday-out", metavar="DIR",
         help="where results.json, report.html and reviews/ go (default: gameday-out)",
     )  # fmt: skip
+    run.add_argument(
+        "--history", metavar="DIR",
+        help="append this run to DIR and compare it with the previous run there; exit 1 only "
+        "on a regression (what changed: DIR/<run>/exercise.md, and $GITHUB_STEP_SUMMARY)",
+    )  # fmt: skip
     run.add_argument("pytest_args", nargs="*", metavar="-- ARGS",
                      help="-k, -x, -v, -q, --junitxml, --collect-only after -- (as before)")
 
@@ -156,12 +170,7 @@ def _add_run(sub: Any) -> None:
 def _report_kinds() -> dict[str, Any]:
     from harness.reports.registry import report_kinds
 
-    kinds: dict[str, Any] = dict(report_kinds())
-    interim = (("html", "--html", "the HTML report"),
-               ("reviews", "--reviews", "post-incident reviews (a directory)"))
-    for name, option, help_text in interim:
-        kinds.setdefault(name, argparse.Namespace(option=option, help=help_text))  # interim
-    return kinds
+    return dict(report_kinds())
 
 
 def _add_report_and_merge(sub: Any) -> None:
@@ -179,7 +188,8 @@ def _add_report_and_merge(sub: Any) -> None:
                        help="where the merged outputs go (default: gameday-out)")
     merge.add_argument("--junitxml", metavar="PATH", help="also write JUnit XML")
     merge.add_argument("--history", metavar="DIR",
-                       help="also keep the merged results.json under DIR (see gameday history)")
+                       help="append the merged run to a history directory, as gameday run "
+                       "--history does (exit 1 only on a regression against the previous run)")
 
 
 def _add_trust_subcommands(sub: Any) -> None:
@@ -272,11 +282,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Check everything, plan, execute, render: the verdicts come from `execute`."""
+    from harness.reports.board import StatusBoard
     from harness.reports.json_results import Run, RunInfo
     from harness.suite import execute, outputs
-    from harness.suite.progress import make_board
 
-    _take_pytest_style(args)
+    take_pytest_style(args)
     if args.deployment:  # the stack follows this deployment, in every worker process too
         from harness.compose import DEPLOYMENT_ENV
         from harness.options import check_deployment
@@ -291,7 +301,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     require_services(compose, [j.scenario for j in jobs])
     if args.keyword:
-        jobs = [j for j in jobs if _keyword_match(args.keyword, j)]
+        jobs = [j for j in jobs if keyword_match(args.keyword, j)]
     if args.shard:
         jobs = execute.shard(jobs, *args.shard)
     if args.dry_run or args.collect_only:
@@ -301,10 +311,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise BadInput(f"{out}: --out must be a directory")
     outputs.writable(out, "the output directory (--out)")
+    if args.history:
+        outputs.writable(Path(args.history), "the history directory (--history)")
     chosen = outputs.targets(out, {"junit": args.junitxml})
     outputs.check(chosen)
 
-    board = make_board(sys.stdout, verbose=args.verbose > 0)
+    board = StatusBoard(sys.stdout, verbose=args.verbose > 0)
     shard = f"{args.shard[0]}/{args.shard[1]}" if args.shard else ""
     done = execute.execute(
         jobs, backend=backend, compose=compose, concurrency=args.jobs, events=board,
@@ -322,7 +334,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         name = signal.Signals(done.interrupted_by).name
         print(f"gameday: interrupted by {name} after {len(done.results)} gameday(s): "
               f"{out / 'results.json'} (marked interrupted)", file=sys.stderr)  # fmt: skip
+    elif args.history:
+        return _record_exercise(Run(info, done.results), Path(args.history))
     return done.exit_status
+
+
+def _record_exercise(run: Any, history: Path) -> int:
+    """A scheduled exercise: exit 1 only on a regression against the previous run."""
+    from harness.reports.exercise import record_exercise
+
+    outcome = record_exercise(run, history)
+    against = outcome.previous or "nothing yet (the first run in this history)"
+    print(f"gameday: history: {len(outcome.regressions)} regression(s) against {against}; "
+          f"{outcome.summary_path}")  # fmt: skip
+    return outcome.exit_status
 
 
 def _checked_inputs(
@@ -348,7 +373,7 @@ def _say_outputs(run: Any, chosen: dict[str, Path], out: Path, quiet: bool) -> N
     if not quiet:
         print(f"gameday: {len(run.results)} result(s) in {out}")
         for o in outcomes:
-            if o.error is None:
+            if o.error is None and o.written:
                 print(f"  {o.name}:{' ' * max(1, 8 - len(o.name))}{o.target}")
     for o in outcomes:
         if o.error is not None:
@@ -373,73 +398,6 @@ def _dry_run(jobs: list[Any], backend: str, why: str, compose: Path, collect_onl
 def _expected_text(job: Any) -> str:
     exp = job.expected
     return exp.verdict + (f" (resolution {exp.resolution})" if exp.resolution else "")
-
-
-PYTEST_STYLE = ("-k", "-x", "--exitfirst", "-v", "--verbose", "-q", "--quiet", "--junitxml",
-                "--collect-only")  # fmt: skip
-
-
-def _take_pytest_style(args: argparse.Namespace) -> None:
-    """`gameday run -- -k EXPR -x` as before: pytest's options that mean something to a
-    gameday run are taken after `--` too; any other is one line and exit 2."""
-    extra = list(args.pytest_args)
-    while extra:
-        arg = extra.pop(0)
-        name, _, value = arg.partition("=")
-        if name not in PYTEST_STYLE:
-            raise OptionError(
-                f"{arg!r}: gameday run takes -k, -x, -v, -q, --junitxml and --collect-only "
-                "(before or after --); for other pytest options run "
-                "`pytest -m gameday scenarios/ ...`"
-            )
-        if name in ("-k", "--junitxml"):
-            if not value:
-                if not extra:
-                    raise OptionError(f"{name} needs a value")
-                value = extra.pop(0)
-            setattr(args, "keyword" if name == "-k" else "junitxml", value)
-        elif name in ("-x", "--exitfirst"):
-            args.exitfirst = True
-        elif name == "--collect-only":
-            args.collect_only = True
-        elif name in ("-v", "--verbose"):
-            args.verbose += 1
-        else:
-            args.quiet += 1
-    if args.keyword:
-        _keyword_match(args.keyword, None)  # a malformed expression is bad input now
-
-
-def _keyword_match(expr: str, job: Any) -> bool:
-    """pytest's -k on the names `pytest -m gameday` gives the gameday (its test id, the
-    scenario id, the runbook's stem, `test_<scenario>`): substring, case-insensitive."""
-    from _pytest.mark.expression import Expression
-
-    try:
-        compiled = Expression.compile(expr)
-    except Exception as exc:  # noqa: BLE001 - pytest's ParseError moves between versions
-        raise OptionError(f"-k {expr!r}: {' '.join(str(exc).split())}") from None
-    if job is None:
-        return True
-    stem, sid = Path(job.runbook.path).stem, job.scenario.id
-    names = [f"test_gameday[{sid}-{stem}]", sid, stem, f"test_{sid.replace('-', '_')}",
-             "test_gameday", "gameday", "test_gamedays.py", "scenarios"]  # fmt: skip
-    lowered = [n.lower() for n in names]
-
-    def matches(word: str, /, **kwargs: str | int | bool | None) -> bool:
-        return any(word.lower() in n for n in lowered)
-
-    return bool(compiled.evaluate(matches))
-
-
-def _shard(text: str) -> tuple[int, int]:
-    try:
-        i, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid shard {text!r} (i/N, e.g. 1/3)") from None
-    if not 1 <= i <= n:
-        raise argparse.ArgumentTypeError(f"shard {text}: i must be between 1 and N")
-    return i, n
 
 
 def _jobs(text: str) -> int:
@@ -470,7 +428,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     failed = 0
     for o in outputs.render(run, chosen):
         if o.error is None:
-            print(f"{o.name}: {o.target}")
+            if o.written:
+                print(f"{o.name}: {o.target}")
         else:
             failed += 1
             print(f"gameday: {o.name}: {o.error}", file=sys.stderr)
@@ -526,13 +485,17 @@ def cmd_lint(args: argparse.Namespace) -> int:
         return lint_deployment(
             args.runbook, args.deployment, args.json, args.markdown, args.ask_engine
         )
-    # The scenario files and the compose file, checked as `gameday run` checks them.
-    from harness.compose import ComposeFile
-    from harness.suite.listing import plan
+    # Without a deployment: the scenario files and the compose file, checked as `gameday run`
+    # checks them (bad input: exit 2). Another team's runbook lacks TestGen's sections, so the
+    # drift report above does not ask for them.
+    from harness.options import check_compose
+    from harness.runbook.parse import parse_runbook
+    from harness.suite import execute
     from harness.suite.plugin import require_services
 
-    planned = plan([Path(args.runbook)], [])
-    require_services(ComposeFile(_compose_path(args.compose)), [p.scenario for p in planned])
+    jobs = execute.plan([parse_runbook(Path(args.runbook).resolve())])
+    # The compose file, checked as `gameday run` checks it.
+    require_services(check_compose(args.compose), [j.scenario for j in jobs])
     if args.coverage:
         from harness.suite.coverage import coverage_table
 

@@ -9,8 +9,13 @@
 #   scripts/ci-docker.sh --suites    engine, images, contract suite and docker gamedays only
 #       (results kept in $GAMEDAY_CI_DOCKER_RESULTS): .ci/run's docker lane, beside the
 #       README's pytest run, which keeps the local gamedays' results
+#   scripts/ci-docker.sh --remote-suites   the same on a remote engine: a second dockerd in
+#       a network namespace (scripts/remote-engine.sh), reached at DOCKER_HOST=tcp://…; the
+#       remote-engine contract tests and the docker gamedays (results kept in
+#       $GAMEDAY_CI_REMOTE_RESULTS); the namespace's engine is stopped at the end
 #   scripts/ci-docker.sh --check     parity of $GAMEDAY_CI_DOCKER_RESULTS against
-#       $GAMEDAY_PARITY_LOCAL_RESULTS, then the leftover check of run $GAMEDAY_RUN
+#       $GAMEDAY_PARITY_LOCAL_RESULTS (and of $GAMEDAY_CI_REMOTE_RESULTS against the local
+#       engine's, when set), then the leftover check of run $GAMEDAY_RUN on both engines
 #
 # Root is needed (apt-get, dockerd). A dockerd this script starts keeps running afterwards
 # (the next run's builds and stacks start faster) unless --stop-engine is given.
@@ -24,6 +29,7 @@ MODE=all
 case "${1:-}" in
     --stop-engine) STOP_ENGINE=1; shift ;;
     --suites) MODE=suites; shift ;;
+    --remote-suites) MODE=remote; shift ;;
     --check) MODE=check; shift ;;
 esac
 DOCKERD_LOG=${DOCKERD_LOG:-/var/log/dockerd.log}
@@ -35,6 +41,8 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 # -- 1. the engine and debootstrap, from Debian ------------------------------------------------
 t=$(now)
 need=()
+command -v ip >/dev/null || need+=(iproute2)
+command -v nsenter >/dev/null || need+=(util-linux)
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v iptables >/dev/null || need+=(iptables)
@@ -75,7 +83,19 @@ log "images ready in $(since "$t")s"
 # -- 4. the suites on docker ---------------------------------------------------------------------------
 # Ryuk's image cannot be pulled here; the stack reaps its own resources (reaper.py).
 export TESTCONTAINERS_RYUK_DISABLED=true
-export TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1
+remote_engine=
+if [ "$MODE" = remote ]; then
+    # Addresses come from the engine (DOCKER_HOST's host), as Testcontainers finds them.
+    unset TESTCONTAINERS_HOST_OVERRIDE
+    t=$(now)
+    remote_engine=1  # stopped at exit from here on, even if its start fails halfway
+    trap 'bash "$ROOT/scripts/remote-engine.sh" stop; stop_engine' EXIT
+    remote_env=$(bash "$ROOT/scripts/remote-engine.sh" start) || { log "the remote engine did not start"; exit 1; }
+    export "$remote_env"
+    log "remote engine ready at $DOCKER_HOST in $(since "$t")s"
+else
+    export TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1
+fi
 export GAMEDAY_REQUIRE_DOCKER=1  # a missing engine or image fails, never skips
 # This run's name: every engine resource is labelled with it, so the leftover check below
 # counts this run's only (another suite may share the engine). TMPDIR stays shared: the
@@ -85,18 +105,30 @@ export GAMEDAY_RUN="${GAMEDAY_RUN:-ci-$$-$(date +%s)}"
 RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/gameday-ci-XXXXXX")
 RESULTS="$RUN_TMP/results"
 DOCKER_RESULTS="${GAMEDAY_CI_DOCKER_RESULTS:-$RESULTS/docker}"
+if [ "$MODE" = remote ]; then
+    DOCKER_RESULTS="${GAMEDAY_CI_REMOTE_RESULTS:-$RESULTS/remote}"
+fi
 LOCAL_RESULTS="${GAMEDAY_PARITY_LOCAL_RESULTS:-$RESULTS/local}"
 local_gamedays=
 cleanup_run() {
     [ -n "$local_gamedays" ] && kill "$local_gamedays" 2>/dev/null && wait "$local_gamedays"
     rm -rf "$RESULTS"
     rmdir "$RUN_TMP" 2>/dev/null || true
+    if [ -n "$remote_engine" ]; then
+        # Its leftover check first (the namespace's engine goes with the namespace).
+        python -m harness.backends.docker.leftovers --run "$GAMEDAY_RUN" >&2 \
+            || { log "LEFT BEHIND on the remote engine by run $GAMEDAY_RUN (listed above)"; \
+                 remote_left=1; }
+        bash "$ROOT/scripts/remote-engine.sh" stop
+        remote_engine=
+    fi
     stop_engine
 }
 trap cleanup_run EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 mkdir -p "$RESULTS"
+remote_left=0
 status=0
 
 if [ "$MODE" = all ]; then
@@ -108,21 +140,36 @@ if [ "$MODE" = all ]; then
     local_gamedays=$!
 fi
 
-if [ "$MODE" != check ]; then
+if [ "$MODE" = suites ] || [ "$MODE" = all ]; then
     t=$(now)
+    # The remote-engine tests need DOCKER_HOST naming one: the --remote-suites lane's.
     python -m pytest tests/backends -m docker -q -p no:randomly --basetemp "$RESULTS/pytest-backends" \
-        "$@" || status=$?
+        --ignore tests/backends/test_docker_remote_engine.py "$@" || status=$?
     log "backend contract suite (docker) in $(since "$t")s: exit $status"
+elif [ "$MODE" = remote ]; then
+    t=$(now)
+    python -m pytest tests/backends/test_docker_remote_engine.py -m docker -q -p no:randomly \
+        --basetemp "$RESULTS/pytest-backends" "$@" || status=$?
+    log "remote-engine contract tests in $(since "$t")s: exit $status"
+fi
+if [ "$MODE" != check ]; then
     t=$(now)
     gameday_status=0
     # Two at a time: each gameday has its own containers, network and volumes.
     python -m pytest scenarios -m gameday --backend docker -q -n 2 \
         --basetemp "$RESULTS/pytest-docker" --gameday-out "$DOCKER_RESULTS" "$@" \
         || gameday_status=$?
-    log "gamedays on docker in $(since "$t")s: exit $gameday_status"
+    log "gamedays on docker ($([ "$MODE" = remote ] && echo "remote engine $DOCKER_HOST" || echo "local engine")) in $(since "$t")s: exit $gameday_status"
     [ "$status" = 0 ] && status=$gameday_status
 fi
 if [ "$MODE" = suites ]; then
+    exit "$status"
+fi
+if [ "$MODE" = remote ]; then
+    cleanup_run
+    trap - EXIT
+    [ "$remote_left" = 1 ] && [ "$status" = 0 ] && status=1
+    [ "$remote_left" = 0 ] && log "leftovers on the remote engine of run $GAMEDAY_RUN: none"
     exit "$status"
 fi
 
@@ -134,6 +181,9 @@ if [ -n "$local_gamedays" ]; then
     tail -3 "$RESULTS/local-gamedays.log" >&2
 fi
 parity_status=0
+# With GAMEDAY_CI_REMOTE_RESULTS (the --remote-suites lane's), the remote engine's verdicts
+# are compared with the local engine's too.
+GAMEDAY_PARITY_REMOTE_RESULTS="${GAMEDAY_CI_REMOTE_RESULTS:-}" GAMEDAY_REQUIRE_REMOTE_ENGINE="${GAMEDAY_CI_REMOTE_RESULTS:+1}" \
 GAMEDAY_PARITY_DOCKER_RESULTS="$DOCKER_RESULTS" GAMEDAY_PARITY_LOCAL_RESULTS="$LOCAL_RESULTS" \
     python -m pytest tests/parity -q -p no:randomly -rA --basetemp "$RESULTS/pytest-parity" "$@" \
     || parity_status=$?

@@ -56,3 +56,22 @@ def operator() -> Iterator[Operator]:
         if bridge:
             bridge.close()
         stack.close()
+
+
+# A test is *live* when it starts the stack's real processes or containers: it uses one of
+# these fixtures, runs on a local or docker `backend` parameter, is a gameday or needs docker,
+# or its module says so (`pytestmark = pytest.mark.live`). `-m "not live"` runs the rest.
+LIVE_FIXTURES = frozenset({"operator", "live"})
+LIVE_BACKENDS = frozenset({"local", "docker"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if (
+            LIVE_FIXTURES & set(getattr(item, "fixturenames", ()))
+            or params.get("backend") in LIVE_BACKENDS
+            or item.get_closest_marker("gameday")
+            or item.get_closest_marker("docker")
+        ):
+            item.add_marker(pytest.mark.live)

@@ -91,7 +91,7 @@ def test_a_new_fault_is_one_module_and_a_toml_entry(tmp_path: Path, fault_module
     (tmp_path / "team.scenarios.toml").write_text(
         (tmp_path / "team.scenarios.toml").read_text().replace('"testgen"', '"test gen"')
     )
-    with pytest.raises(ScenarioError, match=r"team.scenarios.toml:5: .*service must be matching"):
+    with pytest.raises(ScenarioError, match=r"scenarios.toml:5: .*service must be a name matching"):
         catalog.for_runbook(runbook)  # its declared parameters are checked like any other's
     compose = ComposeFile(ROOT / "docker-compose.chaos.yml")
 

@@ -10,12 +10,17 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from harness.backends import make_stack
 from harness.compose import ComposeFile
 from harness.result import Verdict
 from harness.run.gameday import Gameday
 from harness.runbook.parse import parse_runbook
 from harness.suite import catalog
+
+SERVICE_DOWN = catalog.get("service-down")
+pytestmark = pytest.mark.live  # starts the stack's real processes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,7 +73,7 @@ def test_only_the_stacks_own_processes_count_as_owned(operator):
 def test_a_gameday_whose_stack_cannot_reach_steady_state_is_aborted_never_passed():
     # The operator's shell exports an empty secret, which wins over .env: the API refuses
     # to start, so there is no healthy stack to run a gameday against.
-    scenario = dataclasses.replace(catalog.SERVICE_DOWN, stack_env={"TESTGEN_SECRET_KEY": ""})
+    scenario = dataclasses.replace(SERVICE_DOWN, stack_env={"TESTGEN_SECRET_KEY": ""})
     runbook = parse_runbook(ROOT / "runbooks" / "incident-response.md")
     compose = ComposeFile(ROOT / "docker-compose.chaos.yml")
     result = Gameday(runbook, scenario, lambda env: make_stack(

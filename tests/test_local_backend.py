@@ -12,6 +12,8 @@ from harness.compose import ComposeFile
 from harness.observe.probes import steady_state
 from harness.run.gameday import operator_environment
 
+pytestmark = pytest.mark.live  # starts the stack's real processes
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

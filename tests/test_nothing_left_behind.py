@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.live  # starts the stack's real processes
+
 ROOT = Path(__file__).resolve().parent.parent
 PHASES = ["up", "baseline", "inject", "detected"]
 
@@ -52,7 +54,7 @@ def test_interrupted_gameday_leaves_no_process_port_or_dir(phase, sig):
     tmp_path = Path(tempfile.mkdtemp(prefix="gd-cleanup-"))
     tmp_path.chmod(0o711)
     phase_file = tmp_path / "phases"
-    env = {**os.environ, "TMPDIR": str(tmp_path), "GAMEDAY_PROGRESS_FILE": str(phase_file)}
+    env = {**os.environ, "TMPDIR": str(tmp_path), "GAMEDAY_PHASE_FILE": str(phase_file)}
     proc = subprocess.Popen(
         [
             sys.executable,

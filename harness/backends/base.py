@@ -13,6 +13,7 @@ import abc
 import enum
 import hashlib
 import signal
+import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -276,6 +277,34 @@ class Stack(abc.ABC):
     @abc.abstractmethod
     def images(self) -> list[tuple[str, str, str]]:
         """(repository, tag, id) of the images the stack's services use."""
+
+    def host_process(self, argv: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+        """Start a process on the machine where the stack's ports are published (a fault's
+        port squatter), stdout a pipe, in a session of its own. Here by default; a remote
+        engine's backend starts it on the engine's host."""
+        return subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=dict(env),
+            start_new_session=True,
+        )
+
+    def port_holders(self, port: int) -> list[int]:
+        """Pids listening on a TCP port of the machine that publishes the stack's ports
+        (`fuser PORT/tcp`): this one by default."""
+        import psutil
+
+        return sorted(
+            {
+                c.pid
+                for c in psutil.net_connections("tcp")
+                if c.pid and c.laddr and c.laddr.port == port and c.status == "LISTEN"
+            }
+        )
+
+    def signal_host_pid(self, pid: int, sig: int) -> None:
+        """Signal a pid `port_holders` named (`fuser -k`), on that same machine."""
+        import os
+
+        os.kill(pid, sig)
 
     @abc.abstractmethod
     def owns_pid(self, pid: int) -> bool:

@@ -96,6 +96,7 @@ class ComposeFile:
     interpolated: dict[str, int] = field(default_factory=dict)  # variable -> first line
     project_name: str | None = None
     services_line: int | None = None
+    volumes_line: int | None = None  # the top-level `volumes:` key
     # variable -> {service: line} for the services whose definition interpolates it
     passed_to: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -169,19 +170,7 @@ def _service(doc: YamlDoc, name: str, raw: dict[str, Any]) -> Service:
         )
     if raw.get("image") is not None:
         s.image, s.image_line = str(raw["image"]), doc.line(*at, "image")
-    build = raw.get("build")
-    if build is not None:
-        s.build_line = doc.line(*at, "build")
-        if isinstance(build, dict):
-            s.build_context = str(build.get("context", "."))
-            s.build_dockerfile = str(build.get("dockerfile", "Dockerfile"))
-            if build.get("target") is not None:
-                s.build_target, s.target_line = (
-                    str(build["target"]),
-                    doc.line(*at, "build", "target"),
-                )
-        else:
-            s.build_context = str(build)
+    _build(s, doc, at, raw.get("build"))
     s.command, s.command_line = _words(raw.get("command")), doc.line(*at, "command")
     s.entrypoint, s.entrypoint_line = _words(raw.get("entrypoint")), doc.line(*at, "entrypoint")
     for i, item in enumerate(raw.get("ports") or []):
@@ -212,22 +201,37 @@ def _service(doc: YamlDoc, name: str, raw: dict[str, Any]) -> Service:
         )
     if raw.get("restart") is not None:
         s.restart, s.restart_line = str(raw["restart"]), doc.line(*at, "restart")
+    _runtime(s, doc, at, raw)
+    return s
+
+
+def _build(s: Service, doc: YamlDoc, at: tuple[str, ...], build: Any) -> None:
+    if build is None:
+        return
+    s.build_line = doc.line(*at, "build")
+    if not isinstance(build, dict):
+        s.build_context = str(build)
+        return
+    s.build_context = str(build.get("context", "."))
+    s.build_dockerfile = str(build.get("dockerfile", "Dockerfile"))
+    if build.get("target") is not None:
+        s.build_target, s.target_line = str(build["target"]), doc.line(*at, "build", "target")
+
+
+def _runtime(s: Service, doc: YamlDoc, at: tuple[str, ...], raw: dict[str, Any]) -> None:
+    """Healthcheck, GPU reservation, pull policy, limits: what decides whether it runs."""
     health = raw.get("healthcheck")
     if isinstance(health, dict) and health.get("test") is not None:
-        s.healthcheck, s.healthcheck_line = (
-            _words(health["test"]),
-            doc.line(*at, "healthcheck", "test"),
-        )
-    devices = (((raw.get("deploy") or {}).get("resources") or {}).get("reservations") or {}).get(
-        "devices"
-    )
+        s.healthcheck = _words(health["test"])
+        s.healthcheck_line = doc.line(*at, "healthcheck", "test")
+    deploy = raw.get("deploy") or {}
+    devices = ((deploy.get("resources") or {}).get("reservations") or {}).get("devices")
     if isinstance(devices, list) and any(_asks_gpu(d) for d in devices):
         s.gpu_line = doc.line(*at, "deploy", "resources", "reservations", "devices")
     if raw.get("pull_policy") is not None:
         s.pull_policy, s.pull_policy_line = str(raw["pull_policy"]), doc.line(*at, "pull_policy")
     s.mem_limit = str(raw["mem_limit"]) if raw.get("mem_limit") is not None else None
     s.interactive = bool(raw.get("stdin_open") or raw.get("tty"))
-    return s
 
 
 def _asks_gpu(device: Any) -> bool:
@@ -287,6 +291,7 @@ def parse_compose_text(source: SourceFile) -> ComposeFile:
     compose.volumes = {str(k): doc.line("volumes", k) or 0 for k in (doc.data.get("volumes") or {})}
     compose.interpolated = interpolated_variables(source.text)
     compose.services_line = doc.line("services")
+    compose.volumes_line = doc.line("volumes") if compose.volumes else None
     compose.passed_to = _passed_to(source.text, compose)
     return compose
 

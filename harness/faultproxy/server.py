@@ -37,76 +37,25 @@ import socket
 import struct
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import harness.faultproxy._asyncio_compat  # noqa: F401  (before any transport exists)
 
 from . import errors
+from .addresses import bind_listener, format_address, split_address
+from .side import Side
 from .toxics import Chunk, Toxic, ToxicContext
 
 log = logging.getLogger("harness.faultproxy")
 
 STREAMS = ("upstream", "downstream")
 
-# Each socket reads into a buffer of its own, reused while the bytes it held were sent at
-# once (the common case). It starts small, since pooled connections idle, and grows to
-# more than asyncio's 256 KiB reads once a read fills it: fewer wake-ups on bulk copies.
-READ_BUFFER_START_BYTES = 64 * 1024
-READ_BUFFER_BYTES = 1024 * 1024
-# Letting a writer buffer a read or two before it pauses its reader keeps both sockets
-# busy on bulk copies.
-WRITE_HIGH_WATER = 2 * READ_BUFFER_BYTES
 # Toxics that hold data (latency, bandwidth) queue what is read; past this, stop reading.
 QUEUE_HIGH_WATER = 1024 * 1024
 QUEUE_LOW_WATER = QUEUE_HIGH_WATER // 4
 CONNECT_TIMEOUT_SECONDS = 10.0
-LISTEN_BACKLOG = 1024
 # SO_LINGER on, 0 seconds: close() discards unsent data and sends RST instead of FIN.
 _LINGER_RESET = struct.pack("ii", 1, 0)
-
-
-def split_address(address: str) -> tuple[str, int]:
-    """`host:port` (or `[v6]:port`) -> (host, port); ValueError when it is not one."""
-    host, sep, port_text = address.rpartition(":")
-    if not sep:
-        raise ValueError(f"address {address}: missing port in address")
-    if not port_text.isdigit():
-        raise ValueError(f"address {address}: invalid port")
-    port = int(port_text)
-    if port > 65535:
-        raise ValueError(f"{address!r}: port out of range")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, port
-
-
-def format_address(sockname: tuple[Any, ...]) -> str:
-    host, port = sockname[0], sockname[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def bind_listener(address: str) -> socket.socket:
-    """A listening socket on the first address `address` resolves to.
-
-    One address only (unlike `loop.create_server(host, ...)`, which binds every
-    resolved address, each to a different free port when the port is 0).
-    An empty host means loopback here, not every interface as in Go: the proxy
-    should expose nothing beyond what the stack owns.
-    """
-    host, port = split_address(address)
-    family, kind, proto, _, sockaddr = socket.getaddrinfo(
-        host or "127.0.0.1", port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(sockaddr)
-        sock.listen(LISTEN_BACKLOG)
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 @dataclass(eq=False)
@@ -147,113 +96,6 @@ class _Run:
         if self.applies:
             self.toxic.stop(self.ctx, removed)
         self.ctx.deactivate()
-
-
-class Side(asyncio.BufferedProtocol):
-    """One socket of a connection: the client's, or the one to the upstream."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.transport: asyncio.Transport | None = None
-        self.peer: Side = self
-        self.reads_into: Link | None = None  # the Link this socket's data feeds
-        self.written_by: Link | None = None  # the Link that writes to this socket
-        self.lost = False
-        self.write_paused = False
-        self._paused_for: set[str] = set()
-        self._drain_waiters: list[asyncio.Future[None]] = []
-        self._read_buffer: memoryview | None = None
-        self._read_buffer_size = READ_BUFFER_START_BYTES
-
-    # -- asyncio.BufferedProtocol --------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-        self.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
-        if self._paused_for:
-            self.transport.pause_reading()
-        self.conn.side_made(self)
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        if self._read_buffer is None:
-            self._read_buffer = memoryview(bytearray(self._read_buffer_size))
-        return self._read_buffer
-
-    def buffer_updated(self, nbytes: int) -> None:
-        link = cast(Link, self.reads_into)
-        link.received_bytes += nbytes
-        buffer = cast(memoryview, self._read_buffer)
-        view = buffer[:nbytes]
-        if nbytes == len(buffer) and self._read_buffer_size < READ_BUFFER_BYTES:
-            self._read_buffer_size = READ_BUFFER_BYTES
-            self._read_buffer = None  # the next read gets the large buffer
-        if link.worker is None and not link.toxics:  # the fast path
-            if link.closed:
-                return
-            transport = link.dst.transport
-            if transport is not None and not transport.is_closing():
-                transport.write(view)
-                link.sent_bytes += nbytes
-                if transport.get_write_buffer_size():
-                    # The transport kept what it could not send. Python 3.11 copies it,
-                    # but later versions may keep a reference: read into a new buffer.
-                    self._read_buffer = None
-            return
-        link.feed(bytes(view))
-
-    def eof_received(self) -> bool:
-        cast(Link, self.reads_into).feed_end()
-        return True  # keep the socket: its Link decides when it closes
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = True
-        self._wake_drain_waiters()
-        cast(Link, self.written_by).dst_lost()
-        cast(Link, self.reads_into).feed_end()
-        self.conn.side_lost()
-
-    def pause_writing(self) -> None:
-        self.write_paused = True
-        self.peer.pause_reading("peer buffer full")
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        self.peer.resume_reading("peer buffer full")
-        self._wake_drain_waiters()
-
-    # -- used by Links -----------------------------------------------------------------
-
-    def write(self, data: bytes) -> None:
-        transport = self.transport
-        if transport is not None and not transport.is_closing():
-            transport.write(data)
-
-    async def drained(self) -> None:
-        """Return once this socket's write buffer is below its high-water mark."""
-        if self.write_paused and not self.lost:
-            waiter = asyncio.get_running_loop().create_future()
-            self._drain_waiters.append(waiter)
-            await waiter
-
-    def pause_reading(self, reason: str) -> None:
-        transport = self.transport
-        if not self._paused_for and transport is not None and not transport.is_closing():
-            transport.pause_reading()
-        self._paused_for.add(reason)
-
-    def resume_reading(self, reason: str) -> None:
-        if reason not in self._paused_for:
-            return
-        self._paused_for.discard(reason)
-        transport = self.transport
-        if not self._paused_for and transport is not None and not transport.is_closing():
-            transport.resume_reading()
-
-    def _wake_drain_waiters(self) -> None:
-        for waiter in self._drain_waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        self._drain_waiters.clear()
 
 
 class Link:

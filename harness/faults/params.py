@@ -58,7 +58,7 @@ class Param:
             return f"at least {low}{unit}"
         if high is not None:
             return f"at most {high}{unit}"
-        return f"matching {self.pattern}" if self.pattern else ""
+        return f"a name matching {self.pattern}" if self.pattern else ""
 
     def problem(self, value: Any) -> str | None:
         """Why `value` does not fit this parameter, in words; None when it does."""

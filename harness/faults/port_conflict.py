@@ -50,12 +50,9 @@ class PortConflict(Fault):
         stack.stop(self.service)  # the service goes down for a restart...
         marker = getattr(stack, "id", "")
         env = {**os.environ, "GAMEDAY_STACK_ID": marker} if marker else dict(os.environ)
-        self.squatter = subprocess.Popen(  # ...and something else takes its port meanwhile
-            [sys.executable, "-c", _SQUATTER, address[0], str(address[1]), str(self.hold_s)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
+        # ...and something else, on the machine that publishes it, takes its port meanwhile
+        self.squatter = stack.host_process(
+            [sys.executable, "-c", _SQUATTER, address[0], str(address[1]), str(self.hold_s)], env
         )
         assert self.squatter.stdout is not None
         self.squatter.stdout.readline()

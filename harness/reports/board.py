@@ -18,6 +18,8 @@ The board draws from the records it is handed; it decides nothing.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import textwrap
 import threading
 import time
@@ -132,7 +134,7 @@ class StatusBoard:
             f"TTD {_short(result.ttd_s):>6}  TTR {_short(result.ttr_s):>6} of "
             f"{_short(result.budget_s):<6}"
         )
-        tail = f"  ≠ expected {expected}" if expected not in (None, verdict) else ""
+        tail = f"  ≠ expected {_expected_words(expected)}" if _differs(result, expected) else ""
         head = f"{mark} {shown:<24} "
         room = LINE_MAX - len(head) - 2 - len(figures) - len(tail)
         scenario_w = min(30, max(8, room - 24))
@@ -201,9 +203,11 @@ class StatusBoard:
     # -- drawing ----------------------------------------------------------------------
 
     def _live_lines(self) -> list[str]:
+        # A live line that wrapped would throw the redraw off by a line: fit the terminal.
+        width = min(LINE_MAX, shutil.get_terminal_size((LINE_MAX + 1, 24)).columns - 1)
         now = time.monotonic()
         return [
-            _fit(f"  … {live.label}: {live.phase}  {_elapsed(now - live.since)}")
+            _fit(f"  … {live.label}: {live.phase}  {_elapsed(now - live.since)}", width)
             for live in self._live.values()
         ]
 
@@ -239,6 +243,29 @@ class StatusBoard:
             with self._lock:
                 if self._live:
                     self._redraw()
+
+
+_EXPECTED = re.compile(r"^(?P<verdict>[\w-]+)(?: \(resolution (?P<resolution>[\w-]+)\))?")
+
+
+def _differs(result: GamedayResult, expected: str | None) -> bool:
+    """Whether the result is not the expected one. The executor says `undetected` or, where
+    the baseline pins the second finding too, `undetected (resolution not-recovered)`."""
+    m = _EXPECTED.match(expected or "")
+    if m is None:
+        return False
+    if m.group("verdict") != result.verdict.value:
+        return True
+    finding = result.resolution_finding
+    second = finding.verdict.value if finding is not None else None
+    return m.group("resolution") is not None and m.group("resolution") != second
+
+
+def _expected_words(expected: str | None) -> str:
+    m = _EXPECTED.match(expected or "")
+    if m is None:
+        return expected or ""
+    return m.group("verdict") + (f"→{m.group('resolution')}" if m.group("resolution") else "")
 
 
 def _key(result: GamedayResult) -> str:

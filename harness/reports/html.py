@@ -25,6 +25,7 @@ from harness.reports.html_gameday import anchor, badge, figures, gameday_html, w
 from harness.reports.json_results import Run, write_atomic
 from harness.reports.registry import register_report
 from harness.reports.scorecard import (
+    Recorded,
     by_runbook,
     expectation_word,
     scenario_order,
@@ -75,7 +76,9 @@ ul.reason-more,ul.finding-more{margin:0 0 4px 20px;padding:0}
 details>summary{cursor:pointer;color:#1565c0;margin:4px 0}
 table.steps{width:100%;table-layout:fixed;margin:6px 0}
 table.steps th.c-phase{width:90px}table.steps th.c-line{width:44px}
-table.steps th.c-status{width:130px}table.steps th.c-exit{width:120px}
+table.steps th.c-status{width:140px}table.steps th.c-exit{width:110px}
+.destroyed{color:#fff;background:#000;font-size:11px;font-weight:600;padding:0 4px;
+  border-radius:3px;display:inline-block;margin-top:2px}
 table.steps th.c-time{width:64px}
 table.steps td{overflow-wrap:anywhere}
 table.facts{margin:6px 0;max-width:100%}table.facts th{width:150px}
@@ -85,7 +88,7 @@ table.generic{max-width:100%;margin:4px 0}
 """
 
 
-def _cell(result: GamedayResult | None) -> str:
+def _cell(result: GamedayResult | None, recorded: Recorded | None = None) -> str:
     if result is None:
         return '<td class="cell notrun">not run</td>'
     finding = result.resolution_finding
@@ -94,7 +97,7 @@ def _cell(result: GamedayResult | None) -> str:
         if finding is not None
         else ""
     )
-    word = expectation_word(result)
+    word = expectation_word(result, recorded)
     tip = f"{result.verdict.value}: {figures(result)}"
     return (
         f'<td class="cell" title="{esc(tip)}"><a href="#{esc(anchor(result))}">'
@@ -107,7 +110,7 @@ def _ttr(result: GamedayResult) -> str:
     return f"TTR {seconds(result.ttr_s)}" if result.ttr_s is not None else ""
 
 
-def scorecard_html(results: list[GamedayResult]) -> str:
+def scorecard_html(results: list[GamedayResult], recorded: Recorded | None = None) -> str:
     """Scenarios in rows (the worst cell first), runbooks in columns, each column headed by
     its "would it work tonight" line; a cell is the verdict, the second finding inside it,
     and whether it is what the baseline expects."""
@@ -116,18 +119,18 @@ def scorecard_html(results: list[GamedayResult]) -> str:
         '<tr><th class="scen">scenario</th>'
         + "".join(
             f'<th>{esc(runbook_stem(rb))}<div class="tonight gd-tonight">'
-            f"{esc(tonight_line(rows))}</div></th>"
+            f"{esc(tonight_line(rows, recorded))}</div></th>"
             for rb, rows in groups.items()
         )
         + "</tr>"
     )
     titles = {r.scenario: r.title for r in results}
     body = []
-    for scenario in scenario_order(results):
+    for scenario in scenario_order(results, recorded):
         cells = []
         for rows in groups.values():
             found = [r for r in rows if r.scenario == scenario]
-            cells.append(_cell(found[-1] if found else None))
+            cells.append(_cell(found[-1] if found else None, recorded))
         body.append(
             f'<tr class="gd-score-row"><td title="{esc(titles.get(scenario, ""))}">'
             f"<code>{esc(scenario)}</code></td>{''.join(cells)}</tr>"
@@ -165,6 +168,45 @@ def _inline(value: Any) -> str:
     return esc("" if value is None else value)
 
 
+def _refs(refs: Any, runbook: bool) -> str:
+    """Runbook steps (`file:line` and the command) or deployment lines (`file:line`)."""
+    out = []
+    for ref in refs if isinstance(refs, list) else []:
+        if not isinstance(ref, dict):
+            out.append(esc(ref))
+            continue
+        where = Path(str(ref.get("path", ""))).name + (f":{ref['line']}" if ref.get("line") else "")
+        text = ref.get("command") if runbook else ref.get("text")
+        out.append(f"{esc(where)}" + (f" <code>{esc(text)}</code>" if text else ""))
+    return "<br>".join(out)
+
+
+def drift_html(drift: Any) -> str:
+    """The drift report (`harness/deployment/report.py`'s `to_dict`): one row a finding,
+    worst effect first as the report orders them; any other shape is shown as it is."""
+    findings = drift.get("findings") if isinstance(drift, dict) else None
+    if not isinstance(findings, list) or not all(isinstance(f, dict) for f in findings):
+        return _generic(drift)
+    counts = drift.get("counts") or {}
+    lead = (
+        f"<p>Deployment <code>{esc(drift.get('deployment', '?'))}</code>: "
+        + (", ".join(f"{esc(n)} {esc(k)}" for k, n in counts.items()) or "no drift")
+        + "</p>"
+    )
+    if not findings:
+        return lead
+    rows = "".join(
+        f"<tr><td>{esc(f.get('effect', ''))}</td><td>{esc(f.get('message', ''))}</td>"
+        f"<td>{_refs(f.get('runbook'), True)}</td><td>{_refs(f.get('deployment'), False)}</td>"
+        f"<td>{esc(', '.join(map(str, f.get('scenarios') or [])))}</td></tr>"
+        for f in findings
+    )
+    return (
+        f'{lead}<table class="generic"><tr><th>effect</th><th>what happens</th>'
+        f"<th>runbook step</th><th>deployment</th><th>scenarios</th></tr>{rows}</table>"
+    )
+
+
 def optional_sections(run: Run) -> str:
     """ "Drift against the deployment" and "Stand-ins and why", when the record has them."""
     out = []
@@ -174,14 +216,16 @@ def optional_sections(run: Run) -> str:
     ):
         value = getattr(run.info, field, None)
         if value:
-            out.append(f'<section class="{css}"><h2>{esc(title)}</h2>{_generic(value)}</section>')
+            body = drift_html(value) if field == "drift" else _generic(value)
+            out.append(f'<section class="{css}"><h2>{esc(title)}</h2>{body}</section>')
     return "".join(out)
 
 
 def render_page(run: Run) -> str:
     results = run.results
     info = run.info
-    regressions = sum(expectation_word(r) == "regression" for r in results)
+    recorded = getattr(info, "expected", None) or {}
+    regressions = sum(expectation_word(r, recorded) == "regression" for r in results)
     facts = (
         f"{len(results)} gamedays on {esc(info.backend or '?')}, started {esc(info.started_at)}, "
         f"harness {esc(info.harness_version)}"
@@ -204,7 +248,7 @@ def render_page(run: Run) -> str:
     if links:
         facts += " · " + " · ".join(links)
     stems = ", ".join(dict.fromkeys(runbook_stem(r.runbook) for r in results)) or "no gameday"
-    blocks = "".join(gameday_html(r) for r in worst_first(results))
+    blocks = "".join(gameday_html(r, recorded) for r in worst_first(results, recorded))
     sections = (
         optional_sections(run)
         .replace('class="gd-drift"', 'class="gd-drift" id="drift"')
@@ -216,7 +260,7 @@ def render_page(run: Run) -> str:
         f"<title>Gameday report — {esc(stems)}</title><style>{CSS}</style></head><body>"
         f'<h1>Would the runbook work tonight? <span class="muted">{esc(stems)}</span></h1>'
         f'<p class="runfacts">{facts}</p>'
-        f"{scorecard_html(results) if results else '<p>No gameday finished.</p>'}"
+        f"{scorecard_html(results, recorded) if results else '<p>No gameday finished.</p>'}"
         f'<h2 class="gd-blocks-title">Gamedays, worst first</h2>{blocks}{sections}'
         "</body></html>\n"
     )

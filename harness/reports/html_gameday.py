@@ -30,7 +30,8 @@ from harness.reports._format import (
     strip_progress_meter,
 )
 from harness.reports._humanize import plain, sentence
-from harness.reports.scorecard import expectation_word
+from harness.reports.scorecard import Recorded, expectation_word
+from harness.reports.timeline_steps import destroyed_line
 from harness.reports.timeline_svg import timeline_svg
 from harness.result import GamedayResult, StepRun, StepStatus, Verdict
 
@@ -248,40 +249,56 @@ def _output(result: GamedayResult, step: StepRun) -> str:
     return cell
 
 
-def steps_html(result: GamedayResult) -> str:
-    head = (
-        "<tr><th class='c-phase'>phase</th><th class='c-line'>line</th><th>command</th>"
-        "<th class='c-status'>status</th><th class='c-exit'>exit</th>"
-        "<th>output (last lines)</th><th class='c-time'>took</th></tr>"
+_STEP_HEAD = (
+    "<tr><th class='c-phase'>phase</th><th class='c-line'>line</th><th>command</th>"
+    "<th class='c-status'>status</th><th class='c-exit'>exit</th>"
+    "<th>output (last lines)</th><th class='c-time'>took</th></tr>"
+)
+
+
+def _step_row(result: GamedayResult, s: StepRun, destroyer: int | None) -> str:
+    command = (
+        f"<code>{esc(command_text(s.command))}</code>"
+        if s.command
+        else f'<span class="muted"># {esc(s.comment)}</span>'
     )
-    rows = []
-    for s in result.steps:
-        command = (
-            f"<code>{esc(command_text(s.command))}</code>"
-            if s.command
-            else f'<span class="muted"># {esc(s.comment)}</span>'
-        )
-        status = step_status(result, s)
-        extra = f'<div class="muted small">{esc(s.manual_reason)}</div>' if s.manual_reason else ""
-        exit_text = "-" if s.exit_code is None else str(s.exit_code)
-        if s.baseline_exit is not None:
-            exit_text += f' <span class="muted">(healthy {s.baseline_exit})</span>'
-        if s.detected:
-            exit_text += " <strong>detected</strong>"
-        rows.append(
-            f'<tr class="gd-step gd-step-{esc(status.replace(" ", "-"))}">'
-            f"<td>{esc(s.phase)}</td><td class='num'>{s.line}</td><td>{command}</td>"
-            f"<td>{_status_html(status)}{extra}</td><td class='num'>{exit_text}</td>"
-            f"<td>{_output(result, s)}</td><td class='num'>{esc(seconds(s.duration))}</td></tr>"
-        )
-    if not rows:
-        rows.append('<tr><td colspan="7" class="muted">no runbook step ran</td></tr>')
-    return f'<table class="steps gd-steps">{head}{"".join(rows)}</table>'
+    status = step_status(result, s)
+    extra = f'<div class="muted small">{esc(s.manual_reason)}</div>' if s.manual_reason else ""
+    if s.phase == "resolve" and s.line == destroyer:
+        extra += '<div class="destroyed">destroyed acknowledged data</div>'
+    exit_text = "-" if s.exit_code is None else str(s.exit_code)
+    if s.baseline_exit is not None:
+        exit_text += f' <span class="muted">(healthy {s.baseline_exit})</span>'
+    if s.detected:
+        exit_text += "<br><strong>detected</strong>"
+    return (
+        f'<tr class="gd-step gd-step-{esc(status.replace(" ", "-"))}">'
+        f"<td>{esc(s.phase)}</td><td class='num'>{s.line}</td><td>{command}</td>"
+        f"<td>{_status_html(status)}{extra}</td><td class='num'>{exit_text}</td>"
+        f"<td>{_output(result, s)}</td><td class='num'>{esc(seconds(s.duration))}</td></tr>"
+    )
 
 
-def gameday_html(result: GamedayResult) -> str:
+def steps_html(result: GamedayResult) -> str:
+    """The steps run against the incident, then (folded) the runs on the healthy stack."""
+    destroyer = destroyed_line(result)
+    incident = [_step_row(result, s, destroyer) for s in result.steps if s.phase != "steady-state"]
+    healthy = [_step_row(result, s, destroyer) for s in result.steps if s.phase == "steady-state"]
+    if not incident:
+        incident.append('<tr><td colspan="7" class="muted">no runbook step ran</td></tr>')
+    out = f'<table class="steps gd-steps">{_STEP_HEAD}{"".join(incident)}</table>'
+    if healthy:
+        out += (
+            f"<details><summary>the {len(healthy)} runs on the healthy stack before the fault "
+            f'(the negative control)</summary><table class="steps gd-steps-healthy">'
+            f"{_STEP_HEAD}{''.join(healthy)}</table></details>"
+        )
+    return out
+
+
+def gameday_html(result: GamedayResult, recorded: Recorded | None = None) -> str:
     """The whole block; its details are collapsed when the gameday went as expected."""
-    word = expectation_word(result)
+    word = expectation_word(result, recorded)
     title = f"{result.scenario} — {result.title}"
     lead = (
         reason_html(result, result.reason)

@@ -8,16 +8,17 @@ Shared by the HTML report's scorecard and the terminal's final table, so both sa
 A result is *as expected* when its verdict (and, where the baseline pins one, its second
 finding) is what the runbook's baseline file records, or `recovered` where the baseline
 records nothing; otherwise it is a *regression* (or a fix, when it became `recovered`).
-The expectation is the record's own when it carries one (`expected`, optional), else the
-baseline beside the runbook; with neither readable it is unknown and nothing is claimed.
+The expectation is the one the run recorded (`RunInfo.expected`, written by the executor),
+else the baseline beside the runbook; with neither it is unknown and nothing is claimed.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.errors import BadInput
 from harness.reports._format import runbook_stem
@@ -43,11 +44,20 @@ class Expected:
     why: str = ""
 
 
-def expected_of(result: GamedayResult) -> Expected | None:
-    """What the suite expected of this result, or None when it cannot be known here."""
-    own = getattr(result, "expected", None)
-    if isinstance(own, str) and own:
-        return Expected(own)
+# What the run recorded it expected (`RunInfo.expected`, by `<scenario>--<runbook stem>`).
+Recorded = Mapping[str, Mapping[str, Any]]
+
+
+def expected_of(result: GamedayResult, recorded: Recorded | None = None) -> Expected | None:
+    """What the suite expected of this result: as the run recorded it, else the runbook's
+    baseline; None when neither can be known here."""
+    entry_of_run = (recorded or {}).get(f"{result.scenario}--{runbook_stem(result.runbook)}")
+    if entry_of_run and entry_of_run.get("verdict"):
+        return Expected(
+            str(entry_of_run["verdict"]),
+            entry_of_run.get("resolution"),
+            str(entry_of_run.get("source") or ""),
+        )
     try:
         entry = _baseline(result.runbook).get(result.scenario) if result.runbook else None
     except (BadInput, OSError):
@@ -74,9 +84,10 @@ def _read_baseline(path: str, stamp: int) -> dict[str, Expectation]:
     return read_baseline(Path(path))
 
 
-def expectation_word(result: GamedayResult, expected: Expected | None = None) -> str:
-    """ "as expected", "regression", "fixed" (better than the baseline), or "" when unknown."""
-    exp = expected if expected is not None else expected_of(result)
+def expectation_word(result: GamedayResult, recorded: Recorded | None = None) -> str:
+    """The word for a result against its expectation: as expected, regression, fixed (better
+    than expected), or the empty string when the expectation is unknown."""
+    exp = expected_of(result, recorded)
     if exp is None:
         return ""
     finding = result.resolution_finding
@@ -93,8 +104,9 @@ def is_defect(result: GamedayResult) -> bool:
     return result.verdict not in (Verdict.RECOVERED, Verdict.ABORTED)
 
 
-def tonight_line(results: Iterable[GamedayResult]) -> str:
-    """ "3 of 13 incidents recovered by the runbook's steps; 10 defects (1 data loss)"."""
+def tonight_line(results: Iterable[GamedayResult], recorded: Recorded | None = None) -> str:
+    """The runbook's line, e.g. `3 of 13 incidents recovered by the runbook's steps;
+    10 defects (1 data loss)`."""
     rows = list(results)
     recovered = sum(r.verdict == Verdict.RECOVERED for r in rows)
     defects = [r for r in rows if is_defect(r)]
@@ -106,7 +118,7 @@ def tonight_line(results: Iterable[GamedayResult]) -> str:
         text += f" ({lost} data loss)"
     if aborted:
         text += f"; {aborted} aborted (nothing tested)"
-    words = [expectation_word(r) for r in rows]
+    words = [expectation_word(r, recorded) for r in rows]
     regressions = words.count("regression")
     if regressions:
         text += f"; {regressions} regression{'s' if regressions != 1 else ''}"
@@ -115,12 +127,14 @@ def tonight_line(results: Iterable[GamedayResult]) -> str:
     return text
 
 
-def worst_first(results: Iterable[GamedayResult]) -> list[GamedayResult]:
+def worst_first(
+    results: Iterable[GamedayResult], recorded: Recorded | None = None
+) -> list[GamedayResult]:
     """Regressions first, then by how bad the verdict is, then by scenario id."""
     return sorted(
         results,
         key=lambda r: (
-            expectation_word(r) != "regression",
+            expectation_word(r, recorded) != "regression",
             SEVERITY_ORDER.get(r.verdict.value, 5),
             r.scenario,
             runbook_stem(r.runbook),
@@ -136,10 +150,13 @@ def by_runbook(results: Iterable[GamedayResult]) -> dict[str, list[GamedayResult
     return out
 
 
-def scenario_order(results: Iterable[GamedayResult]) -> list[str]:
+def scenario_order(results: Iterable[GamedayResult], recorded: Recorded | None = None) -> list[str]:
     """Scenario ids for the matrix rows: the one with the worst cell (any runbook) first."""
     worst: dict[str, tuple[bool, int]] = {}
     for r in results:
-        rank = (expectation_word(r) != "regression", SEVERITY_ORDER.get(r.verdict.value, 5))
+        rank = (
+            expectation_word(r, recorded) != "regression",
+            SEVERITY_ORDER.get(r.verdict.value, 5),
+        )
         worst[r.scenario] = min(worst.get(r.scenario, rank), rank)
     return sorted(worst, key=lambda s: (worst[s], s))

@@ -47,6 +47,7 @@ from harness.result import Event, FaultCheck, GamedayResult, StepRun, StepStatus
 from harness.run.detect import poll_detection
 from harness.run.diagnosis import diagnose
 from harness.run.margin import needs_confirmation
+from harness.run.phases import EventListener
 from harness.run.scenario import Scenario
 from harness.run.verdict import Decision, Observations, Verification, decide, fails_at_baseline
 from harness.run.verify import VerifyWindow
@@ -56,7 +57,6 @@ from harness.standins import silent_no_ops, unchecked_lines
 
 DETECTION_ROLES = (Role.DETECTION, Role.INVESTIGATION)
 StackFactory = Callable[[dict[str, str]], Stack]
-EventListener = Callable[[Event], None]
 # Verdicts whose hold is the runbook's recovery (or the world's, said as such): only then is
 # the hold's timeline line "recovered". Elsewhere it stays "held", never a recovery.
 RECOVERY_VERDICTS = frozenset({Verdict.RECOVERED, Verdict.SLOW, Verdict.RECOVERED_AFTER_LIFT})

@@ -74,10 +74,12 @@ def measurement(result: GamedayResult, run: str) -> dict[str, Any]:
     }
 
 
-def merge_confirmation(concurrent: GamedayResult, alone: GamedayResult) -> GamedayResult:
+def merge_confirmation(
+    concurrent: GamedayResult, alone: GamedayResult, why: str = ""
+) -> GamedayResult:
     """The result of a gameday confirmed by a re-run alone: the lone run's record (its
     timings are the ones not inflated by neighbours), carrying both measurements, the
-    concurrent one first, and why the confirmation was needed."""
+    concurrent one first, and why the confirmation was needed (`why`, else the rule's)."""
     if (concurrent.scenario, concurrent.runbook) != (alone.scenario, alone.runbook):
         raise ValueError(
             f"a confirmation of {concurrent.scenario} ({concurrent.runbook}) cannot be "
@@ -91,7 +93,7 @@ def merge_confirmation(concurrent: GamedayResult, alone: GamedayResult) -> Gamed
         )
     return replace(
         alone,
-        margin=concurrent.margin or needs_confirmation(concurrent) or "",
+        margin=why or concurrent.margin or needs_confirmation(concurrent) or "",
         measurements=[measurement(concurrent, "concurrent"), measurement(alone, "alone")],
         notes=notes,
     )

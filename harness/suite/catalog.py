@@ -8,7 +8,7 @@ A fault is named by its kind (e.g. "service-killed"; every module of `harness/fa
 its own, found by `discover()`) and built by `make_fault` with the scenario's parameters, which
 are checked against the fault's declared `params` (and a network fault's toxic attributes)
 when the file loads. Every error is one line naming the file and the line that sets the key.
-`SCENARIOS` and `get()` are the built-in catalog, as before.
+`SCENARIOS` and `get()` are the built-in catalog.
 """
 
 from __future__ import annotations
@@ -199,7 +199,20 @@ def _scenario(entry: Any, index: int, lines: _Lines) -> Scenario:
     section = _string(entry, "section", lines.at(index, "section"))
     assert title is not None and section is not None
     specs = _fault_specs(entry["fault"], index, lines)
+    kwargs = _optional_fields(entry, index, lines)
+    return Scenario(
+        id=sid,
+        title=title,
+        section=section,
+        fault=functools.partial(_make, specs),
+        origin=here,
+        faults=specs,
+        **kwargs,
+    )
 
+
+def _optional_fields(entry: dict[str, Any], index: int, lines: _Lines) -> dict[str, Any]:
+    """severity, lift, windows, stack_env, steps_from and expected, each checked."""
     kwargs: dict[str, Any] = {}
     severity = entry.get("severity")
     if severity is not None:
@@ -243,15 +256,7 @@ def _scenario(entry: Any, index: int, lines: _Lines) -> Scenario:
                 f"({', '.join(VERDICTS)}), not {expected!r}"
             )
         kwargs["expected"] = expected
-    return Scenario(
-        id=sid,
-        title=title,
-        section=section,
-        fault=functools.partial(_make, specs),
-        origin=here,
-        faults=specs,
-        **kwargs,
-    )
+    return kwargs
 
 
 def load_file(path: str | Path) -> dict[str, Scenario]:
@@ -381,21 +386,32 @@ def target_services(spec: FaultSpec) -> list[str]:
     return ["testgen"]  # the API's own memory (cache-bloat, memory-pressure)
 
 
-SCENARIOS: dict[str, Scenario] = load_file(BUILTIN)
+def parameter_table() -> str:
+    """Every parameter a scenario file may set, per fault kind and toxic type, as the README's
+    Markdown table (written from the declarations; a test keeps the README equal to it)."""
+    from harness.faults.network import TOXIC_ATTRIBUTES
 
-SERVICE_DOWN = SCENARIOS["service-down"]
-HIGH_ERROR_RATE = SCENARIOS["high-error-rate"]
-PERFORMANCE = SCENARIOS["performance"]
-MISSING_VARIABLE = SCENARIOS["wont-start-missing-variable"]
-PORT_CONFLICT = SCENARIOS["wont-start-port-conflict"]
-OOM = SCENARIOS["high-memory-oom"]
-MEMORY_PRESSURE = SCENARIOS["high-memory-no-kill"]
-LLM_QUOTA = SCENARIOS["llm-quota"]
-LLM_QUOTA_ALL_HOSTED = SCENARIOS["llm-quota-all-hosted"]
-DATABASE_DOWN = SCENARIOS["database-down"]
-DATABASE_LINK_CUT = SCENARIOS["database-link-cut"]
-DATABASE_LINK_CUT_NEVER_LIFTED = SCENARIOS["database-link-cut-never-lifted"]
-REDIS_DOWN = SCENARIOS["redis-down"]
+    rows = ["| fault | parameter | type | allowed | default | what it sets |",
+            "|---|---|---|---|---|---|"]  # fmt: skip
+    discover()
+    for kind in fault_kinds():
+        cls = Fault.registry[kind]
+        given = defaults(cls)
+        groups = [(kind, cls.params, given)]
+        if cls is LinkToxic:  # an attribute left out is 0 in Toxiproxy
+            groups += [(f"network, toxic = {t}", a, {p.name: 0 for p in a})
+                       for t, a in TOXIC_ATTRIBUTES.items() if a]  # fmt: skip
+        for name, params, values in groups:
+            for p in params:
+                value = values.get(p.name)
+                default = ("required" if p.required else "unset" if value is None
+                           else "none" if value == () else repr(value).replace("'", '"'))
+                rows.append(f"| {name} | `{p.name}` | {p.type_words} | {p.allowed or 'any'} | "
+                            f"{default} | {p.description} |")  # fmt: skip
+    return "\n".join(rows) + "\n"
+
+
+SCENARIOS: dict[str, Scenario] = load_file(BUILTIN)
 
 
 def get(scenario_id: str) -> Scenario:

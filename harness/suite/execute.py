@@ -235,7 +235,7 @@ def execute(
     rewritten whole as each gameday ends. A signal stops the run: children unwind, and the
     Execution says which signal (the caller exits 128 + it). `exitfirst`: no new gameday
     starts after the first unexpected verdict."""
-    from harness.suite.confirm import merge_confirmation, needs_confirmation
+    from harness.run.margin import merge_confirmation, needs_confirmation
     from harness.suite.worker import Scheduler
 
     execution = Execution(expectations={j.key: j.expected for j in jobs})
@@ -271,10 +271,10 @@ def _confirm(
     sched: Scheduler,
     record: _Recorder,
     needs: Callable[[GamedayResult], str | None],
-    merge: Callable[[GamedayResult, GamedayResult, str], GamedayResult],
+    merge: Callable[[GamedayResult, GamedayResult], GamedayResult],
 ) -> None:
-    """Each result decided by a small margin (the verdict rules say which) runs again, alone
-    (no other gameday competing for the cores), and the two are merged by the same rules."""
+    """Each result decided by a small margin (`harness/run/margin.py` says which) runs again,
+    alone (no other gameday competing for the cores), and the two merge by the same rules."""
     for i, result in enumerate(list(execution.results)):
         why = needs(result)
         job = by_key.get(result_key(result))
@@ -283,7 +283,7 @@ def _confirm(
         again = next(iter(sched.run([job], 1, confirming=why)), None)
         if again is None:  # interrupted: the first result stands
             return
-        execution.results[i] = merge(result, again, why)
+        execution.results[i] = merge(result, again)
         record.write()
 
 

@@ -12,8 +12,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from harness.errors import BadInput, OutputError
-from harness.reports.json_results import Run, write_atomic
+from harness.errors import BadInput
+from harness.reports.json_results import Run
 from harness.reports.registry import ReportOutcome, render_reports, report_kinds
 
 # Kinds that are directories (everything else is one file).
@@ -29,13 +29,6 @@ def targets(out: Path | None, asked: Mapping[str, str | None]) -> dict[str, Path
             chosen[name] = Path(str(asked[name]))
         elif out is not None and kind.default:
             chosen[name] = out / kind.default
-    for name in ("html", "reviews"):  # until the reports' own renderers are registered
-        if name in kinds:
-            continue
-        if asked.get(name):
-            chosen[name] = Path(str(asked[name]))
-        elif out is not None:
-            chosen[name] = out / _FALLBACK_DEFAULTS[name]
     return chosen
 
 
@@ -73,49 +66,5 @@ def writable(directory: Path, what: str) -> None:
 
 
 def render(run: Run, chosen: Mapping[str, Path]) -> list[ReportOutcome]:
-    kinds = report_kinds()
-    outcomes = render_reports(run, {n: p for n, p in chosen.items() if n in kinds})
-    for name, path in chosen.items():
-        if name in kinds:
-            continue
-        try:
-            written = _FALLBACKS[name](run, path)
-        except (OutputError, OSError) as exc:
-            reason = exc.reason if isinstance(exc, OutputError) else (exc.strerror or str(exc))
-            outcomes.append(ReportOutcome(name, path, error=f"{path}: not written: {reason}"))
-        else:
-            outcomes.append(ReportOutcome(name, path, tuple(written)))
-    return outcomes
-
-
-# -- interim renderers, used only while the reports' registered ones are not installed ---------
-
-
-def _html(run: Run, target: Path) -> list[Path]:
-    from harness.reports import html_plugin as h
-
-    rows = [h.SummaryRow(f"{r.scenario}--{r.runbook}", "passed", r) for r in run.results]
-    body = h.summary_html(rows) + "".join(h.result_html(r) for r in run.results)
-    page = (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>"
-        f"{h.esc(h.report_title(run.results))}</title></head><body>{body}</body></html>\n"
-    )
-    return [write_atomic(target, page)]
-
-
-def _reviews(run: Run, target: Path) -> list[Path]:
-    from harness.reports.review import load_template, render_review, review_filename
-
-    written = []
-    templates: dict[str, tuple[str, str]] = {}
-    for result in run.results:
-        if result.runbook not in templates:
-            templates[result.runbook] = load_template(result.runbook)
-        template, where = templates[result.runbook]
-        path = target / review_filename(result, template)
-        written.append(write_atomic(path, render_review(result, template, where)))
-    return written
-
-
-_FALLBACKS = {"html": _html, "reviews": _reviews}
-_FALLBACK_DEFAULTS = {"html": "report.html", "reviews": "reviews"}
+    """Each chosen report, from the run's record; one failing writer costs only its file."""
+    return render_reports(run, chosen)

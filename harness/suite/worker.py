@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.compose import ComposeFile
-from harness.result import GamedayResult, Verdict
+from harness.result import Event, GamedayResult, Verdict
 from harness.run.gameday import Gameday
+from harness.run.phases import phase_file_listener
 
 if TYPE_CHECKING:
     from harness.suite.execute import Events, Job, _Signals
@@ -35,21 +36,9 @@ if TYPE_CHECKING:
 # The phases a board shows; the verdict is not among them: the finished line says it.
 PHASES = frozenset(
     {"up", "steady-state", "baseline", "inject", "fault-confirmed", "detected", "lift",
-     "recovered"}
+     "recovery-seen", "held"}
 )  # fmt: skip
 DRAIN_S = 40.0  # after a signal, how long the children get to tear their stacks down
-
-
-class _PhaseGameday(Gameday):
-    """A Gameday that tells `on_phase` each phase it reaches."""
-
-    on_phase: Callable[[str], None] | None = None
-
-    def event(self, result: GamedayResult, kind: str, detail: str = "") -> None:
-        super().event(result, kind, detail)
-        if self.on_phase is not None and kind in PHASES:
-            with contextlib.suppress(OSError, ValueError):  # the board is a courtesy
-                self.on_phase(kind)
 
 
 def run_job(
@@ -61,9 +50,16 @@ def run_job(
     def factory(env: dict[str, str]) -> Any:
         return make_stack(backend, compose, env)  # .env: the deployment's, then the layer's
 
-    game = _PhaseGameday(job.runbook, job.scenario, factory)
-    game.on_phase = on_phase
-    return game.run()
+    phase_file = phase_file_listener()  # GAMEDAY_PHASE_FILE: where a supervisor sees the run
+
+    def on_event(event: Event) -> None:
+        if phase_file is not None:
+            phase_file(event)
+        if on_phase is not None and event.kind in PHASES:
+            with contextlib.suppress(OSError, ValueError):  # the board is a courtesy
+                on_phase(event.kind)
+
+    return Gameday(job.runbook, job.scenario, factory, on_event=on_event).run()
 
 
 def failed_result(job: Job, backend: str, reason: str) -> GamedayResult:
@@ -157,7 +153,7 @@ class Scheduler:
                     if self._receive(child):
                         del running[conn]  # type: ignore[arg-type]
                         result = self._reap(child)
-                        self.events.finished(result, _expected_text(child.job))
+                        self.events.finished(result, _expected_text(child.job, result))
                         yield result
                         if stop_after is not None and stop_after(result):
                             stopping = True
@@ -229,7 +225,7 @@ class Scheduler:
                     del running[conn]  # type: ignore[arg-type]
                     self._reap(child)
                     if child.result is not None:  # it finished before the signal reached it
-                        self.events.finished(child.result, _expected_text(child.job))
+                        self.events.finished(child.result, _expected_text(child.job, child.result))
                         yield child.result
 
 
@@ -244,6 +240,10 @@ def _child_main(
         for fd in others:
             with contextlib.suppress(OSError):
                 os.close(fd)
+        # The parent's board may run a thread that held sys.stdout's lock at the fork: this
+        # child writes through objects of its own.
+        sys.stdout = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace")
+        sys.stderr = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for signum in (signal.SIGTERM, signal.SIGHUP):
@@ -278,8 +278,12 @@ def _watch_parent(conn: Connection) -> None:  # pragma: no cover - in the child
         os.kill(os.getpid(), signal.SIGINT)
 
 
-def _expected_text(job: Job) -> str:
+def _expected_text(job: Job, result: GamedayResult) -> str:
+    """What the board shows as expected: the verdict itself when the result is as expected
+    (second finding included), else the expectation in full."""
     exp = job.expected
+    if exp.mismatch(result) is None:
+        return result.verdict.value
     return exp.verdict + (f" (resolution {exp.resolution})" if exp.resolution else "")
 
 

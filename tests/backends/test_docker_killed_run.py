@@ -40,8 +40,9 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def leftovers(stack_id: str, stack_dir: str) -> list[str]:
     import docker
 
-    from harness.backends.docker import egress, runs
+    from harness.backends.docker import runs
     from harness.backends.docker.labels import stack_filter
+    from harness.backends.docker.leftovers import engine_rules
 
     client = docker.from_env()
     try:
@@ -50,9 +51,11 @@ def leftovers(stack_id: str, stack_dir: str) -> list[str]:
         found += [f"network {n['Name']}" for n in client.api.networks(filters=flt)]
         found += [f"volume {v['Name']}"
                   for v in client.api.volumes(filters=flt).get("Volumes") or []]
+        # On the engine's host: here, or a remote engine's (through a helper there).
+        rules = engine_rules(client)
     finally:
         client.close()
-    found += [f"iptables rule on {br}" for br, sid in egress.rules() if sid == stack_id]
+    found += [f"iptables rule on {br}" for br, sid in rules if sid == stack_id]
     found += [f"process {p.pid}" for p in runs.host_processes(stack_id, stack_dir)]
     if stack_dir and Path(stack_dir).exists():
         found.append(f"dir {stack_dir}")
@@ -79,7 +82,7 @@ def test_a_sigkilled_gameday_and_reaper_leave_nothing_after_the_next_start(
     from harness.compose import ComposeFile
 
     phase_file = tmp_path / "phases"
-    env = {**os.environ, "GAMEDAY_PROGRESS_FILE": str(phase_file),
+    env = {**os.environ, "GAMEDAY_PHASE_FILE": str(phase_file),
            "TESTCONTAINERS_RYUK_DISABLED": "true"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", str(ROOT / "scenarios"), "-m", "gameday", "-q",

@@ -81,8 +81,8 @@ BAD_FAULTS = [
     ("llm-provider", {"provider": "ollama"}, 0, "provider must be one of openai, anthropic"),
     ("llm-provider", {"mode": "ok"}, 0, "mode must be one of quota_exceeded"),
     ("llm-provider", {"also": ["anthropic", "azure"]}, 0, "not 'azure'"),
-    ("service-killed", {"service": "test gen"}, 0, "service must be matching"),
-    ("missing-variable", {"variable": "TESTGEN SECRET"}, 0, "variable must be matching"),
+    ("service-killed", {"service": "test gen"}, 0, "service must be a name matching"),
+    ("missing-variable", {"variable": "TESTGEN SECRET"}, 0, "variable must be a name matching"),
     ("network", {"link": "redis", "toxic": "noop"}, 1, "toxic must be one of latency"),
     ("network", {"link": "redis", "toxic": "latency", "latency": 5, "stream": "both"}, 3,
      "stream must be one of upstream, downstream, not 'both'"),
@@ -221,3 +221,10 @@ def test_declared_toxic_attributes_are_the_fault_proxys() -> None:
     for toxic, attributes in TOXIC_ATTRIBUTES.items():
         if toxic != "cut":
             assert [a.name for a in attributes] == list(TOXICS[toxic].fields), toxic
+
+
+def test_the_readme_lists_every_declared_parameter() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index("<!-- fault-parameters:")
+    table = readme[readme.index("\n", start) + 1 : readme.index("<!-- /fault-parameters -->")]
+    assert table == catalog.parameter_table()

@@ -57,33 +57,38 @@ def test_builtin_catalog_is_the_data_file():
     for s in catalog.SCENARIOS.values():
         assert s.origin.startswith("harness/suite/scenarios.toml:"), s.origin
         assert s.faults and s.fault() is not s.fault()  # a fresh injector per run
-    assert catalog.get("service-down") is catalog.SERVICE_DOWN
+    assert catalog.get("service-down") is catalog.SCENARIOS["service-down"]
     with pytest.raises(KeyError, match="unknown scenario 'nope'"):
         catalog.get("nope")
 
 
 def test_builtin_scenarios_keep_their_meaning():
-    down = catalog.SERVICE_DOWN.fault()
+    down = catalog.get("service-down").fault()
     assert isinstance(down, ServiceKilled) and down.service == "testgen"
-    perf = catalog.PERFORMANCE.fault()
-    assert isinstance(perf, Toxics) and catalog.PERFORMANCE.lift == "after-detection"
+    perf = catalog.get("performance").fault()
+    assert isinstance(perf, Toxics) and catalog.get("performance").lift == "after-detection"
     assert [(f.link, f.attributes) for f in perf.faults] == [
         ("postgres", {"latency": 300}), ("llm", {"latency": 1500}),
     ]  # fmt: skip
     # the deployment sets no memory limit: the scenario sets one, through the chaos layer
-    assert catalog.OOM.stack_env == {"TESTGEN_CHAOS_HOOKS": "1", "TESTGEN_MEM_LIMIT": "256m"}
-    assert catalog.OOM.verify_window_s == 20.0 and catalog.LLM_QUOTA.detect_window_s == 10.0
-    assert catalog.MISSING_VARIABLE.steps_from == ("Detection and Alert",)
-    assert catalog.REDIS_DOWN.severity == 3 and catalog.REDIS_DOWN.expected == "recovered"
-    cut = catalog.DATABASE_LINK_CUT.fault()
+    assert catalog.get("high-memory-oom").stack_env == {
+        "TESTGEN_CHAOS_HOOKS": "1",
+        "TESTGEN_MEM_LIMIT": "256m",
+    }
+    assert catalog.get("high-memory-oom").verify_window_s == 20.0
+    assert catalog.get("llm-quota").detect_window_s == 10.0
+    assert catalog.get("wont-start-missing-variable").steps_from == ("Detection and Alert",)
+    redis = catalog.get("redis-down")
+    assert redis.severity == 3 and redis.expected == "recovered"
+    cut = catalog.get("database-link-cut").fault()
     assert isinstance(cut, LinkToxic) and cut.toxic == "cut"
-    assert catalog.DATABASE_LINK_CUT.lift == "after-resolution"
+    assert catalog.get("database-link-cut").lift == "after-resolution"
 
 
 def test_the_two_variants():
-    never = catalog.DATABASE_LINK_CUT_NEVER_LIFTED
-    assert never.lift == "never" and never.faults == catalog.DATABASE_LINK_CUT.faults
-    hosted = catalog.LLM_QUOTA_ALL_HOSTED.fault()
+    never = catalog.get("database-link-cut-never-lifted")
+    assert never.lift == "never" and never.faults == catalog.get("database-link-cut").faults
+    hosted = catalog.get("llm-quota-all-hosted").fault()
     assert isinstance(hosted, LlmProviderFault)
     assert (hosted.provider, hosted.also) == ("openai", ("anthropic",))
     assert hosted.mode == "quota_exceeded"

@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
 from trust.support import checkout_env
+
+pytestmark = pytest.mark.live  # starts the stack's real processes
 
 
 def test_repeat_runs_a_round_concurrently_with_the_serial_verdicts(tmp_path):

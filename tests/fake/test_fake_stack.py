@@ -84,7 +84,7 @@ def test_ready_names_the_dependency_that_is_down(stack: FakeStack) -> None:
     assert ready.status_code == 503
     body = ready.json()
     assert body["postgres"] == "ok" and body["llm"] == "ok"
-    assert body["redis"].startswith("error: redis unavailable")
+    assert body["redis"].startswith("error: ")  # the service's own reason (redis-py's)
     assert generate(stack).status_code == 200  # Redis down degrades: no cache, no limit
     stack.stop("postgres")
     assert generate(stack).status_code == 500
@@ -98,7 +98,7 @@ def test_a_cut_link_is_seen_through_the_real_fault_proxy(stack: FakeStack) -> No
     assert stack.exec("testgen", ["pg_isready", "-h", "toxiproxy", "-p", "15432"]).exit_code == 2
     assert stack.exec("testgen", ["pg_isready", "-h", "postgres", "-p", "5432"]).exit_code == 0
     holds, observed = steady_state(stack)
-    assert not holds and "database unavailable" in observed
+    assert not holds and '"postgres":"error: ' in observed, observed  # the service's /ready
     cut.lift(stack)
     assert cut.still_in_effect(stack) is None
     assert steady_state(stack)[0]

@@ -39,7 +39,7 @@ def test_undetected_means_the_whole_window_passed_with_nothing() -> None:
 @pytest.mark.parametrize("window", [0.0, -1.0])
 def test_a_window_of_zero_or_less_cannot_be_made(window: float) -> None:
     with pytest.raises(BadInput, match="detect_window_s must be a positive number"):
-        dataclasses.replace(catalog.SERVICE_DOWN, detect_window_s=window)
+        dataclasses.replace(catalog.get("service-down"), detect_window_s=window)
     with pytest.raises(ValueError, match="must be positive"):
         poll_detection(None, [], {}, now=lambda: 0.0, record=None, opened=0.0,  # type: ignore[arg-type]
                        window_s=window, poll_interval=0.1)  # fmt: skip

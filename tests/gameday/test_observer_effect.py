@@ -164,6 +164,16 @@ def verify(answers: list[Observation], hold_s: float = 0.2, window_s: float = 1.
 def test_a_throttled_generate_inside_the_hold_does_not_break_it() -> None:
     v = verify([DOWN, FULL, THROTTLED, THROTTLED, FULL, FULL])
     assert v.held and not v.lost and not v.unconfirmed
+    assert v.first_seen_s == v.ever_seen_s == 0.5  # the stretch that held began at the first pass
+
+
+def test_a_throttled_generate_never_starts_or_confirms_a_hold() -> None:
+    """Health and ready alone are not recovery (an exhausted quota leaves both 200): a probe
+    whose generate round trip was not made neither starts a hold nor completes one."""
+    never = verify([THROTTLED])
+    assert not never.held and never.ever_seen_s is None
+    unconfirmed = verify([FULL, THROTTLED])
+    assert unconfirmed.held and "at the end of the hold" in unconfirmed.unconfirmed
 
 
 def test_a_failing_probe_inside_the_hold_breaks_it_and_says_when() -> None:
@@ -208,7 +218,7 @@ def test_ttr_precision_is_the_gap_to_the_last_probe_that_could_have_seen_recover
     clock = Clock()
     window = VerifyWindow(
         NothingRestarts(), NoCheck(),  # type: ignore[arg-type]
-        ScriptedProber([DOWN, THROTTLED, THROTTLED, FULL, FULL, FULL], clock), clock,
+        ScriptedProber([DOWN, DOWN, THROTTLED, THROTTLED, FULL, FULL, FULL], clock), clock,
         lambda kind, detail: None, hold_s=0.2, window_s=5.0, poll_interval=0.0,
         sleep=lambda s: None,
     )  # fmt: skip

@@ -9,12 +9,17 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pytest
+
 from harness.backends import make_stack
 from harness.compose import ComposeFile
 from harness.result import StepStatus, Verdict
 from harness.run.gameday import Gameday
 from harness.runbook.parse import parse_runbook_text
 from harness.suite import catalog
+
+SERVICE_DOWN = catalog.get("service-down")
+pytestmark = pytest.mark.live  # starts the stack's real processes
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = (ROOT / "runbooks" / "incident-response.md").read_text()
@@ -34,7 +39,7 @@ def doctored(old: str, new: str) -> str:
     return RUNBOOK[:start] + section.replace(old, new) + RUNBOOK[end:]
 
 
-def run(text: str, scenario=catalog.SERVICE_DOWN):
+def run(text: str, scenario=SERVICE_DOWN):
     runbook = parse_runbook_text(text, "doctored-incident-response.md")
     compose = ComposeFile(ROOT / "docker-compose.chaos.yml")
     return Gameday(
@@ -55,7 +60,7 @@ def test_shipped_runbook_recovers_a_killed_service_within_sev1_budget():
 
 def test_without_the_restart_step_the_service_is_not_recovered():
     text = doctored("docker-compose restart testgen", "docker-compose ps")
-    result = run(text, dataclasses.replace(catalog.SERVICE_DOWN, verify_window_s=3.0))
+    result = run(text, dataclasses.replace(SERVICE_DOWN, verify_window_s=3.0))
     assert result.verdict == Verdict.NOT_RECOVERED, result.summary()
     assert "testgen-copilot Exited (137)" in result.reason
 
@@ -65,7 +70,7 @@ def test_detection_steps_that_cannot_see_the_fault_give_undetected():
     # API is down: a check that cannot see this fault. Keep only that one.
     text = doctored("curl http://localhost:8000/health\ncurl http://localhost:8000/ready", "")
     text = text.replace("curl http://localhost:6379/  # Redis\n", "")
-    result = run(text, dataclasses.replace(catalog.SERVICE_DOWN, detect_window_s=2.0))
+    result = run(text, dataclasses.replace(SERVICE_DOWN, detect_window_s=2.0))
     assert result.verdict == Verdict.UNDETECTED, result.summary() + "\n" + result.step_table()
     assert result.ttd_s is None
     # Declared by its impact, the incident still gets the section's resolution steps: their

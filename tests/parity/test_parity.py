@@ -121,3 +121,35 @@ def test_both_backends_give_the_same_verdict_for_the_same_reason(
         f"the backends disagree on {scenario_id} ({runbook_path.stem}):\n"
         f"  {describe(local)}\n  {describe(docker)}"
     )
+
+
+def remote_results() -> Path:
+    """The remote engine's docker results dir (scripts/ci-docker.sh --remote-suites)."""
+    shared = os.environ.get("GAMEDAY_PARITY_REMOTE_RESULTS")
+    if not shared:
+        reason = "remote-engine parity NOT TESTED: GAMEDAY_PARITY_REMOTE_RESULTS unset"
+        if os.environ.get("GAMEDAY_REQUIRE_REMOTE_ENGINE") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return Path(shared)
+
+
+@pytest.mark.parametrize("scenario_id", list(catalog.SCENARIOS))
+@pytest.mark.parametrize("runbook_path", RUNBOOKS, ids=[p.stem for p in RUNBOOKS])
+def test_a_remote_engine_gives_the_same_verdict_for_the_same_reason(
+    runbook_path: Path, scenario_id: str
+) -> None:
+    """The docker backend on a remote engine (DOCKER_HOST=tcp://…) against the same backend
+    on the local engine: same verdict, same class of reason, for every scenario."""
+    remote_dir = remote_results()
+    require_docker()
+    path = remote_dir / f"{scenario_id}--{runbook_path.stem}.json"
+    assert path.exists(), f"the remote engine's run left no result for {path.name}"
+    remote = GamedayResult.from_dict(json.loads(path.read_text()))
+    local_engine = result_on("docker", runbook_path, scenario_id)
+    print(f"\n{scenario_id} on {runbook_path.stem}\n  {describe(local_engine)}\n"
+          f"  remote engine {describe(remote)}")
+    assert reason_class(local_engine) == reason_class(remote), (
+        f"the engines disagree on {scenario_id} ({runbook_path.stem}):\n"
+        f"  local engine {describe(local_engine)}\n  remote engine {describe(remote)}"
+    )

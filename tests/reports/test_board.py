@@ -99,8 +99,10 @@ def test_verbose_adds_the_reason_and_the_second_finding_wrapped():
 def test_the_final_table_is_grouped_by_runbook_with_each_tonight_line():
     out = io.StringIO()
     shipped = [recovered(), not_recovered("high-error-rate"), data_loss()]
-    fixed = [replace(r, runbook="runbooks/incident-response.fixed.md", verdict=Verdict.RECOVERED)
-             for r in shipped]
+    fixed = [
+        replace(r, runbook="runbooks/incident-response.fixed.md", verdict=Verdict.RECOVERED)
+        for r in shipped
+    ]
     StatusBoard(out).close(shipped + fixed)
     lines = out.getvalue().splitlines()
     heads = [i for i, line in enumerate(lines) if "incidents recovered by the runbook" in line]
@@ -122,3 +124,13 @@ def test_a_line_marks_a_verdict_other_than_the_expected_one():
     assert "expected" not in first
     assert second.endswith("≠ expected recovered")
     assert "expected" not in third and len(second) > len(third)
+
+
+def test_the_executors_expected_text_with_a_pinned_second_finding():
+    out = io.StringIO()
+    board = StatusBoard(out)
+    board.finished(undetected_with_finding(), "undetected (resolution not-recovered)")
+    board.finished(undetected_with_finding(), "undetected (resolution recovered)")
+    same, other = out.getvalue().splitlines()
+    assert "expected" not in same
+    assert other.endswith("≠ expected undetected→recovered")

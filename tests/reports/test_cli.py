@@ -190,3 +190,29 @@ def test_diff_pairs_an_edited_copy_and_takes_explicit_pairs(tmp_path, gameday):
     assert code == 0 and "Runbooks paired" in out
     code, _, err = gameday("diff", str(a), str(b), "--pair", "nope=my-edit")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "no runbook 'nope'" in err
+
+
+def test_run_with_history_exits_1_on_a_regression_against_the_previous_run(tmp_path):
+    """A real run (fake backend) of the shipped runbook's high-error-rate, which ends
+    not-recovered, against a history whose previous run recovered it."""
+    from dataclasses import replace
+
+    shipped = str(REPO / "runbooks" / "incident-response.md")
+    before = [replace(recovered("high-error-rate"), runbook=shipped)]
+    history = tmp_path / "history"
+    write_run(
+        history / "20261101T031700",
+        before,
+        RunInfo.now(before, started_at="2026-11-01T03:17:00+00:00"),
+    )
+    proc = subprocess.run(
+        ["gameday", "run", "--backend", "fake", "--scenario", "high-error-rate",
+         "--runbook", shipped, "--out", str(tmp_path / "out"), "--history", str(history)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "1 regression(s) against 20261101T031700" in proc.stdout
+    [summary] = [p for p in history.glob("*/exercise.md")]
+    text = summary.read_text()
+    assert "not-recovered (was recovered)" in text
+    assert "line " in text.split("## New defects", 1)[1].split("## ", 1)[0]  # the step

@@ -67,15 +67,19 @@ def test_the_scorecard_comes_first_with_each_runbooks_tonight_line(runbooks):
     # Scenarios in rows, worst first: the regression leads, then the data losses.
     rows = re.findall(r'<tr class="gd-score-row"><td[^>]*><code>([^<]*)</code>', page)
     assert rows[0] == "scenario-01-x-incident"  # not pinned: a regression
-    assert rows[1:4] == ["scenario-00--incident", "scenario-05-x-incident",
-                         "scenario-10-xx-incident"]
+    assert rows[1:4] == [
+        "scenario-00--incident",
+        "scenario-05-x-incident",
+        "scenario-10-xx-incident",
+    ]
     assert len(rows) == 13
 
 
 def test_a_cell_holds_the_verdict_its_second_finding_and_the_expectation(runbooks):
     page = render_page(run_of(suite_run(str(runbooks))))
-    row = re.search(r'<tr class="gd-score-row"><td[^>]*><code>scenario-02-xx-incident.*?</tr>',
-                    page).group(0)
+    row = re.search(
+        r'<tr class="gd-score-row"><td[^>]*><code>scenario-02-xx-incident.*?</tr>', page
+    ).group(0)
     cells = re.findall(r"<td class=\"cell\".*?</td>", row)
     assert ">undetected<" in cells[0] and ">not-recovered<" in cells[0]  # the second finding
     assert "as expected" in cells[0]
@@ -85,18 +89,27 @@ def test_a_cell_holds_the_verdict_its_second_finding_and_the_expectation(runbook
 def test_words_are_as_expected_or_regression_never_passed(runbooks):
     page = render_page(run_of(suite_run(str(runbooks))))
     assert "Passed" not in page and "passed" not in page
-    loss = re.search(r'<section class="gameday[^>]*id="gd-scenario-00--incident--'
-                     r'incident-response"[^>]*data-word="([^"]*)"', page)
+    loss = re.search(
+        r'<section class="gameday[^>]*id="gd-scenario-00--incident--'
+        r'incident-response"[^>]*data-word="([^"]*)"',
+        page,
+    )
     assert loss.group(1) == "as expected"
-    regression = re.search(r'id="gd-scenario-01-x-incident--incident-response"[^>]*'
-                           r'data-word="([^"]*)"', page)
+    regression = re.search(
+        r'id="gd-scenario-01-x-incident--incident-response"[^>]*'
+        r'data-word="([^"]*)"',
+        page,
+    )
     assert regression.group(1) == "regression"
 
 
 def test_blocks_go_worst_first_and_collapse_only_when_as_expected(runbooks):
     page = render_page(run_of(suite_run(str(runbooks))))
-    blocks = re.findall(r'<section class="gameday gd-result" id="([^"]*)".*?data-word="([^"]*)"'
-                        r".*?<details( open)?>", page)
+    blocks = re.findall(
+        r'<section class="gameday gd-result" id="([^"]*)".*?data-word="([^"]*)"'
+        r".*?<details( open)?>",
+        page,
+    )
     assert blocks[0][0] == "gd-scenario-01-x-incident--incident-response"
     assert blocks[0][2] == " open"  # the regression is open
     assert all((opened == "") == (word == "as expected") for _, word, opened in blocks)
@@ -105,7 +118,7 @@ def test_blocks_go_worst_first_and_collapse_only_when_as_expected(runbooks):
 def test_the_reason_is_a_sentence_above_the_details(runbooks):
     result = replace(undetected_with_finding(), runbook=str(runbooks / "incident-response.md"))
     page = render_page(run_of([result]))
-    block = page[page.index('<section class="gameday'):]
+    block = page[page.index('<section class="gameday') :]
     reason = block.index('class="reason gd-reason"')
     assert reason < block.index("<details")
     assert block.index("Not checked by this verdict") < block.index("<details")
@@ -154,3 +167,50 @@ def test_render_html_writes_the_file_whole(runbooks, tmp_path):
     target = tmp_path / "deep" / "report.html"
     assert render_html(run_of(suite_run(str(runbooks), 3)), target) == [target]
     assert target.read_text().rstrip().endswith("</html>")
+
+
+def test_a_drift_report_is_a_table_of_findings(runbooks):
+    run = run_of([replace(recovered(), runbook=str(runbooks / "fixed.md"))])
+    run.info.drift = {
+        "schema_version": 1,
+        "deployment": "deployments/testgen-head",
+        "counts": {"destroys data": 1},
+        "findings": [
+            {
+                "rule": "down-v",
+                "effect": "destroys data",
+                "message": "`docker-compose down -v` removes the pgdata volume",
+                "runbook": [
+                    {
+                        "path": "runbooks/incident-response.md",
+                        "line": 191,
+                        "section": "Scenario 1",
+                        "command": "docker-compose down -v",
+                    }
+                ],
+                "deployment": [
+                    {
+                        "path": "deployments/testgen-head/docker-compose.yml",
+                        "line": 40,
+                        "text": "pgdata:/var/lib/postgresql/data",
+                    }
+                ],
+                "scenarios": ["wont-start-missing-variable"],
+            }
+        ],
+    }
+    page = render_page(run)
+    section = page[page.index("<h2>Drift against the deployment</h2>") :]
+    assert "1 destroys data" in section
+    assert "incident-response.md:191 <code>docker-compose down -v</code>" in section
+    assert "docker-compose.yml:40" in section and "wont-start-missing-variable" in section
+
+
+def test_the_step_that_destroyed_data_is_named_and_healthy_runs_are_folded(runbooks):
+    result = replace(data_loss(), runbook=str(runbooks / "incident-response.md"))
+    page = render_page(run_of([result]))
+    incident = page.split('class="steps gd-steps">', 1)[1].split("</table>", 1)[0]
+    row = next(r for r in incident.split("<tr") if "docker-compose down -v" in r)
+    assert "destroyed acknowledged data" in row
+    assert "steady-state" not in incident  # the negative control is folded below
+    assert "runs on the healthy stack before the fault" in page

@@ -41,9 +41,9 @@ def test_the_file_has_the_documented_top_level_shape(tmp_path):
         "host_cores",
         "harness_version",
         "interrupted",
-        "expected",
+        "expected",  # what the suite expected of each planned gameday (the executor's)
         "shard",
-    }  # `drift` only with --deployment
+    }
     assert data["results"][0]["impact"]["buckets"][0] == [0.0, 20, 0]
 
 

@@ -21,6 +21,15 @@ from harness.trust.mutate import (
 
 from .support import REPO, checkout_env
 
+SERVICE_DOWN = catalog.get("service-down")
+LLM_QUOTA = catalog.get("llm-quota")
+REDIS_DOWN = catalog.get("redis-down")
+MISSING_VARIABLE = catalog.get("wont-start-missing-variable")
+DATABASE_DOWN = catalog.get("database-down")
+OOM = catalog.get("high-memory-oom")
+MEMORY_PRESSURE = catalog.get("high-memory-no-kill")
+DATABASE_LINK_CUT = catalog.get("database-link-cut")
+
 FIXED = REPO / "runbooks" / "incident-response.fixed.md"
 TEXT = FIXED.read_text()
 ALL = list(catalog.SCENARIOS.values())
@@ -54,7 +63,7 @@ def test_every_mutant_parses_and_changes_only_its_own_step(mutants):
 
 
 def test_only_sections_the_scenarios_exercise_are_mutated():
-    scenario = catalog.SERVICE_DOWN
+    scenario = SERVICE_DOWN
     found, _ = derive_mutants(TEXT, str(FIXED), [scenario])
     assert {m.section for m in found} == {"Service Down (SEV-1)"}
     assert {m.operator for m in found if m.role == "resolution"} == {
@@ -62,7 +71,7 @@ def test_only_sections_the_scenarios_exercise_are_mutated():
         "reorder",
         "wrong-service",
     }
-    llm, _ = derive_mutants(TEXT, str(FIXED), [catalog.LLM_QUOTA])
+    llm, _ = derive_mutants(TEXT, str(FIXED), [LLM_QUOTA])
     sections = {m.section for m in llm}
     assert sections == {"1. Detection and Alert", "Scenario 3: LLM API Issues"}
     assert all(m.role == "detection" for m in llm if m.section == "1. Detection and Alert")
@@ -126,8 +135,8 @@ def test_a_step_recovery_needs_is_killed_and_a_redundant_one_survives_explained(
     lines = []
     run = MutationRun(
         FIXED,
-        [catalog.REDIS_DOWN],
-        "local",
+        [REDIS_DOWN],
+        "fake",  # a rule of mutate, not of processes: the fake plays Redis's restart rules
         compose,
         only=["L66-delete", "L67-delete"],
         progress=lines.append,
@@ -184,27 +193,27 @@ def test_survivors_are_classified_from_the_runbook_and_the_records(mutants):
             result or _record(scenario),
         )
 
-    assert why("L194-delete", catalog.MISSING_VARIABLE).startswith("step is manual (`vim`")
-    assert "moved past (line 194 `vim .env" in why("L193-reorder", catalog.MISSING_VARIABLE)
-    assert why("L312-delete", catalog.DATABASE_DOWN).startswith("step only reads state")
-    assert "restart policy restarts it" in why("L232-delete", catalog.OOM)
-    quiet = _record(catalog.MEMORY_PRESSURE, impact=Impact(incident_requests=9, incident_failed=0))
+    assert why("L194-delete", MISSING_VARIABLE).startswith("step is manual (`vim`")
+    assert "moved past (line 194 `vim .env" in why("L193-reorder", MISSING_VARIABLE)
+    assert why("L312-delete", DATABASE_DOWN).startswith("step only reads state")
+    assert "restart policy restarts it" in why("L232-delete", OOM)
+    quiet = _record(MEMORY_PRESSURE, impact=Impact(incident_requests=9, incident_failed=0))
     assert "the fault check was not available" in why(
-        "L232-delete", catalog.MEMORY_PRESSURE, result=quiet
+        "L232-delete", MEMORY_PRESSURE, result=quiet
     )
-    lifted = _record(catalog.DATABASE_LINK_CUT, verdict="recovered-after-lift")
+    lifted = _record(DATABASE_LINK_CUT, verdict="recovered-after-lift")
     assert "recovers only once the world lifts the fault" in why(
-        "L309-delete", catalog.DATABASE_LINK_CUT, result=lifted
+        "L309-delete", DATABASE_LINK_CUT, result=lifted
     )
 
     def detected_by(line):
         step = StepRun("detect", "", "", f"cmd {line}", line, "detection", StepStatus.FAILED,
                        exit_code=7, baseline_exit=0, detected=True)  # fmt: skip
-        return _record(catalog.SERVICE_DOWN, steps=[step], ttd_s=0.1)
+        return _record(SERVICE_DOWN, steps=[step], ttd_s=0.1)
 
-    took_over = why("L63-or-true", catalog.SERVICE_DOWN, detected_by(63), detected_by(73))
+    took_over = why("L63-or-true", SERVICE_DOWN, detected_by(63), detected_by(73))
     assert took_over.startswith("another detection step took over: line 73")
-    assert why("L73-drop-fail", catalog.SERVICE_DOWN, detected_by(73), detected_by(73)).startswith(
+    assert why("L73-drop-fail", SERVICE_DOWN, detected_by(73), detected_by(73)).startswith(
         "the weakened step still detects"
     )
 
@@ -214,7 +223,7 @@ def test_two_exports_of_different_variables_commute(mutants):
 
     runbook = parse_runbook_text(TEXT, str(FIXED))
     mutant = next(m for m in mutants if m.id == "L269-reorder")
-    s = catalog.LLM_QUOTA
+    s = LLM_QUOTA
     assert "export different variables" in classify_survivor(
         mutant, s, runbook, _record(s), _record(s)
     )
@@ -282,7 +291,7 @@ def test_the_record_scores_and_renders_without_running_anything():
                            equivalent=True)  # fmt: skip
     unexplained = ScenarioOutcome("service-down", "recovered", "recovered", False,
                                   f"{UNEXPLAINED}: ...)")  # fmt: skip
-    ids = [m.id for m in derive_mutants(TEXT, str(FIXED), [catalog.SERVICE_DOWN])[0]][:3]
+    ids = [m.id for m in derive_mutants(TEXT, str(FIXED), [SERVICE_DOWN])[0]][:3]
     for mid, outcome, status in zip(
         ids, (killed, same, unexplained), ("killed", "survived", "survived"), strict=True
     ):

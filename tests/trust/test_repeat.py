@@ -39,6 +39,8 @@ def test_repeat_runs_the_gameday_n_times_and_exits_0_when_verdicts_agree(tmp_pat
             "2",
             "--scenario",
             "service-down",
+            "--backend",  # repeat's counting rules; the stack's processes are not in question
+            "fake",
             "--runbook",
             str(REPO / "runbooks" / "incident-response.fixed.md"),
             "--json",

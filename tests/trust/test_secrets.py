@@ -13,11 +13,16 @@ switched off (tests/trust/site/sitecustomize.py) must leak the canary into the r
 
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from .support import REPO, SITE, checkout_env
+
+pytestmark = pytest.mark.live  # starts the stack's real processes
 
 FIXED = REPO / "runbooks" / "incident-response.fixed.md"
 SHIPPED = REPO / "runbooks" / "incident-response.md"
@@ -100,13 +105,19 @@ def test_canary_keys_appear_in_no_output_report_or_step_output(tmp_path):
     proc, out = run_gameday(
         tmp_path, keys, [SHIPPED, FIXED, careless], ["llm-quota", "service-down"]
     )
-    per_result = sorted(p.name for p in out.glob("*--*.json"))
-    why = [ln for ln in proc.stdout.splitlines() if "Error" in ln or "FAILED" in ln]
-    assert len(per_result) == 6, (per_result, why[:20], proc.stderr[-2000:])
-    assert (out / "report.html").exists() and (out / "results.json").exists()
+    assert (out / "results.json").exists(), proc.stdout[-2000:] + proc.stderr[-2000:]
+    results = json.loads((out / "results.json").read_text())["results"]
+    assert len(results) == 6, [(r["scenario"], r["runbook"]) for r in results]
+    assert (out / "report.html").exists()
     assert list((out / "reviews").iterdir()), "no review was written"
     # The careless steps really ran and printed something where the keys were.
-    assert "[REDACTED]" in (out / "service-down--careless-incident-response.json").read_text()
+    careless_run = next(
+        r
+        for r in results
+        if r["scenario"] == "service-down"
+        and r["runbook"].endswith("careless-incident-response.md")
+    )
+    assert "[REDACTED]" in json.dumps(careless_run)
     assert not leaks(proc, out, keys)
 
 
@@ -117,5 +128,5 @@ def test_the_canary_check_finds_a_leak_when_redaction_is_switched_off(tmp_path):
     )
     assert (out / "results.json").exists(), proc.stderr[-3000:]
     found = leaks(proc, out, keys)
-    assert any(f.startswith("service-down--careless") for f in found), found
+    assert any(f.startswith("results.json") for f in found), found
     assert any(f.startswith("report.html") for f in found), found

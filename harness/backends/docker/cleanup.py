@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import docker
 from docker.errors import APIError, NotFound
 
+from harness.backends.docker import enginehost
 from harness.backends.docker import labels as lbl
 
 
@@ -31,6 +32,8 @@ def remove_stack(client: docker.DockerClient, stack_id: str | None) -> list[str]
     with None, every gameday resource). Returns what was removed, for the record."""
     flt = lbl.stack_filter(stack_id)
     removed: list[str] = []
+    # A remote engine's helper deletes the stack's egress rule when stopped, not when killed.
+    enginehost.stop_helpers(client, flt)
     # The low-level list: the high-level one inspects each container, and one that another
     # remover (the reaper, a concurrent sweep) takes away meanwhile would raise NotFound.
     containers = client.api.containers(all=True, filters=flt)

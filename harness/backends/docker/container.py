@@ -20,7 +20,7 @@ from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
 from harness.backends.docker import labels as lbl
-from harness.backends.docker.ports import LOOPBACK
+from harness.backends.docker.location import LOOPBACK
 from harness.compose import Healthcheck, ServiceConfig
 
 NANOSECONDS = 1_000_000_000
@@ -71,6 +71,7 @@ class ServiceContainer(DockerContainer):
         mounts: dict[str, str],
         labels: dict[str, str],
         dns: list[str] | None = None,
+        bind: str = LOOPBACK,
     ) -> None:
         super().__init__(
             config.image,
@@ -81,11 +82,12 @@ class ServiceContainer(DockerContainer):
             network_aliases=list(dict.fromkeys([config.name, config.container_name])),
         )
         # docker-py takes (host ip, host port) for a binding; Testcontainers' own
-        # helpers only bind every interface, and the stack must stay on loopback.
+        # helpers only bind every interface, and on a local engine the stack must stay on
+        # loopback (`bind`: every interface of a remote engine's host, see location.py).
         self.ports = cast(
             dict[str, int | None],
             {
-                f"{container}/tcp": (LOOPBACK, host)
+                f"{container}/tcp": (bind, host)
                 for container, host in sorted(host_ports.items())
             },
         )

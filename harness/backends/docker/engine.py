@@ -12,6 +12,7 @@ import docker
 from docker.errors import DockerException, ImageNotFound
 from testcontainers.core.config import testcontainers_config
 
+from harness.backends.docker.location import adopt_docker_context
 from harness.errors import StackError
 
 START_HINT = (
@@ -22,6 +23,7 @@ START_HINT = (
 
 def engine_problem(timeout: float = 3.0) -> str | None:
     """None when an engine answers; else one line saying why not."""
+    adopt_docker_context()
     try:
         client = docker.from_env(timeout=timeout)
     except DockerException as exc:
@@ -37,6 +39,7 @@ def engine_problem(timeout: float = 3.0) -> str | None:
 
 def connect(timeout: float = 60.0) -> docker.DockerClient:
     """A client for the engine; StackError with what to do when there is none."""
+    adopt_docker_context()
     try:
         client = docker.from_env(timeout=timeout)
         client.ping()

@@ -14,6 +14,7 @@ import docker
 from docker.errors import ImageNotFound
 from docker.models.images import Image
 
+from harness.backends.docker.location import locate
 from harness.errors import StackError
 
 BUILD_HINT = (
@@ -42,9 +43,15 @@ def require(client: docker.DockerClient, images: Iterable[str]) -> None:
     """StackError naming every missing image, before anything is created."""
     missing = sorted({i for i in images if local_image(client, i) is None})
     if missing:
+        where = locate()
+        hint = (
+            f"load them into it (`docker save IMAGE… | DOCKER_HOST={where.url} docker load`)"
+            if where.remote
+            else BUILD_HINT
+        )
         raise StackError(
-            f"image{'s' if len(missing) > 1 else ''} not in the local Docker "
-            f"engine: {', '.join(missing)}; {BUILD_HINT}"
+            f"image{'s' if len(missing) > 1 else ''} not in the {where.describe()}: "
+            f"{', '.join(missing)}; {hint}"
         )
 
 

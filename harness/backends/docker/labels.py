@@ -18,6 +18,7 @@ OWNER = "gameday.owner"  # "<hostname>:<pid>:<process start time>" of the harnes
 SERVICE = "gameday.service"  # the compose service a container is for
 FINGERPRINT = "gameday.fingerprint"  # ServiceConfig.fingerprint() it was created with
 PRODUCTION_NAME = "gameday.container-name"  # the compose container_name it stands for
+HELPER = "gameday.helper"  # a transient engine-host helper (enginehost.py), not a stack's
 RUN = "gameday.run"  # $GAMEDAY_RUN, when a CI job names its run (its leftover check's filter)
 
 

@@ -2,7 +2,9 @@
 
     python -m harness.backends.docker.leftovers [--run NAME] [--settle SECONDS]
 
-Lists every container, network and volume labelled by a gameday stack (with `--run`, only
+Checks the engine DOCKER_HOST names (a remote one too: its host's egress rules are listed
+through a short-lived helper container there, enginehost.py). Lists every container,
+network and volume labelled by a gameday stack (with `--run`, only
 those of that run: `GAMEDAY_RUN` when the stacks were made, so a second suite running on
 the same engine at the same time is not counted), every egress rule of a stack that has
 no network any more, every record of a dead docker stack, every stack temp dir under
@@ -23,9 +25,10 @@ from pathlib import Path
 import docker
 import psutil
 
-from harness.backends.docker import egress, runs
+from harness.backends.docker import egress, enginehost, runs
 from harness.backends.docker import labels as lbl
 from harness.backends.docker.cleanup import live_stack_ids
+from harness.backends.docker.location import locate
 
 
 def find(client: docker.DockerClient, run: str | None) -> list[str]:
@@ -39,7 +42,8 @@ def find(client: docker.DockerClient, run: str | None) -> list[str]:
         f"volume {v['Name']}" for v in (client.api.volumes(filters=flt).get("Volumes") or [])
     ]
     live = live_stack_ids(client)
-    found += [f"iptables rule of {sid} on {br}" for br, sid in egress.rules() if sid not in live]
+    rules = engine_rules(client)
+    found += [f"iptables rule of {sid} on {br}" for br, sid in rules if sid not in live]
     for path in runs.registry().glob("*.json"):
         if runs.owner_gone(path):
             found.append(f"record of dead stack {path.stem}")
@@ -47,6 +51,14 @@ def find(client: docker.DockerClient, run: str | None) -> list[str]:
     docker_ids = {p.stem for p in runs.registry().glob("*.json")} | live
     found += [f"process {pid}" for pid in _run_processes(run, docker_ids)]
     return found
+
+
+def engine_rules(client: docker.DockerClient) -> list[tuple[str, str]]:
+    """The egress rules on the engine's host: here, or through a helper on a remote one."""
+    if not locate().remote:
+        return egress.rules()
+    with enginehost.transient(client) as host:
+        return egress.rules(host)
 
 
 def _dead_stack_dirs() -> list[Path]:

@@ -2,7 +2,10 @@
 
 Every port a harness component or a runbook command may reach from the host is
 published on 127.0.0.1 (never on every interface), each on a host port chosen once per
-stack. Choosing them up front, instead of letting the engine pick, keeps each address
+stack. On a remote engine (location.py) they are published on the engine host's
+interfaces and reached at the engine's address instead; the host ports are still chosen
+here (from the same pool, so this machine's stacks never pick the same one).
+Choosing them up front, instead of letting the engine pick, keeps each address
 fixed across restarts and re-creations, as production's `8000:8000` is, so a load
 generator or probe holding `localhost:8000`'s stand-in keeps reaching the service.
 """
@@ -48,9 +51,10 @@ class PortPlan:
 
     compose: ComposeFile
     host_ports: dict[tuple[str, int], int]
+    host: str = LOOPBACK  # where the harness reaches them (the engine's address)
 
     @classmethod
-    def allocate(cls, compose: ComposeFile) -> PortPlan:
+    def allocate(cls, compose: ComposeFile, host: str = LOOPBACK) -> PortPlan:
         wanted: set[tuple[str, int]] = set()
         for name, spec in compose.services().items():
             for entry in spec.get("ports", []) or []:
@@ -71,7 +75,7 @@ class PortPlan:
                 port = free_port()
             taken.add(port)
             ports[key] = port
-        return cls(compose, ports)
+        return cls(compose, ports, host)
 
     def for_service(self, service: str) -> dict[int, int]:
         """container port → host port, for one service."""
@@ -79,7 +83,7 @@ class PortPlan:
 
     def endpoint(self, service: str, container_port: int) -> tuple[str, int] | None:
         port = self.host_ports.get((service, container_port))
-        return (LOOPBACK, port) if port is not None else None
+        return (self.host, port) if port is not None else None
 
     def published(self, host_port: int) -> tuple[str, int] | None:
         """Where production's `localhost:<host_port>` lands: the compose `ports:` first,

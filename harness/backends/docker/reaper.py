@@ -46,7 +46,8 @@ def main(argv: list[str]) -> int:
     try:
         # Host processes (a fault's port squatter), containers, network, volumes, rules.
         runs.clean(client, argv[0], argv[1])
-        egress.sweep(live_stack_ids(client))
+        if not runs.current_engine():  # a remote engine's rules: its helpers' (site.py)
+            egress.sweep(live_stack_ids(client))
         runs.forget_if_dead(argv[0])
     finally:
         client.close()

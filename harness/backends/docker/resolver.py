@@ -19,14 +19,23 @@ anywhere: no name outside the stack resolves, and the answer comes in microsecon
 
 It runs as a thread of the harness process (it goes when the process goes) and needs
 port 53, so root; elsewhere the stack notes that lookups of stopped services time out.
+
+On a remote engine it runs on the engine's host instead, as the main process of the
+stack's helper container (enginehost.py): this file's source is that process's program
+(stdlib only), see `main`. There it also undoes the stack's engine-side state (its egress
+rule) when the helper is stopped.
 """
 
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import struct
+import subprocess
+import sys
 import threading
+import time
 
 DNS_PORT = 53
 _NXDOMAIN = 3
@@ -89,3 +98,38 @@ class NoSuchHost:
         self._closed.set()
         self._sock.close()
         self._thread.join(2)
+
+
+def main(argv: list[str]) -> int:
+    """The engine-host helper's main process:
+    `--dns ADDRESS` serve NXDOMAIN there ("" for none), `--undo CMD` (repeatable) run each
+    shell command on SIGTERM until it fails (deleting every copy of a rule), `--lifetime S`
+    exit after S seconds (0: until stopped)."""
+    dns, undo, lifetime = "", [], 0.0
+    for flag, value in zip(argv[::2], argv[1::2], strict=False):
+        if flag == "--dns":
+            dns = value
+        elif flag == "--undo":
+            undo.append(value)
+        elif flag == "--lifetime":
+            lifetime = float(value)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    server = NoSuchHost(dns) if dns else None
+    print("ready", flush=True)
+    deadline = time.monotonic() + lifetime if lifetime else None
+    while not stopped.wait(1.0):  # short waits: the SIGTERM handler runs between them
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+    if server is not None:
+        server.close()
+    for command in undo:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if subprocess.run(["sh", "-c", command], capture_output=True).returncode != 0:
+                break
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

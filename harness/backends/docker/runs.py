@@ -36,6 +36,7 @@ import psutil
 
 from harness.backends.docker import egress
 from harness.backends.docker.cleanup import live_stack_ids, remove_stack
+from harness.backends.docker.location import locate
 
 MARKER = "GAMEDAY_STACK_ID"
 RUN_ENV = "GAMEDAY_RUN"  # a CI job's name for its run: labels, and the leftover check
@@ -56,6 +57,7 @@ class Record:
     owner: str
     dir: str
     run: str
+    engine: str = ""  # DOCKER_HOST it was made on ("": the local engine's socket)
 
 
 class Registration:
@@ -148,11 +150,20 @@ def kill_host_processes(stack_id: str, stack_dir: str) -> list[str]:
     return killed
 
 
+def current_engine() -> str:
+    """The engine this process talks to, as records name it."""
+    return locate().url if locate().remote else ""
+
+
 def clean(client: docker.DockerClient, stack_id: str, stack_dir: str) -> list[str]:
-    """Everything one stack started on this host and on the engine, removed."""
+    """Everything one stack started on this host and on the engine, removed. (A remote
+    engine's rules live on its host: the stack's helper deletes them, or the next stack's
+    helper sweeps them, see site.py.)"""
     removed = kill_host_processes(stack_id, stack_dir)
     removed += remove_stack(client, stack_id)
-    removed += [f"iptables rule of {stack_id}" for _ in range(egress.remove_rules_of(stack_id))]
+    if not locate().remote:
+        rules = egress.remove_rules_of(stack_id)
+        removed += [f"iptables rule of {stack_id}" for _ in range(rules)]
     if stack_dir and os.path.isdir(stack_dir):
         shutil.rmtree(stack_dir, ignore_errors=True)
         removed.append(f"dir {stack_dir}")
@@ -164,11 +175,15 @@ def sweep(client: docker.DockerClient) -> list[str]:
     lock is free, then temp dirs no record names whose creator's pid is gone, then the
     iptables rules of stacks without a network."""
     removed: list[str] = []
+    engine = current_engine()
     for path in sorted(registry().glob("*.json")):
         taken = _take_dead(path)
         if taken is None:
             continue
         record, lock = taken
+        if record.engine != engine:  # another engine's: cleaned by a run that talks to it
+            lock.close()
+            continue
         try:
             removed += clean(client, record.stack_id, record.dir)
             with contextlib.suppress(FileNotFoundError):
@@ -181,5 +196,6 @@ def sweep(client: docker.DockerClient) -> list[str]:
         pid = stack_id.partition("-")[0]
         if _ID.match(stack_id) and stack_id not in recorded and not psutil.pid_exists(int(pid)):
             removed += clean(client, stack_id, str(stack_dir))
-    egress.sweep(live_stack_ids(client))
+    if not engine:
+        egress.sweep(live_stack_ids(client))
     return removed

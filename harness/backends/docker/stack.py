@@ -47,12 +47,13 @@ from harness.backends.base import (
     ResourceUsage,
     Stack,
 )
-from harness.backends.docker import cleanup, egress, engine, images, reaper, resolver, runs
+from harness.backends.docker import cleanup, engine, images, reaper, runs
 from harness.backends.docker import labels as lbl
-from harness.backends.docker.container import ServiceContainer, healthcheck_argv, mounts_for
+from harness.backends.docker.container import ServiceContainer, healthcheck_argv
 from harness.backends.docker.execute import run_in
 from harness.backends.docker.ports import TOXIPROXY_API_PORT, PortPlan, service_kind
 from harness.backends.docker.proxies import ProxyLinks, StartEvents
+from harness.backends.docker.site import StackSite
 from harness.backends.docker.state import container_state, log_lines, resource_usage
 from harness.compose import ComposeFile, ServiceConfig
 from harness.errors import BlastRadiusError, StackError
@@ -101,16 +102,23 @@ class DockerStack(Stack):
         self._closed = False
         self._services: dict[str, _Service] = {}
         self._network: Network | None = None
-        self._bridge: str | None = None
-        self._dns: resolver.NoSuchHost | None = None
+        self.site = StackSite(self.client, self.id, lbl.stack_labels(self.id, self._owner))
+        if self.site.remote:
+            self._notes.append(
+                f"{self.site.location.describe()}: ports reached at {self.site.location.host}, "
+                "faults act on the engine's host through a helper container"
+            )
         self._events: StartEvents | None = None
         self._health_exec_at: dict[str, float] = {}
         self._links = ProxyLinks(compose.proxies)
         self._volumes = {str(v): f"gameday-{self.id}_{v}" for v in compose.volume_names}
-        self._ports = PortPlan.allocate(compose)
+        self._ports = PortPlan.allocate(compose, self.site.location.host)
         self.dir = Path(tempfile.mkdtemp(prefix=f"{runs.DIR_PREFIX}{self.id}-"))
         self._registration = runs.Registration(
-            runs.Record(self.id, self._owner, str(self.dir), os.environ.get(runs.RUN_ENV, ""))
+            runs.Record(
+                self.id, self._owner, str(self.dir), os.environ.get(runs.RUN_ENV, ""),
+                runs.current_engine(),
+            )
         )
         self._open_operator_dir(shell_env, env_example)
         self._keep_dir = keep_dir
@@ -131,7 +139,8 @@ class DockerStack(Stack):
         interval, running it ourselves answers the moment the service is ready."""
         configs = self.resolve_config()
         order = self.compose.startup_order()
-        images.require(self.client, [configs[name].image for name in order])
+        self.site.check({name: configs[name] for name in order})
+        images.require(self.client, [configs[name].image for name in order] + self.site.images())
         with self._lock:
             self._check_open()
             self._ensure_network()
@@ -178,11 +187,8 @@ class DockerStack(Stack):
         try:
             if self._events is not None:
                 self._events.close()
+            self.site.close()  # the helper (remote) first: it deletes the rule on its way out
             cleanup.remove_stack(self.client, self.id)
-            if self._bridge:
-                egress.unblock(self._bridge, self.id)
-            if self._dns is not None:
-                self._dns.close()
             runs.kill_host_processes(self.id, str(self.dir))  # a fault's squatter, if it is left
         except DockerException as exc:
             self._note(f"teardown: {exc}; the reaper removes what is left")
@@ -210,29 +216,10 @@ class DockerStack(Stack):
             net.name = f"gameday-{self.id}"
             net.create()
             self._network = net
-            self._bridge = f"br-{str(net.id)[:12]}"
-            problem = egress.block(self._bridge, self.id)
-            if problem:
-                self._note(
-                    f"containers are not cut off from the network beyond this machine ({problem})"
-                )
-            egress.sweep(cleanup.live_stack_ids(self.client) | {self.id})
-            self._dns = self._start_resolver(str(net.id))
+            for note in self.site.open(str(net.id)):
+                self._note(note)
             self._events = StartEvents(self.id, self._on_engine_start).start()
         return self._network
-
-    def _start_resolver(self, network_id: str) -> resolver.NoSuchHost | None:
-        """The upstream DNS of the stack's containers: NXDOMAIN at once (see resolver.py)."""
-        try:
-            ipam = self.client.api.inspect_network(network_id).get("IPAM") or {}
-            gateway = str(((ipam.get("Config") or [{}])[0]).get("Gateway") or "")
-            return resolver.NoSuchHost(gateway.partition("/")[0]) if gateway else None
-        except (OSError, DockerException) as exc:
-            self._note(
-                f"no DNS answer for names outside the stack ({exc}): a lookup of a stopped "
-                "service waits out the resolver's timeout"
-            )
-            return None
 
     def _ensure_volumes(self, config: ServiceConfig) -> None:
         for entry in config.volumes:
@@ -279,7 +266,7 @@ class DockerStack(Stack):
         images.require(self.client, [config.image])
         with self._volume_lock:
             self._ensure_volumes(config)
-        mounts = mounts_for(config, self.dir, self._volumes)
+        mounts = self.site.mounts(config, self.dir, self._volumes)
         labels = lbl.stack_labels(self.id, self._owner)
         for docker_name in (config.container_name, f"{config.container_name}-{self.id}"):
             container = ServiceContainer(
@@ -289,7 +276,8 @@ class DockerStack(Stack):
                 host_ports=self._ports.for_service(service),
                 mounts=mounts,
                 labels=labels,
-                dns=[self._dns.address] if self._dns is not None else [],
+                dns=self.site.dns,
+                bind=self.site.location.bind,
             )
             if wait is not None:
                 container.waiting_for(wait)
@@ -413,7 +401,8 @@ class DockerStack(Stack):
             raise StackError(f"{service} is not running: nothing to crash")
         if not self.owns_pid(pid):
             raise BlastRadiusError(f"pid {pid} is not owned by this stack")
-        os.kill(pid, sig)  # the main process only, from outside the engine, as the kernel would
+        # The main process only, from outside the engine (on its host), as the kernel would.
+        self.site.host.kill(pid, sig)
         return pid
 
     def _running(self, svc: _Service) -> bool:
@@ -477,7 +466,7 @@ class DockerStack(Stack):
 
     def exec(self, service: str, argv: list[str], timeout: float = 30.0) -> ExecResult:
         svc = self._service(service)
-        return run_in(self.client, svc.id, argv, timeout)
+        return run_in(self.client, svc.id, argv, timeout, kill=self.site.host.kill)
 
     def _healthy(self, service: str) -> bool:
         with self._lock:
@@ -508,7 +497,8 @@ class DockerStack(Stack):
             # still a ready answer.
             deadline = max(hc.timeout_s, _HEALTH_EXEC_TIMEOUT)
             return run_in(self.client, svc.id, argv, deadline).exit_code == 0
-        return all(_port_open(port) for port in self._ports.for_service(service).values())
+        host = self.site.location.host
+        return all(_port_open(host, port) for port in self._ports.for_service(service).values())
 
     # -- addresses ---------------------------------------------------------------------------
     def endpoint(self, service: str, container_port: int) -> tuple[str, int]:
@@ -530,12 +520,13 @@ class DockerStack(Stack):
     def owns_pid(self, pid: int) -> bool:
         """True when pid runs inside one of this stack's containers (its cgroup names one),
         or is a host process the harness started for this stack (it carries the marker)."""
-        try:
-            cgroups = Path(f"/proc/{pid}/cgroup").read_text()
-        except OSError:
+        cgroups = self.site.host.cgroup(pid)
+        if cgroups is None:
             return False
         with self._lock:
             ids = [svc.id for svc in self._services.values()]
+        if self.site.remote:  # also what the stack started on the engine's host (a squatter)
+            ids += [c["Id"] for c in self.client.api.containers(filters=lbl.stack_filter(self.id))]
         if any(cid in cgroups for cid in ids):
             return True
         try:
@@ -543,6 +534,29 @@ class DockerStack(Stack):
         except OSError:
             return False
         return f"GAMEDAY_STACK_ID={self.id}".encode() in environ
+
+    # -- the engine's host (site.py) -----------------------------------------------------------
+    def host_process(self, argv: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+        return self.site.host_process(argv, env) or super().host_process(argv, env)
+
+    def port_holders(self, port: int) -> list[int]:
+        return self.site.host.port_holders(port)
+
+    def signal_host_pid(self, pid: int, sig: int) -> None:
+        self.site.host.kill(pid, sig)
+
+    def host_path(self, production_path: str) -> Path | None:
+        """On a remote engine, the operator's files are first copied back (operatorfiles.py)."""
+        local = super().host_path(production_path)
+        if local is not None and self.site.remote:
+            for prod, rel in self.compose.host_paths.items():
+                if production_path == prod or production_path.startswith(prod.rstrip("/") + "/"):
+                    with self._lock:
+                        ids = {name: svc.id for name, svc in self._services.items()}
+                    self.site.refresh_host_path(
+                        self.resolve_config(), ids, rel, self.dir / rel
+                    )
+        return local
 
 
 def _exec_wait(config: ServiceConfig, deadline: float) -> WaitStrategy | None:
@@ -559,9 +573,9 @@ def _exec_wait(config: ServiceConfig, deadline: float) -> WaitStrategy | None:
     )
 
 
-def _port_open(port: int) -> bool:
+def _port_open(host: str, port: int) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.3):
+        with socket.create_connection((host, port), timeout=0.3):
             return True
     except OSError:
         return False

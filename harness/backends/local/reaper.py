@@ -79,7 +79,60 @@ def quit_postgres(groups: list[int], grace: float = 2.0) -> None:
         quitting = [pgid for pgid in quitting if _alive(pgid)]
 
 
-def reap(stack_id: str, stack_dir: Path | None, pidfile: Path) -> None:
+SHM = Path("/dev/shm")
+
+
+def orphaned_segments(uid: int, since: float) -> list[Path]:
+    """PostgreSQL's POSIX shared memory (`/dev/shm/PostgreSQL.*`) that a PostgreSQL killed
+    hard leaves behind: owned by the user PostgreSQL ran as, made since `since` (epoch s),
+    mapped by no live process (a running PostgreSQL keeps its segments mapped)."""
+    try:
+        candidates = [p for p in SHM.glob("PostgreSQL.*")]
+    except OSError:
+        return []
+    found = []
+    for path in candidates:
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        # Half a second old at least: a live PostgreSQL maps a segment right after making it.
+        if st.st_uid == uid and since - 1.0 <= st.st_ctime <= time.time() - 0.5:
+            found.append(path)
+    if not found:
+        return []
+    mapped = _mapped_shm()
+    return [p for p in found if str(p) not in mapped]
+
+
+def _mapped_shm() -> set[str]:
+    mapped: set[str] = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/maps") as f:
+                for line in f:
+                    if "/dev/shm/PostgreSQL." in line:
+                        mapped.add(line.split(None, 5)[-1].strip().removesuffix(" (deleted)"))
+        except OSError:
+            continue
+    return mapped
+
+
+def sweep_segments(uid: int, since: float) -> int:
+    """Remove what `orphaned_segments` finds; how many were removed."""
+    removed = 0
+    for path in orphaned_segments(uid, since):
+        try:
+            path.unlink()
+            removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def reap(stack_id: str, stack_dir: Path | None, pidfile: Path, since: float = 0.0) -> None:
     quit_postgres(registered_groups(pidfile))
     for pgid in registered_groups(pidfile):
         try:
@@ -106,6 +159,8 @@ def reap(stack_id: str, stack_dir: Path | None, pidfile: Path) -> None:
                 cg.rmdir()
             except OSError:
                 pass
+    if since:
+        sweep_segments(_postgres_uid(), since)
     if stack_dir is not None:
         for _ in range(20):  # a `cp` of the data template may still be writing into it
             shutil.rmtree(stack_dir, ignore_errors=True)
@@ -114,7 +169,20 @@ def reap(stack_id: str, stack_dir: Path | None, pidfile: Path) -> None:
             time.sleep(0.1)
 
 
+def _postgres_uid() -> int:
+    """PostgreSQL runs as `nobody` when the harness is root (it refuses root), else as us."""
+    if os.geteuid() != 0:
+        return os.geteuid()
+    import pwd
+
+    try:
+        return pwd.getpwnam("nobody").pw_uid
+    except KeyError:
+        return 65534
+
+
 def main() -> None:
+    since = time.time()  # started with the stack: its PostgreSQL's segments are newer
     owner, stack_id, stack_dir = int(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
     pidfile = Path(sys.argv[4])
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the owner; we outlive it
@@ -132,9 +200,9 @@ def main() -> None:
         elif not _alive(owner):
             break
     if b"closed" in said:
-        reap(stack_id, None, pidfile)  # closed normally: only make sure nothing outlived it
+        reap(stack_id, None, pidfile, since)  # closed normally: make sure nothing outlived it
     else:
-        reap(stack_id, stack_dir, pidfile)
+        reap(stack_id, stack_dir, pidfile, since)
     pidfile.unlink(missing_ok=True)
 
 

@@ -190,10 +190,7 @@ def fuser(stack: Stack, inv: Invocation, shim_dir: str | None) -> Answer:
     Only processes the stack owns (its services, and what the gameday's faults started) can
     be killed from a runbook step; anything else is refused (blast radius).
     """
-    import os
     import signal
-
-    import psutil
 
     kill = any(a.startswith("-") and "k" in a for a in inv.args)
     targets = [a for a in inv.args if not a.startswith("-")]
@@ -206,13 +203,7 @@ def fuser(stack: Stack, inv: Invocation, shim_dir: str | None) -> Answer:
             )
         address = stack.published(int(port_text)) if inv.container is None else None
         real = address[1] if address else int(port_text)
-        pids = sorted(
-            {
-                c.pid
-                for c in psutil.net_connections("tcp")
-                if c.pid and c.laddr and c.laddr.port == real and c.status == "LISTEN"
-            }
-        )
+        pids = stack.port_holders(real)  # on the engine's host, where the port is
         if not pids:
             continue
         found = True
@@ -227,7 +218,7 @@ def fuser(stack: Stack, inv: Invocation, shim_dir: str | None) -> Answer:
                         f"gameday bridge: refusing to kill pid {pid}: "
                         "not a process of the stack under test\n",
                     )
-                os.kill(pid, signal.SIGKILL)
+                stack.signal_host_pid(pid, signal.SIGKILL)
     return Completed(
         0 if found else 1,
         "".join(out) + ("\n" if out else ""),

@@ -14,10 +14,13 @@ def check(ctx: Context) -> list[Finding]:
     downs = [
         cc for cc in ctx.compose_calls() if cc.sub == "down" and cc.flags & {"-v", "--volumes"}
     ]
-    volumes = {name: line for c in ctx.deployment.compose for name, line in c.volumes.items()}
+    volumes = [name for c in ctx.deployment.compose for name in c.volumes]
     if downs and volumes:
-        main = ctx.deployment.main
-        where = [ctx.ref(main.source, line) for line in sorted(volumes.values())]
+        where = [
+            ctx.ref(c.source, c.volumes_line, f"named volumes: {', '.join(c.volumes)}")
+            for c in ctx.deployment.compose
+            if c.volumes
+        ]
         out.append(
             Finding(
                 "down-volumes",

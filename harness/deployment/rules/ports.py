@@ -171,7 +171,8 @@ def _http_port(ctx: Context, port: int, steps: list[StepRef]) -> Finding | None:
             "not-http-port",
             FAILS,
             f"port {port} is {NOT_HTTP[image]} (`{svc.name}`), which answers no "
-            f"HTTP: curl exits 52 on a healthy {NOT_HTTP[image]}",
+            f"HTTP: curl gets no HTTP reply and fails on a healthy {NOT_HTTP[image]} "
+            f"(Redis: exit 52)",
             unique(steps),
             [ctx.service_ref(svc, published.line)],
         )

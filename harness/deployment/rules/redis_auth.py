@@ -3,8 +3,9 @@
 `redis-cli` without `-a`/`--pass`/`--askpass`/a `redis://:pw@` URL, and without
 `REDISCLI_AUTH`, gets `NOAUTH Authentication required.` from a Redis started with
 `--requirepass`, prints it, **and exits 0**: a FLUSHALL flushes nothing and looks like a
-success (silent no-op); an `info`/`ping` looks the same on a healthy and a broken Redis (can
-never detect). The same holds for a healthcheck that runs it.
+success (silent no-op); an `info`/`ping` never shows what it is for, and exits 0 for any Redis
+that accepts connections, working or not (can never detect: only a Redis nobody listens for
+changes its exit status). The same holds for a healthcheck that runs it.
 """
 
 from __future__ import annotations
@@ -105,8 +106,9 @@ def check(ctx: Context) -> list[Finding]:
                 "redis-noauth",
                 NEVER_DETECTS,
                 f"`{svc.name}` ({svc.shown_name}) requires a password: `redis-cli` "
-                f"without `-a`/REDISCLI_AUTH answers `NOAUTH Authentication "
-                f"required.` and exits 0 whether Redis is healthy or not",
+                f"without `-a`/REDISCLI_AUTH prints `NOAUTH Authentication required.` "
+                f"instead of the answer and exits 0 for any Redis that accepts connections, "
+                f"working or not (only a Redis nobody listens for changes its exit status)",
                 unique(reads),
                 where,
             )
@@ -138,8 +140,8 @@ def _healthchecks(ctx: Context, redis: list[Service]) -> list[Finding]:
                     "redis-healthcheck-noauth",
                     NEVER_DETECTS,
                     f"`{svc.name}`'s healthcheck runs `redis-cli` without the "
-                    f"password: NOAUTH exits 0, so it reports healthy whatever "
-                    f"Redis does",
+                    f"password: NOAUTH exits 0, so it passes for any Redis that accepts "
+                    f"connections, whatever Redis answers (it fails only when nothing listens)",
                     unique(status),
                     [ctx.service_ref(svc, svc.healthcheck_line)],
                 )
