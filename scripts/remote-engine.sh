@@ -33,8 +33,10 @@ STATE=${GAMEDAY_REMOTE_STATE:-/var/lib/gameday-remote-engine}
 RUNDIR=/run/gameday-remote-engine
 PIDFILE=$RUNDIR/dockerd.pid
 LOG=$RUNDIR/dockerd.log
-# The images the docker backend runs (the compose file's defaults) and their base.
-IMAGES=${GAMEDAY_REMOTE_IMAGES:-testgen-copilot:latest postgres:16-alpine redis:7-alpine ghcr.io/shopify/toxiproxy:2.12.0}
+# The images the docker backend runs: every tag scripts/build-offline-images.sh makes (the
+# chaos layer's defaults and the deployment's postgres:15-alpine); a tag the local engine
+# lacks is skipped with a line, and the stack names any image it then misses.
+IMAGES=${GAMEDAY_REMOTE_IMAGES:-testgen-copilot:latest postgres:16-alpine postgres:15-alpine redis:7-alpine ghcr.io/shopify/toxiproxy:2.12.0}
 REMOTE="tcp://$NS_ADDR:$PORT"
 
 log() { printf '[remote-engine] %s\n' "$*" >&2; }
@@ -61,14 +63,17 @@ make_namespace() {
 
 start_dockerd() {
     mkdir -p "$RUNDIR" "$STATE/data" "$STATE/exec"
-    # Its own bridge name and addresses, cgroup parent and containerd (under the exec root):
-    # nothing shared with the host's engine but the kernel.
+    # Its own bridge addresses and containerd (under the exec root): nothing shared with the
+    # host's engine but the kernel. On cgroup v1 (cgroupfs driver) its containers also get a
+    # cgroup parent of their own, so their CPU can be read apart (scripts/engine-cpu.py); a
+    # systemd cgroup driver would want a .slice there, so it is left out elsewhere.
+    local cgroup=()
+    [ -d /sys/fs/cgroup/cpuacct ] && cgroup=(--cgroup-parent gameday-remote-engine)
     setsid nsenter --net="/var/run/netns/$NS" dockerd \
         --data-root "$STATE/data" --exec-root "$STATE/exec" --pidfile "$PIDFILE" \
         -H "tcp://$NS_ADDR:$PORT" --tls=false \
         --bip 172.30.0.1/24 --default-address-pool base=172.31.0.0/16,size=24 \
-        --cgroup-parent gameday-remote-engine \
-        >"$LOG" 2>&1 </dev/null &
+        "${cgroup[@]}" >"$LOG" 2>&1 </dev/null &
     for _ in $(seq 1 120); do
         remote info >/dev/null 2>&1 && return 0
         sleep 0.5
@@ -81,8 +86,10 @@ load_images() {
     local missing=()
     for image in $IMAGES; do
         local want have
-        want=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null) \
-            || die "image $image is not in the local engine (scripts/build-offline-images.sh)"
+        if ! want=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null); then
+            log "image $image is not in the local engine: not loaded (scripts/build-offline-images.sh)"
+            continue
+        fi
         have=$(remote image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
         [ "$want" = "$have" ] || missing+=("$image")
     done

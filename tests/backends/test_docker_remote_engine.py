@@ -152,25 +152,30 @@ def test_closing_leaves_nothing_on_the_engine_or_here() -> None:
     assert not live.dir.exists()
 
 
-def test_what_cannot_work_remotely_fails_before_anything_starts(tmp_path: Path) -> None:
+def test_what_cannot_work_remotely_fails_before_anything_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bind mount of a path of this machine: one line naming it, nothing created."""
     require_remote_engine()
+    import dataclasses
+
     import docker
 
     from harness.backends.docker import DockerStack
     from harness.backends.docker.labels import stack_filter
 
-    compose = tmp_path / "docker-compose.yml"
-    text = COMPOSE.read_text().replace(
-        "- ./logs/testgen:/var/log/testgen", f"- {tmp_path}:/var/log/testgen"
-    )
-    assert text != COMPOSE.read_text()
-    compose.write_text(text)
-    live = DockerStack(ComposeFile(compose), env_example=ROOT / ".env.example")
+    live = DockerStack(ComposeFile(COMPOSE), env_example=ROOT / ".env.example")
     try:
+        configs = live.resolve_config()
+        testgen = configs["testgen"]
+        configs["testgen"] = dataclasses.replace(
+            testgen, volumes=(*testgen.volumes, f"{tmp_path}:/srv/operator")
+        )
+        monkeypatch.setattr(live, "resolve_config", lambda *a, **k: configs)
         with pytest.raises(StackError) as failed:
             live.up()
         message = str(failed.value)
-        assert "\n" not in message and f"bind mount {tmp_path}" in message, message
+        assert "\n" not in message and f"bind mount {tmp_path}:/srv/operator" in message, message
         client = docker.from_env()
         try:
             assert client.api.containers(all=True, filters=stack_filter(live.id)) == []

@@ -5,7 +5,6 @@ come back as the docker CLI would give them. A command past its deadline is kill
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 from collections.abc import Callable
@@ -23,10 +22,12 @@ def run_in(
     container_id: str,
     argv: list[str],
     timeout: float = 30.0,
-    kill: Callable[[int, int], None] | None = os.kill,
+    *,
+    kill: Callable[[int, int], None] | None,
 ) -> ExecResult:
     """`kill` signals a pid of the engine's host (the exec's, past its deadline): os.kill on
-    a local engine, the stack's helper on a remote one (enginehost.py); None: none."""
+    a local engine, the stack's helper on a remote one (enginehost.py), never os.kill there
+    (the pid is the engine host's, not this machine's); None: leave it."""
     api = client.api
     try:
         exec_id = api.exec_create(container_id, argv, stdout=True, stderr=True)["Id"]

@@ -7,6 +7,7 @@
     engine: restart policies, memory limits, OOM kills, healthchecks (its own, not emulated)
     harness: crash = SIGKILL to the container's main pid from the host (the engine sees it
              die by itself); kill/stop = through the engine (stays down)
+    engine elsewhere (DOCKER_HOST=tcp://…): site.py says what acts where
 
 Container names. `ContainerState.name` is always production's (`testgen-copilot`), which
 is what the command bridge matches runbook commands against. The engine's name is the
@@ -496,7 +497,8 @@ class DockerStack(Stack):
             # answer that comes late on a loaded machine (python starting in seconds) is
             # still a ready answer.
             deadline = max(hc.timeout_s, _HEALTH_EXEC_TIMEOUT)
-            return run_in(self.client, svc.id, argv, deadline).exit_code == 0
+            kill = self.site.host.kill
+            return run_in(self.client, svc.id, argv, deadline, kill=kill).exit_code == 0
         host = self.site.location.host
         return all(_port_open(host, port) for port in self._ports.for_service(service).values())
 
@@ -529,6 +531,8 @@ class DockerStack(Stack):
             ids += [c["Id"] for c in self.client.api.containers(filters=lbl.stack_filter(self.id))]
         if any(cid in cgroups for cid in ids):
             return True
+        if self.site.remote:  # pids are the engine host's: this machine's /proc says nothing
+            return False
         try:
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:
