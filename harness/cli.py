@@ -477,13 +477,6 @@ def cmd_lint(args: argparse.Namespace) -> int:
     from harness.runbook.lint import lint_runbook, to_text
 
     _existing(args.runbook, "runbook")
-    # The scenario files, checked as `gameday run` checks them (bad input: exit 2).
-    from harness.options import check_compose
-    from harness.runbook.parse import parse_runbook
-    from harness.suite import execute
-    from harness.suite.plugin import require_services
-
-    jobs = execute.plan([parse_runbook(Path(args.runbook).resolve())])
     if args.deployment:  # the drift report: the runbook against the team's deployment
         from harness.deployment.command import lint_deployment
         from harness.options import check_deployment
@@ -492,6 +485,15 @@ def cmd_lint(args: argparse.Namespace) -> int:
         return lint_deployment(
             args.runbook, args.deployment, args.json, args.markdown, args.ask_engine
         )
+    # Without a deployment: the scenario files and the compose file, checked as `gameday run`
+    # checks them (bad input: exit 2). Another team's runbook lacks TestGen's sections, so the
+    # drift report above does not ask for them.
+    from harness.options import check_compose
+    from harness.runbook.parse import parse_runbook
+    from harness.suite import execute
+    from harness.suite.plugin import require_services
+
+    jobs = execute.plan([parse_runbook(Path(args.runbook).resolve())])
     # The compose file, checked as `gameday run` checks it.
     require_services(check_compose(args.compose), [j.scenario for j in jobs])
     if args.coverage:

@@ -199,7 +199,20 @@ def _scenario(entry: Any, index: int, lines: _Lines) -> Scenario:
     section = _string(entry, "section", lines.at(index, "section"))
     assert title is not None and section is not None
     specs = _fault_specs(entry["fault"], index, lines)
+    kwargs = _optional_fields(entry, index, lines)
+    return Scenario(
+        id=sid,
+        title=title,
+        section=section,
+        fault=functools.partial(_make, specs),
+        origin=here,
+        faults=specs,
+        **kwargs,
+    )
 
+
+def _optional_fields(entry: dict[str, Any], index: int, lines: _Lines) -> dict[str, Any]:
+    """severity, lift, windows, stack_env, steps_from and expected, each checked."""
     kwargs: dict[str, Any] = {}
     severity = entry.get("severity")
     if severity is not None:
@@ -243,15 +256,7 @@ def _scenario(entry: Any, index: int, lines: _Lines) -> Scenario:
                 f"({', '.join(VERDICTS)}), not {expected!r}"
             )
         kwargs["expected"] = expected
-    return Scenario(
-        id=sid,
-        title=title,
-        section=section,
-        fault=functools.partial(_make, specs),
-        origin=here,
-        faults=specs,
-        **kwargs,
-    )
+    return kwargs
 
 
 def load_file(path: str | Path) -> dict[str, Scenario]:

@@ -20,7 +20,11 @@ from harness.binaries import redis_server_binary
 from harness.compose import ComposeFile
 from harness.faults.base import Fault, FaultNotTaken
 from harness.faults.links import LinkProbe
+from harness.faults.llm_provider import LlmProviderFault
+from harness.faults.memory_pressure import MemoryPressure
 from harness.faults.network import LinkToxic
+from harness.faults.port_conflict import PortConflict
+from harness.faults.service_killed import ServiceKilled
 from harness.result import Verdict
 from harness.run.gameday import Gameday
 from harness.runbook.parse import parse_runbook
@@ -224,3 +228,51 @@ def test_a_fault_not_in_effect_aborts_the_gameday_with_what_was_measured(
     assert result.reason.startswith("fault not in effect: link redis: "), result.reason
     assert "KB/s direct, asked at most 1000000000 KB/s" in result.reason, result.reason
     assert result.ttd_s is None and not [s for s in result.steps if s.phase == "resolve"]
+
+
+@pytest.fixture(scope="module")
+def healthy_stack() -> Iterator[Stack]:
+    """A healthy stack on the fake backend (the services in-process, the real fault proxy)."""
+    compose = ComposeFile(ROOT / "docker-compose.chaos.yml")
+    stack = make_stack("fake", compose, {"TESTGEN_CHAOS_HOOKS": "1"}, ROOT / ".env.example")
+    try:
+        stack.up()
+        yield stack
+    finally:
+        stack.close()
+
+
+@pytest.mark.parametrize(
+    ("fault", "measured"),
+    [
+        (PortConflict(), "port 8000 answers 200 OK, not the other process; testgen is running"),
+        (LlmProviderFault(mode="server_error"),
+         "openai provider in mode ok (asked server_error), 0 such answers served"),
+        (MemoryPressure(0.9), "MiB, asked 90% of it (at least"),
+        (ServiceKilled("redis"), "testgen-redis is running after the kill (asked: exited)"),
+        (LinkToxic("postgres", toxic="latency", latency=300),
+         "no latency toxic listed on link postgres"),
+    ],
+    ids=["port-conflict", "llm-provider", "memory-pressure", "service-killed", "network"],
+)  # fmt: skip
+def test_a_fault_never_injected_is_not_confirmed_and_says_what_it_measured(
+    healthy_stack: Stack, fault: Fault, measured: str
+) -> None:
+    """Each injector's confirmation on a stack it never touched: no effect, and the measurement
+    that shows it (the text of an `aborted` gameday's reason)."""
+    assert fault.confirm(healthy_stack) is None
+    assert measured in (fault.shortfall or ""), fault.shortfall
+
+
+def test_a_port_nobody_squats_is_not_a_port_conflict_even_with_the_service_down(
+    healthy_stack: Stack,
+) -> None:
+    """The service down is not enough: the port must answer as the other process does."""
+    conflict = PortConflict()
+    healthy_stack.stop("testgen")
+    try:
+        assert conflict.confirm(healthy_stack) is None
+        shortfall = conflict.shortfall or ""
+        assert shortfall.startswith("port 8000 answers nothing ("), shortfall
+    finally:
+        healthy_stack.start("testgen")
