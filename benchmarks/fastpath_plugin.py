@@ -145,7 +145,9 @@ def _fixed_rate() -> None:
 def _xdist_fix() -> None:
     from harness.suite import plugin
 
-    orig_run = plugin.GamedayFixture.run
+    orig_run = getattr(plugin.GamedayFixture, "run", None)
+    if orig_run is None:  # the adapter records plain JSON itself now (GamedayFixture.check)
+        return
 
     def run(self: Any, *args: Any, **kwargs: Any) -> Any:
         result = orig_run(self, *args, **kwargs)

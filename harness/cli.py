@@ -33,8 +33,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NoReturn
 
-from harness.errors import BadInput, OptionError
+from harness.errors import BadInput
 from harness.options import add_shared
+from harness.suite.selection import (
+    keyword_match,
+    shard_option,
+    take_pytest_style,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXIT_BAD_INPUT = 2
@@ -92,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 if the runbook names something the stack lacks",
     )
 
+    _add_review(sub)
+    _add_trust_subcommands(sub)
+    from harness.suite.listing import register as register_list
+
+    register_list(sub)
+    return parser
+
+
+def _add_review(sub: Any) -> None:
     review = sub.add_parser(
         "review", help="post-incident review per result, in the runbook's template"
     )
@@ -103,11 +117,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="take the template from this runbook (default: each result's own)",
     )
-    _add_trust_subcommands(sub)
-    from harness.suite.listing import register as register_list
-
-    register_list(sub)
-    return parser
 
 
 def _add_run(sub: Any) -> None:
@@ -140,7 +149,7 @@ def _add_run(sub: Any) -> None:
     run.add_argument("--collect-only", action="store_true",
                      help="list the selected gamedays by their pytest names; run nothing")
     run.add_argument(
-        "--shard", type=_shard, default=None, metavar="I/N",
+        "--shard", type=shard_option, default=None, metavar="I/N",
         help="run only shard I of N: a duration-balanced slice, the same on every runner "
         "(gameday merge puts the shards' outputs together)",
     )  # fmt: skip
@@ -179,7 +188,8 @@ def _add_report_and_merge(sub: Any) -> None:
                        help="where the merged outputs go (default: gameday-out)")
     merge.add_argument("--junitxml", metavar="PATH", help="also write JUnit XML")
     merge.add_argument("--history", metavar="DIR",
-                       help="also keep the merged results.json under DIR (see gameday history)")
+                       help="append the merged run to a history directory, as gameday run "
+                       "--history does (exit 1 only on a regression against the previous run)")
 
 
 def _add_trust_subcommands(sub: Any) -> None:
@@ -276,7 +286,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.reports.json_results import Run, RunInfo
     from harness.suite import execute, outputs
 
-    _take_pytest_style(args)
+    take_pytest_style(args)
     if args.deployment:  # the stack follows this deployment, in every worker process too
         from harness.compose import DEPLOYMENT_ENV
         from harness.options import check_deployment
@@ -291,7 +301,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     require_services(compose, [j.scenario for j in jobs])
     if args.keyword:
-        jobs = [j for j in jobs if _keyword_match(args.keyword, j)]
+        jobs = [j for j in jobs if keyword_match(args.keyword, j)]
     if args.shard:
         jobs = execute.shard(jobs, *args.shard)
     if args.dry_run or args.collect_only:
@@ -390,73 +400,6 @@ def _expected_text(job: Any) -> str:
     return exp.verdict + (f" (resolution {exp.resolution})" if exp.resolution else "")
 
 
-PYTEST_STYLE = ("-k", "-x", "--exitfirst", "-v", "--verbose", "-q", "--quiet", "--junitxml",
-                "--collect-only")  # fmt: skip
-
-
-def _take_pytest_style(args: argparse.Namespace) -> None:
-    """`gameday run -- -k EXPR -x` as before: pytest's options that mean something to a
-    gameday run are taken after `--` too; any other is one line and exit 2."""
-    extra = list(args.pytest_args)
-    while extra:
-        arg = extra.pop(0)
-        name, _, value = arg.partition("=")
-        if name not in PYTEST_STYLE:
-            raise OptionError(
-                f"pytest argument after --: unrecognized arguments: {arg} (gameday run takes "
-                "-k, -x, -v, -q, --junitxml and --collect-only, before or after --; for other "
-                "pytest options run `pytest -m gameday scenarios/ ...`)"
-            )
-        if name in ("-k", "--junitxml"):
-            if not value:
-                if not extra:
-                    raise OptionError(f"{name} needs a value")
-                value = extra.pop(0)
-            setattr(args, "keyword" if name == "-k" else "junitxml", value)
-        elif name in ("-x", "--exitfirst"):
-            args.exitfirst = True
-        elif name == "--collect-only":
-            args.collect_only = True
-        elif name in ("-v", "--verbose"):
-            args.verbose += 1
-        else:
-            args.quiet += 1
-    if args.keyword:
-        _keyword_match(args.keyword, None)  # a malformed expression is bad input now
-
-
-def _keyword_match(expr: str, job: Any) -> bool:
-    """pytest's -k on the names `pytest -m gameday` gives the gameday (its test id, the
-    scenario id, the runbook's stem, `test_<scenario>`): substring, case-insensitive."""
-    from _pytest.mark.expression import Expression
-
-    try:
-        compiled = Expression.compile(expr)
-    except Exception as exc:  # noqa: BLE001 - pytest's ParseError moves between versions
-        raise OptionError(f"-k {expr!r}: {' '.join(str(exc).split())}") from None
-    if job is None:
-        return True
-    stem, sid = Path(job.runbook.path).stem, job.scenario.id
-    names = [f"test_gameday[{sid}-{stem}]", sid, stem, f"test_{sid.replace('-', '_')}",
-             "test_gameday", "gameday", "test_gamedays.py", "scenarios"]  # fmt: skip
-    lowered = [n.lower() for n in names]
-
-    def matches(word: str, /, **kwargs: str | int | bool | None) -> bool:
-        return any(word.lower() in n for n in lowered)
-
-    return bool(compiled.evaluate(matches))
-
-
-def _shard(text: str) -> tuple[int, int]:
-    try:
-        i, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid shard {text!r} (i/N, e.g. 1/3)") from None
-    if not 1 <= i <= n:
-        raise argparse.ArgumentTypeError(f"shard {text}: i must be between 1 and N")
-    return i, n
-
-
 def _jobs(text: str) -> int:
     try:
         n = int(text)
@@ -534,13 +477,6 @@ def cmd_lint(args: argparse.Namespace) -> int:
     from harness.runbook.lint import lint_runbook, to_text
 
     _existing(args.runbook, "runbook")
-    # The scenario files, checked as `gameday run` checks them (bad input: exit 2).
-    from harness.options import check_compose
-    from harness.runbook.parse import parse_runbook
-    from harness.suite import execute
-    from harness.suite.plugin import require_services
-
-    jobs = execute.plan([parse_runbook(Path(args.runbook).resolve())])
     if args.deployment:  # the drift report: the runbook against the team's deployment
         from harness.deployment.command import lint_deployment
         from harness.options import check_deployment
@@ -549,6 +485,15 @@ def cmd_lint(args: argparse.Namespace) -> int:
         return lint_deployment(
             args.runbook, args.deployment, args.json, args.markdown, args.ask_engine
         )
+    # Without a deployment: the scenario files and the compose file, checked as `gameday run`
+    # checks them (bad input: exit 2). Another team's runbook lacks TestGen's sections, so the
+    # drift report above does not ask for them.
+    from harness.options import check_compose
+    from harness.runbook.parse import parse_runbook
+    from harness.suite import execute
+    from harness.suite.plugin import require_services
+
+    jobs = execute.plan([parse_runbook(Path(args.runbook).resolve())])
     # The compose file, checked as `gameday run` checks it.
     require_services(check_compose(args.compose), [j.scenario for j in jobs])
     if args.coverage:

@@ -69,11 +69,12 @@ class OperatorShell:
 
     def map_host_paths(self, command: str) -> str:
         for prod in self.stack.compose.host_paths:
+            pattern = rf"(?<![\w/.]){re.escape(prod.rstrip('/'))}(?=/|\s|$|\*)"
+            if not re.search(pattern, command):
+                continue  # host_path may copy files back from a remote engine: only if used
             target = self.stack.host_path(prod)
             if target is not None:
-                command = re.sub(
-                    rf"(?<![\w/.]){re.escape(prod.rstrip('/'))}(?=/|\s|$|\*)", str(target), command
-                )
+                command = re.sub(pattern, str(target), command)
         return command
 
     def run(self, step: Step, timeout: float | None = None, isolated: bool = False) -> Outcome:

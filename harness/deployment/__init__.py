@@ -20,6 +20,18 @@ API (stable; other packages use only these):
         engine answers and the image exists. None: cannot tell.
     image_reference(deployment, service) -> str
         the image `docker-compose up` runs for a service.
+
+The drift report (imported from its own modules, so that reading a deployment stays light):
+
+    harness.deployment.drift.drift_report(dir, runbook_paths, *, engine=False) -> DriftReport
+        every runbook step checked against the deployment (the checks: `rules/`); BadInput
+        for a missing dir, no compose file, a runbook that does not parse.
+    harness.deployment.report.DriftReport: findings, exit_status (0 no drift, 1 drift),
+        for_scenario(id), to_dict()/from_dict() (docs/drift-schema.md)
+    harness.deployment.render.to_text / to_markdown: the terminal and Markdown views.
+
+Limitation: a service an override file changes is merged field by field, but its line
+numbers are reported against the last file that defines the service.
 """
 
 from harness.deployment.image import compose_source, compose_text, image_reference, image_tools

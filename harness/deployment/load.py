@@ -11,7 +11,8 @@ Bad input (no such directory, no compose file at all) raises `DeploymentError` (
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from harness.deployment.composefile import ComposeFile, Service, parse_compose_text
@@ -65,10 +66,12 @@ class Deployment:
 
     @property
     def services(self) -> dict[str, Service]:
-        """Services as Compose merges the files (a later file's service replaces fields)."""
+        """Services as Compose merges the files: what an override sets replaces (lists and
+        mappings: extends) the base file's, the rest is kept."""
         merged: dict[str, Service] = {}
         for compose in self.compose:
-            merged.update(compose.services)
+            for name, service in compose.services.items():
+                merged[name] = _merge(merged[name], service) if name in merged else service
         return merged
 
     def service(self, name: str) -> Service | None:
@@ -95,6 +98,22 @@ class Deployment:
         if dockerfile is None:
             return None
         return dockerfile.stage(service.build_target) or dockerfile.stage(None)
+
+
+def _merge(base: Service, override: Service) -> Service:
+    out = copy.copy(base)
+    blank = Service(override.name, override.line)
+    for f in fields(Service):
+        value = getattr(override, f.name)
+        if f.name in ("name", "line") or value == getattr(blank, f.name):
+            continue
+        old = getattr(base, f.name)
+        if isinstance(value, list):
+            value = old + value
+        elif isinstance(value, dict):
+            value = {**old, **value}
+        setattr(out, f.name, value)
+    return out
 
 
 def _shown(root: Path, given: str, path: Path) -> str:

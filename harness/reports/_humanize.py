@@ -117,10 +117,13 @@ def _json_readable(match: re.Match[str]) -> str:
 
 def readable_json(text: str) -> str:
     """JSON bodies quoted in a reason, in words (`answered 503: {...}` → `answered 503 (...)`)."""
-    text = re.sub(
-        r": (\{[^{}]*\})", lambda m: " " + _json_readable(_JSON_OBJECT.match(m.group(1)) or m), text
-    )
-    return text
+
+    def words(m: re.Match[str]) -> str:
+        body = _JSON_OBJECT.match(m.group(1))
+        shown = _json_readable(body) if body else m.group(1)
+        return m.group(0) if shown == m.group(1) else " " + shown
+
+    return re.sub(r": (\{[^{}]*\})", words, text)
 
 
 def clauses(text: str) -> list[str]:

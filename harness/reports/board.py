@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import textwrap
 import threading
 import time
@@ -202,9 +203,11 @@ class StatusBoard:
     # -- drawing ----------------------------------------------------------------------
 
     def _live_lines(self) -> list[str]:
+        # A live line that wrapped would throw the redraw off by a line: fit the terminal.
+        width = min(LINE_MAX, shutil.get_terminal_size((LINE_MAX + 1, 24)).columns - 1)
         now = time.monotonic()
         return [
-            _fit(f"  … {live.label}: {live.phase}  {_elapsed(now - live.since)}")
+            _fit(f"  … {live.label}: {live.phase}  {_elapsed(now - live.since)}", width)
             for live in self._live.values()
         ]
 

@@ -7,15 +7,16 @@ writes next to them:
 * `history.md`: per runbook a trend table (a row per scenario, a column per run, the
   latest ten: verdict and TTR) and a per-scenario summary (runs, recovered, median and
   worst TTR, last change);
-* `history.svg`: one panel per scenario, TTR per run on a log scale (so 0.5 s and 300 s
-  share a panel) against the SEV budget line, each point coloured by its verdict; runs
-  that did not recover are drawn as crosses along the top.
+* `history.svg`: one panel per scenario, the TTR per run of each runbook (a line each) on a
+  log scale (so 0.5 s and 300 s share a panel) against the SEV budget line, each point
+  coloured by its verdict; runs that did not recover are crosses along the top.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def to_markdown(h: History) -> str:
         out += [f"## {runbook}", ""]
         out.append("| scenario | " + " | ".join(heads) + " |")
         out.append("|---|" + "---|" * len(heads))
-        for k in keys:
+        for k in sorted(keys):
             if k[1] != runbook:
                 continue
             cells = [md_cell(_cell(series[k][i])) for i in shown_runs]
@@ -143,12 +144,100 @@ def to_markdown(h: History) -> str:
     return "\n".join(out) + "\n"
 
 
-WIDTH, LEFT, RIGHT, PANEL_H, PANEL_GAP = 880, 70, 150, 120, 44
+WIDTH, LEFT, RIGHT, PANEL_H, PANEL_GAP = 880, 70, 170, 110, 44
+# One series a runbook in each scenario's panel: told apart by line dash and label.
+SERIES_DASH = ("", "6 3", "2 3", "8 3 2 3")
+
+
+def _panel_scale(series: list[list[GamedayResult | None]]) -> tuple[int, int]:
+    values = [r.ttr_s for rs in series for r in rs if r is not None and r.ttr_s]
+    budgets = [r.budget_s for rs in series for r in rs if r is not None and r.budget_s]
+    lo = min(values + budgets + [1.0]) / 2
+    hi = max(values + budgets + [1.0]) * 1.5
+    return math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+
+
+def _svg_panel(
+    h: History, scenario: str, runbooks: list[str], y0: float, x: Callable[[int], float]
+) -> tuple[list[str], float]:
+    """One scenario: TTR per run (log axis) of each runbook, the budget, verdict colours;
+    a run that did not recover is a cross along the top of the panel."""
+    plot_w = WIDTH - LEFT - RIGHT
+    series = [h.series((scenario, rb)) for rb in runbooks]
+    lo_e, hi_e = _panel_scale(series)
+    top = y0 + 22
+
+    def y(v: float) -> float:
+        frac = (math.log10(max(v, 10.0**lo_e)) - lo_e) / max(hi_e - lo_e, 1)
+        return top + PANEL_H - frac * PANEL_H
+
+    parts = [
+        f'<text x="8" y="{y0 + 14}" font-size="12" font-weight="600">{esc(scenario)}</text>',
+        f'<rect x="{LEFT}" y="{top}" width="{plot_w}" height="{PANEL_H}" fill="#fafafa" '
+        'stroke="#ddd"/>',
+    ]
+    for e in range(lo_e, hi_e + 1):
+        parts.append(
+            f'<line x1="{LEFT}" y1="{y(10.0**e):.1f}" x2="{LEFT + plot_w}" y2="{y(10.0**e):.1f}" '
+            f'stroke="#e0e0e0"/><text x="{LEFT - 4}" y="{y(10.0**e) + 3:.1f}" font-size="9" '
+            f'text-anchor="end" fill="#757575">{10.0**e:g} s</text>'
+        )
+    budgets = sorted({r.budget_s for rs in series for r in rs if r is not None and r.budget_s})
+    for budget in budgets:
+        parts.append(
+            f'<line x1="{LEFT}" y1="{y(budget):.1f}" x2="{LEFT + plot_w}" y2="{y(budget):.1f}" '
+            f'stroke="#c62828" stroke-dasharray="6 3"/><text x="{LEFT + plot_w + 4}" '
+            f'y="{y(budget) + 3:.1f}" font-size="10" fill="#c62828">budget '
+            f"{esc(seconds(budget))}</text>"
+        )
+    for k, (runbook, rs) in enumerate(zip(runbooks, series, strict=True)):
+        dash = SERIES_DASH[k % len(SERIES_DASH)]
+        points: list[str] = []
+        for i, r in enumerate(rs):
+            if r is None:
+                continue
+            colour = VERDICT_COLOURS.get(r.verdict.value, "#424242")
+            tip = f"{runbook}, {h.run_label(h.runs[i])}: {r.verdict.value}, TTR {seconds(r.ttr_s)}"
+            if r.ttr_s is not None:
+                py = y(max(r.ttr_s, 1e-3))
+                points.append(f"{x(i):.1f},{py:.1f}")
+                parts.append(
+                    f'<circle cx="{x(i):.1f}" cy="{py:.1f}" r="4" fill="{colour}">'
+                    f"<title>{esc(tip)}</title></circle>"
+                )
+            else:
+                cx, cy = x(i), top + 6 + 9 * k
+                parts.append(
+                    f'<path d="M{cx - 4:.1f},{cy - 4:.1f} L{cx + 4:.1f},{cy + 4:.1f} '
+                    f'M{cx - 4:.1f},{cy + 4:.1f} L{cx + 4:.1f},{cy - 4:.1f}" '
+                    f'stroke="{colour}" stroke-width="2.5"><title>{esc(tip)}</title></path>'
+                )
+        if len(points) > 1:
+            parts.insert(
+                2,
+                f'<polyline points="{" ".join(points)}" fill="none" stroke="#90a4ae" '
+                f'stroke-width="1.2" stroke-dasharray="{dash}"/>',
+            )
+        ly = top + PANEL_H - 8 - 12 * k
+        parts.append(
+            f'<line x1="{LEFT + plot_w + 4}" y1="{ly - 3}" x2="{LEFT + plot_w + 22}" '
+            f'y2="{ly - 3}" stroke="#90a4ae" stroke-width="1.2" stroke-dasharray="{dash}"/>'
+            f'<text x="{LEFT + plot_w + 26}" y="{ly}" font-size="9" fill="#555">'
+            f"{esc(runbook[:26])}</text>"
+        )
+    bottom = top + PANEL_H
+    n = len(h.runs)
+    for i in sorted({0, n - 1} | ({n // 2} if n > 4 else set())):
+        parts.append(
+            f'<text x="{x(i):.1f}" y="{bottom + 13:.1f}" font-size="9" '
+            f'text-anchor="middle" fill="#555">{esc(h.run_label(h.runs[i])[:19])}</text>'
+        )
+    return parts, bottom + PANEL_GAP - 22
 
 
 def to_svg(h: History) -> str:
-    """Per scenario, TTR per run on a log axis, budget line, points coloured by verdict."""
-    keys = h.keys
+    """Per scenario one panel: TTR per run of each runbook (log axis), the SEV budget,
+    points coloured by verdict."""
     plot_w = WIDTH - LEFT - RIGHT
     n = len(h.runs)
     parts: list[str] = [
@@ -159,83 +248,12 @@ def to_svg(h: History) -> str:
     def x(i: int) -> float:
         return LEFT + (plot_w / 2 if n == 1 else i * plot_w / (n - 1))
 
+    scenarios = sorted(dict.fromkeys(s for s, _ in h.keys))
     y0 = 34.0
-    for key in keys:
-        series = h.series(key)
-        values = [r.ttr_s for r in series if r is not None and r.ttr_s]
-        budgets = [r.budget_s for r in series if r is not None and r.budget_s]
-        lo = min(values + budgets + [1.0]) / 2
-        hi = max(values + budgets + [1.0]) * 1.5
-        lo_e, hi_e = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
-        top, bottom = y0 + 22, y0 + 22 + PANEL_H
-
-        def y(v: float, lo_e: int = lo_e, hi_e: int = hi_e, top: float = top) -> float:
-            frac = (math.log10(max(v, 10.0**lo_e)) - lo_e) / max(hi_e - lo_e, 1)
-            return top + PANEL_H - frac * PANEL_H
-
-        parts.append(
-            f'<text x="8" y="{y0 + 14}" font-size="12" font-weight="600">'
-            f'{esc(key[0])} <tspan font-weight="400" fill="#757575">({esc(key[1])})'
-            "</tspan></text>"
-        )
-        parts.append(
-            f'<rect x="{LEFT}" y="{top}" width="{plot_w}" height="{PANEL_H}" fill="#fafafa" '
-            'stroke="#ddd"/>'
-        )
-        for e in range(lo_e, hi_e + 1):
-            gy = y(10.0**e)
-            parts.append(
-                f'<line x1="{LEFT}" y1="{gy:.1f}" x2="{LEFT + plot_w}" y2="{gy:.1f}" '
-                'stroke="#e0e0e0"/>'
-            )
-            parts.append(
-                f'<text x="{LEFT - 4}" y="{gy + 3:.1f}" font-size="9" text-anchor="end" '
-                f'fill="#757575">{10.0**e:g} s</text>'
-            )
-        for budget in sorted(set(budgets)):
-            by = y(budget)
-            parts.append(
-                f'<line x1="{LEFT}" y1="{by:.1f}" x2="{LEFT + plot_w}" y2="{by:.1f}" '
-                'stroke="#c62828" stroke-dasharray="6 3"/>'
-            )
-            parts.append(
-                f'<text x="{LEFT + plot_w + 4}" y="{by + 3:.1f}" font-size="10" '
-                f'fill="#c62828">budget {esc(seconds(budget))}</text>'
-            )
-        points = []
-        line_at = len(parts)  # the connecting line goes under the points
-        for i, r in enumerate(series):
-            if r is None:
-                continue
-            colour = VERDICT_COLOURS.get(r.verdict.value, "#424242")
-            tip = f"{h.run_label(h.runs[i])}: {r.verdict.value}, TTR {seconds(r.ttr_s)}"
-            if r.ttr_s is not None:
-                py = y(max(r.ttr_s, 1e-3))
-                points.append(f"{x(i):.1f},{py:.1f}")
-                parts.append(
-                    f'<circle cx="{x(i):.1f}" cy="{py:.1f}" r="4" fill="{colour}">'
-                    f"<title>{esc(tip)}</title></circle>"
-                )
-            else:
-                cx, cy = x(i), top + 6
-                parts.append(
-                    f'<path d="M{cx - 4:.1f},{cy - 4:.1f} L{cx + 4:.1f},{cy + 4:.1f} '
-                    f'M{cx - 4:.1f},{cy + 4:.1f} L{cx + 4:.1f},{cy - 4:.1f}" '
-                    f'stroke="{colour}" stroke-width="2.5"><title>{esc(tip)}</title></path>'
-                )
-        if len(points) > 1:
-            parts.insert(
-                line_at,
-                f'<polyline points="{" ".join(points)}" '
-                'fill="none" stroke="#90a4ae" stroke-width="1"/>',
-            )
-        labels = sorted({0, n - 1} | ({n // 2} if n > 4 else set()))
-        for i in labels:
-            parts.append(
-                f'<text x="{x(i):.1f}" y="{bottom + 13:.1f}" font-size="9" '
-                f'text-anchor="middle" fill="#555">{esc(h.run_label(h.runs[i])[:19])}</text>'
-            )
-        y0 = bottom + PANEL_GAP - 22
+    for scenario in scenarios:
+        runbooks = [rb for s, rb in h.keys if s == scenario]
+        panel, y0 = _svg_panel(h, scenario, runbooks, y0, x)
+        parts += panel
     legend_y = y0 + 8
     lx = LEFT
     for verdict, colour in VERDICT_COLOURS.items():

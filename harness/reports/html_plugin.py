@@ -81,6 +81,8 @@ def badge(verdict: str) -> str:
 def verdict_text(verdict: str, reason: str = "") -> str:
     """A verdict's badge, what it means where the name alone would mislead, and the reason."""
     meaning = VERDICT_MEANINGS.get(verdict)
+    if meaning and meaning.split(" once")[0].lower() in reason.lower():
+        meaning = None  # the reason already says it: never the same sentence twice
     return (
         badge(verdict)
         + (f' <span class="meaning">{esc(meaning)}</span>' if meaning else "")

@@ -164,11 +164,7 @@ class _Facts:
             parts.append("a detection step for this fault (see Action Items)")
         if r.noisy_steps or self.baseline_failing:
             parts.append("detection steps that can fail only on a fault (see Action Items)")
-        if self.detector is not None:
-            parts.append(
-                f"line {self.detector.line} {_step_text(self.detector)} detected the "
-                f"fault in {seconds(r.ttd_s)}"
-            )
+        # (What detected the fault is credited under What Went Well, not repeated here.)
         return "; ".join(parts) or "none"
 
     def process(self) -> str:
@@ -220,6 +216,7 @@ EVENT_NAMES = {
     "recovery-seen": "Steady state seen",
     "fault-check": "Fault checked",
     "recovered": "Service restored, recovery confirmed",
+    "held": "Steady state held for the hold window (not a recovery: see the verdict)",
     "verdict": "Verdict",
     "data-destroyed": "Acknowledged data destroyed",
     "verify-ended": "Verify window ended early",
@@ -243,9 +240,12 @@ def _timeline(f: _Facts) -> list[str]:
     for i, ev in enumerate(r.events):
         if ev.kind == "step":
             continue  # the step rows below say the same, with the command
+        line = re.search(r"\bline (\d+)", ev.detail)
+        by_line = f"by runbook line {line.group(1)}" if line else ev.detail
         action = {
             "inject": f"{r.fault}: {ev.detail}",
-            "detected": f"runbook {ev.detail}",
+            "detected": by_line,
+            "data-destroyed": by_line,
             "recovered": f"harness probes: {ev.detail}",
             # Said in full once (Summary; Root Cause for the fault's state).
             "verdict": f"{r.verdict.value} (see Summary)",
@@ -263,8 +263,8 @@ def _timeline(f: _Facts) -> list[str]:
             event += ", failing at baseline (fails on the healthy stack too)"
         elif s.detected:
             event += ", showed the fault"
-        action = _step_text(s) + (f" — manual: {s.manual_reason}" if s.manual_reason else "")
-        rows.append((s.started, 1000 + j, event, action))
+        # A manual step's reason is given once, in its action item.
+        rows.append((s.started, 1000 + j, event, _step_text(s)))
     rows.sort(key=lambda row: (row[0], row[1]))
     return [
         f"| {_wall(r, t)} ({md_cell(_rel(r, t))}) | {md_cell(ev)} | {md_cell(action)} |"
@@ -299,9 +299,11 @@ def _resolution(f: _Facts) -> list[str]:
     r = f.r
     out = []
     for s in f.resolution:
+        if s.status == StepStatus.MANUAL:
+            out.append(f"- Line {s.line}: {_step_text(s)} — manual, not run (see Action Items)")
+            continue
         outcome = s.status.value + (f", exit {s.exit_code}" if s.exit_code is not None else "")
-        extra = f" — manual: {s.manual_reason}" if s.manual_reason else ""
-        out.append(f"- Line {s.line}: {_step_text(s)} — {outcome}, {seconds(s.duration)}{extra}")
+        out.append(f"- Line {s.line}: {_step_text(s)} — {outcome}, {seconds(s.duration)}")
     if not out:
         out.append("- No resolution step ran.")
     out.append("")

@@ -98,7 +98,7 @@ def decide(obs: Observations) -> Decision:
         return outcome
     reason = (
         f"no detection step of '{obs.section}' changed its exit status within "
-        f"{obs.detect_window_s:.0f}s" + (f" ({obs.detect_note})" if obs.detect_note else "")
+        f"{obs.detect_window_s:g}s" + (f" ({obs.detect_note})" if obs.detect_note else "")
     )
     finding = Finding(outcome.verdict, outcome.reason, outcome.ttr_s)
     return Decision(Verdict.UNDETECTED, reason, finding=finding, unchecked=outcome.unchecked)

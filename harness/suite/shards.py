@@ -1,9 +1,11 @@
 """`gameday merge DIR...`: the outputs of N shards (`gameday run --shard i/N`) as one run.
 
 Each shard's results.json records every gameday its shard planned and what was expected of
-it (`run.expected`), so the merge knows what the whole run expected, which gamedays never
-finished, and exits as the unsharded run would: 0 when every verdict is the expected one, 1
-otherwise (or when a planned gameday has no result), 130 when a shard was interrupted.
+it (`run.expected`) and which shard it was, so the merge knows what the whole run expected,
+which gamedays or shards are missing, and exits as the unsharded run would: 0 when every
+verdict is the expected one, 1 otherwise (or when a shard or a planned gameday is missing),
+130 when a shard was interrupted; with `--history DIR`, as `gameday run --history` does (a
+scheduled exercise: 1 only on a regression against the previous run in DIR).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 from pathlib import Path
 
 from harness.errors import BadInput, OutputError
-from harness.reports.json_results import Run, RunInfo, read_run, write_atomic, write_run
+from harness.reports.json_results import Run, RunInfo, read_run, write_run
 from harness.result import GamedayResult
 from harness.suite.baseline import Expectation
 
@@ -110,17 +112,17 @@ def merge_command(args: argparse.Namespace) -> int:
             print(f"gameday: {o.error}", file=sys.stderr)
         elif o.written:
             print(f"  {o.name}: {o.target}")
-    if args.history:
-        stamp = (merged.info.started_at or "run").replace(":", "-")
-        try:
-            entry = write_atomic(Path(args.history) / stamp / "results.json", path.read_text())
-            print(f"  history: {entry}")
-        except OutputError as exc:
-            print(f"gameday: history: {exc}", file=sys.stderr)
     lines = unexpected(merged) + missing
     for line in lines:
         print(f"  not as expected: {line}")
     if merged.info.interrupted:
         print("gameday: a shard was interrupted: the merged run is incomplete", file=sys.stderr)
         return 128 + signal.SIGINT
+    if args.history:  # a scheduled exercise, as `gameday run --history` records one
+        from harness.reports.exercise import record_exercise
+
+        outcome = record_exercise(merged, Path(args.history))
+        print(f"gameday: history: {len(outcome.regressions)} regression(s) against "
+              f"{outcome.previous or 'nothing yet'}; {outcome.summary_path}")  # fmt: skip
+        return max(outcome.exit_status, 1 if missing else 0)
     return 1 if lines else 0

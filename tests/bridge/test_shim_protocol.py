@@ -97,7 +97,8 @@ def test_gameday_shim_python_installs_the_python_shim(shells):
         # exec of the real tool, with the stack's address and curl's own exit statuses
         ("curl -s -o /dev/null -w '%{http_code}' http://localhost:8000/health", 0, "200", ""),
         ("curl -s -f http://localhost:8000/v1/jobs/nope", 22, "", ""),
-        ("redis-cli ping", 0, "PONG\n", ""),
+        ("redis-cli -a testgen123 --no-auth-warning ping", 0, "PONG\n", ""),
+        ("redis-cli ping", 0, "NOAUTH Authentication required.\n\n", ""),  # exits 0 all the same
         ("docker exec testgen-postgres pg_isready -q", 0, "", ""),  # runs as nobody
     ],
 )

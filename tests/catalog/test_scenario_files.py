@@ -70,7 +70,11 @@ def test_builtin_scenarios_keep_their_meaning():
     assert [(f.link, f.attributes) for f in perf.faults] == [
         ("postgres", {"latency": 300}), ("llm", {"latency": 1500}),
     ]  # fmt: skip
-    assert catalog.get("high-memory-oom").stack_env["TESTGEN_CHAOS_HOOKS"] == "1"
+    # the deployment sets no memory limit: the scenario sets one, through the chaos layer
+    assert catalog.get("high-memory-oom").stack_env == {
+        "TESTGEN_CHAOS_HOOKS": "1",
+        "TESTGEN_MEM_LIMIT": "256m",
+    }
     assert catalog.get("high-memory-oom").verify_window_s == 20.0
     assert catalog.get("llm-quota").detect_window_s == 10.0
     assert catalog.get("wont-start-missing-variable").steps_from == ("Detection and Alert",)

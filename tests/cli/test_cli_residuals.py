@@ -102,8 +102,35 @@ def test_the_jobs_help_states_the_concurrency_the_code_chooses(monkeypatch):
 
 
 def test_run_help_lists_each_pytest_style_option_as_the_code_accepts_it():
-    from harness.cli import PYTEST_STYLE
+    from harness.suite.selection import PYTEST_STYLE
 
     text = _subparsers(build_parser())["run"].format_help()
     for option in PYTEST_STYLE:
         assert option in text, option
+
+
+def test_pytest_m_gameday_is_one_item_per_planned_gameday_with_the_verdict_asserted(tmp_path):
+    """The thin adapter: the executor's plan as test items, each gameday's verdict asserted
+    against its expectation, the record's fields as JUnit properties (fake backend)."""
+    import sys
+    import xml.etree.ElementTree as ET
+
+    from trust.support import REPO
+
+    junit = tmp_path / "junit.xml"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(REPO / "scenarios"), "-m", "gameday", "-q",
+         "-p", "no:randomly", "--backend", "fake", "--scenario", "service-down",
+         "--junitxml", str(junit), "--gameday-out", str(tmp_path / "out")],
+        capture_output=True, text=True, cwd=REPO, env=checkout_env(), timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    cases = ET.parse(junit).getroot().findall(".//testcase")
+    assert sorted(c.get("name") for c in cases) == sorted([
+        "test_gameday[service-down-incident-response]",
+        "test_gameday[service-down-incident-response.fixed]",
+    ])
+    for case in cases:
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        assert props["verdict"] == "recovered" and props["backend"] == "fake", props
+    assert len(list((tmp_path / "out").glob("service-down--*.json"))) == 2

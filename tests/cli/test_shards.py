@@ -73,6 +73,7 @@ def test_three_shards_merged_equal_the_unsharded_run(tmp_path):
     assert len(list((tmp_path / "merged" / "reviews").glob("*.md"))) == len(SCENARIOS) * 2
     assert (tmp_path / "merged" / "junit.xml").is_file()
     assert [p.name for p in (tmp_path / "history").rglob("results.json")] == ["results.json"]
+    assert "regression(s) against nothing yet" in merged.stdout
 
 
 def test_merge_says_which_planned_gameday_has_no_result_and_exits_1(tmp_path):

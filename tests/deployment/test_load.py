@@ -95,3 +95,17 @@ def test_dockerfile_stages_inherit_entrypoint_and_packages(tmp_path: Path) -> No
         "redis",
         "psutil",
     ]
+
+
+def test_an_override_file_changes_only_what_it_sets(tmp_path: Path) -> None:
+    (tmp_path / "docker-compose.yml").write_text(
+        "services:\n  app:\n    image: acme/app:1\n    container_name: app\n"
+        "    ports: ['8000:8000']\n    environment:\n      A: '1'\n"
+    )
+    (tmp_path / "docker-compose.override.yml").write_text(
+        "services:\n  app:\n    ports: ['9000:9000']\n    environment:\n      B: '2'\n"
+    )
+    app = load_deployment(tmp_path).services["app"]
+    assert app.image == "acme/app:1" and app.container_name == "app"
+    assert [p.host for p in app.ports] == [8000, 9000]
+    assert set(app.environment) == {"A", "B"}

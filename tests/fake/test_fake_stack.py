@@ -61,8 +61,9 @@ def test_jobs_survive_restarts_and_recreation_but_not_down_v(stack: FakeStack) -
     stack.create("postgres", stack.resolve_config()["postgres"])
     assert job(stack, job_id) == 200
     stack.remove("postgres")
-    assert stack.remove_volumes() == [f"{COMPOSE.project}_pgdata"]
-    assert stack.volume_removals[-1][1] == [f"{COMPOSE.project}_pgdata"]
+    removed = stack.remove_volumes()  # the deployment's volumes, PostgreSQL's among them
+    assert f"{COMPOSE.project}_postgres-data" in removed
+    assert stack.volume_removals[-1][1] == removed
     stack.create("postgres", stack.resolve_config()["postgres"])
     assert job(stack, job_id) == 404
 
@@ -83,7 +84,7 @@ def test_ready_names_the_dependency_that_is_down(stack: FakeStack) -> None:
     assert ready.status_code == 503
     body = ready.json()
     assert body["postgres"] == "ok" and body["llm"] == "ok"
-    assert body["redis"].startswith("error: redis unavailable")
+    assert body["redis"].startswith("error: ")  # the service's own reason (redis-py's)
     assert generate(stack).status_code == 200  # Redis down degrades: no cache, no limit
     stack.stop("postgres")
     assert generate(stack).status_code == 500
@@ -97,7 +98,7 @@ def test_a_cut_link_is_seen_through_the_real_fault_proxy(stack: FakeStack) -> No
     assert stack.exec("testgen", ["pg_isready", "-h", "toxiproxy", "-p", "15432"]).exit_code == 2
     assert stack.exec("testgen", ["pg_isready", "-h", "postgres", "-p", "5432"]).exit_code == 0
     holds, observed = steady_state(stack)
-    assert not holds and "database unavailable" in observed
+    assert not holds and '"postgres":"error: ' in observed, observed  # the service's /ready
     cut.lift(stack)
     assert cut.still_in_effect(stack) is None
     assert steady_state(stack)[0]

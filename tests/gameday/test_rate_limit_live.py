@@ -23,9 +23,13 @@ from harness.runbook.parse import parse_runbook_text
 from harness.suite import catalog
 
 ROOT = Path(__file__).resolve().parents[2]
-COMPOSE = ROOT / "docker-compose.chaos.yml"  # the fixture that interpolates LLM_RATE_LIMIT
+COMPOSE = ROOT / "docker-compose.chaos.yml"
+ASSUMED = ROOT / "deployments" / "assumed"  # the fixture that interpolates LLM_RATE_LIMIT
 FIXED = ROOT / "runbooks" / "incident-response.fixed.md"
-KEPT = "# 2. Rate limiting: keep the configured limit (10 per minute would throttle every user)\n"
+KEPT = (
+    "# 2. Rate limiting: compose passes no LLM_RATE_LIMIT either (and 10 a minute would "
+    "throttle every user)\n"
+)
 APPLIED = "# 2. Implement rate limiting\nexport LLM_RATE_LIMIT=10\n"
 REPEAT = int(os.environ.get("GAMEDAY_LIVE_REPEAT", "1"))
 
@@ -45,11 +49,8 @@ def test_scenario_3_with_the_rate_limit_applied_is_recovered(
 ) -> None:
     runbook = rate_limited_runbook(tmp_path)
     scenario = catalog.for_runbook(FIXED)[scenario_id]
-    compose = ComposeFile(COMPOSE)
-    result = Gameday(
-        runbook, scenario,
-        lambda env: make_stack("local", compose, env, env_example=ROOT / ".env.example"),
-    ).run()  # fmt: skip
+    compose = ComposeFile(COMPOSE, deployment=ASSUMED)
+    result = Gameday(runbook, scenario, lambda env: make_stack("local", compose, env)).run()
     detail = f"{result.summary()}\n{result.step_table()}\nprobe: {result.probe_rate}"
     assert result.verdict == Verdict.RECOVERED, detail
     # The step took: the API now declares 10 a minute, and the probe stayed under it.

@@ -45,8 +45,9 @@ def test_the_trend_table_has_a_row_per_scenario_and_a_column_per_run(three_night
     table = md.split("## incident-response", 1)[1].split("## Per scenario", 1)[0]
     lines = [ln for ln in table.splitlines() if ln.startswith("|")]
     assert lines[0] == "| scenario | 2026-11-24 | 2026-11-25 | 2026-11-26 |"
-    assert lines[2] == "| service-down | ✓ 0.50 s | ✗ not-recovered | ✓ 0.70 s |"
-    assert lines[3] == "| service-crash | – | ✓ 1.50 s | ✓ 2.00 s |"
+    # Scenarios in alphabetical order, so two runbooks' tables read alike.
+    assert lines[2] == "| service-crash | – | ✓ 1.50 s | ✓ 2.00 s |"
+    assert lines[3] == "| service-down | ✓ 0.50 s | ✗ not-recovered | ✓ 0.70 s |"
     summary = [ln for ln in md.splitlines() if ln.startswith("| service-down | incident")]
     assert summary == [
         "| service-down | incident-response | 3 | 2 | 0.60 s | 0.70 s | recovered | "
@@ -94,3 +95,17 @@ def test_runbooks_get_a_table_each_and_only_the_latest_runs_are_columns(tmp_path
     assert header.count("|") == MAX_RUN_COLUMNS + 2
     assert "2026-11-01" not in header and "2026-11-12" in header
     assert f"The latest {MAX_RUN_COLUMNS} runs are shown" in md
+
+
+def test_the_svg_has_a_panel_per_scenario_with_a_line_per_runbook(tmp_path):
+    for day in (1, 2):
+        fixed = recovered("service-down", ttr=0.4, runbook="runbooks/incident-response.fixed.md")
+        nightly(tmp_path, day, recovered("service-down", ttr=0.5 + day), fixed)
+    _, _, svg = write_history(tmp_path)
+    root = ET.fromstring(svg.read_text())
+    ns = "{http://www.w3.org/2000/svg}"
+    titles = [t.text for t in root.iter(f"{ns}text") if t.get("font-weight") == "600"]
+    assert titles[1:] == ["service-down"]  # one panel (after the heading) for both runbooks
+    assert len(list(root.iter(f"{ns}polyline"))) == 2  # a line per runbook
+    labels = {t.text for t in root.iter(f"{ns}text")}
+    assert {"incident-response", "incident-response.fixed"} <= labels

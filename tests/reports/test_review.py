@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from harness.reports.review import (
@@ -235,3 +236,36 @@ def test_the_stacks_addresses_are_shown_by_their_production_names():
     assert "Failed to connect to localhost port 8000" in review
     assert "API at http://localhost:8000/health" in review
     assert API_REAL[-5:] not in review
+
+
+def test_each_thing_is_said_once_in_words_not_event_kinds():
+    from .factories import data_loss
+
+    result = not_recovered()
+    review = render_review(result, runbook_template())
+    assert "not recovered (not-recovered)" not in review
+    first_clause = result.reason.split(";")[0][:40].lower()
+    assert review.lower().count(first_clause) == 1  # the reason: in the Summary only
+    loss = render_review(data_loss(), runbook_template())
+    assert "data-destroyed" not in loss
+    assert "| Acknowledged data destroyed |" in loss
+
+
+def test_the_performance_finding_does_not_repeat_its_sentence():
+    from .factories import after_lift
+
+    result = undetected_with_finding("performance")
+    lifted = after_lift()
+    result.resolution_finding = replace(
+        result.resolution_finding, verdict=lifted.verdict, reason=lifted.reason
+    )
+    review = render_review(result, runbook_template())
+    assert review.lower().count("self-healed") == 1
+
+
+def test_a_manual_steps_reason_and_the_detector_are_each_given_once():
+    review = render_review(recovered(), runbook_template())
+    reason = next(s.manual_reason for s in recovered().steps if s.manual_reason)
+    assert review.count(reason) == 1  # in its action item
+    assert section(review, "## Timeline").count("by runbook line 69") == 1
+    assert "detected the fault in" not in section(review, "## Follow-up")

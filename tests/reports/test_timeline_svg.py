@@ -240,6 +240,8 @@ def test_a_detection_step_failing_at_baseline_is_never_drawn_as_a_plain_failure(
     root = parse(timeline_svg(result))
     [bar] = titled(root, "rect", "line 88")
     assert bar.get("fill") == BASELINE_FAILING_COLOUR
+    fill = bar.get("fill")
+    assert fill[1:3] == fill[3:5] == fill[5:7]  # grey, never a failure's red
     assert "failing at baseline" in bar.find(f"{NS}title").text
 
 
@@ -250,3 +252,56 @@ def test_a_multi_line_command_is_labelled_on_one_line():
     usage = 'curl -H "Authorization: Bearer $OPENAI_API_KEY" https://api.openai.com/v1/usage'
     assert any(usage in t for t in full), full
     assert not any("\\" in (t or "") for t in full)
+
+
+def _label_boxes(root: ET.Element) -> list[tuple[float, float, float]]:
+    """(y, left, right) of each marker label (font-size 11, above the plot), estimated."""
+    out = []
+    for t in root.iter(f"{NS}text"):
+        if t.get("font-size") != "11" or t.find(f"{NS}title") is not None or not t.get("fill"):
+            continue
+        x, w = float(t.get("x")), 6.2 * len(t.text or "")
+        left = x - w if t.get("text-anchor") == "end" else x
+        out.append((float(t.get("y")), left, left + w))
+    return out
+
+
+def test_marker_labels_never_overlap_however_close_the_events():
+    result = after_lift()  # lift, recovery and confirmation close together
+    result.recovery_confirmed_s = result.ttr_s + 0.01
+    boxes = _label_boxes(parse(timeline_svg(result)))
+    assert len(boxes) >= 4
+    for i, (y1, a1, b1) in enumerate(boxes):
+        for y2, a2, b2 in boxes[i + 1 :]:
+            assert y1 != y2 or b1 <= a2 or b2 <= a1, (boxes, i)
+
+
+def test_a_polled_step_is_a_lane_with_a_tick_per_recorded_run():
+    result = undetected_with_finding()
+    polled = next(s for s in result.steps if s.phase == "detect")
+    t0 = result.t0
+    polled.runs = [(t0 + 0.1 * i, 0.02, 0) for i in range(1, 40)]  # type: ignore[attr-defined]
+    root = parse(timeline_svg(result))
+    ticks = [ln for ln in root.iter(f"{NS}line") if ln.get("class") == "tick"]
+    assert len(ticks) == 39
+    band = titled(root, "rect", "polled from")
+    assert band and "39 recorded runs" in band[0].find(f"{NS}title").text
+
+
+def test_without_recorded_runs_the_lane_says_only_the_last_run_is_kept():
+    root = parse(timeline_svg(undetected_with_finding()))
+    bands = titled(root, "rect", "polled from")
+    assert bands and all("keeps only the last run" in b.find(f"{NS}title").text for b in bands)
+    assert not [ln for ln in root.iter(f"{NS}line") if ln.get("class") == "tick"]
+
+
+def test_the_step_that_destroyed_data_is_outlined_and_named():
+    from .factories import data_loss
+
+    root = parse(timeline_svg(data_loss()))
+    [bar] = titled(root, "rect", "line 191")
+    assert bar.get("stroke") == "#000" and float(bar.get("stroke-width")) > 2
+    assert "destroyed acknowledged data" in bar.find(f"{NS}title").text
+    texts = [t.text or "" for t in root.iter(f"{NS}text")]
+    assert any(t.startswith("⚠ destroyed acknowledged data") for t in texts)
+    assert "data destroyed (line 191)" in texts

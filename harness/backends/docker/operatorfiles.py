@@ -20,9 +20,11 @@ engine cannot see: the stack refuses to start, naming it (`remote_problems`).
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import tarfile
+import tempfile
 from pathlib import Path
 
 import docker
@@ -59,18 +61,29 @@ def remote_problems(configs: dict[str, ServiceConfig]) -> list[str]:
 
 
 def fetch(client: docker.DockerClient, container_id: str, target: str, local: Path) -> bool:
-    """Replace `local` with a copy of `target` in the container; False if it cannot be read."""
+    """Bring `local` up to date with `target` in the container; False if it cannot be read.
+    Each file is replaced by a rename, so a step reading it meanwhile (another detection
+    step's `tail`) sees the old copy or the new one, never none."""
     try:
         stream, _ = client.api.get_archive(container_id, target.rstrip("/") + "/.")
         data = b"".join(stream)
     except (NotFound, APIError):
         return False
-    shutil.rmtree(local, ignore_errors=True)
     local.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-        members = [m for m in archive.getmembers() if m.isfile() or m.isdir()]
-        for member in members:
-            # `<target>/.` archives as "./…": strip it, and never write outside `local`.
-            member.name = member.name.removeprefix("./").lstrip("/")
-        archive.extractall(local, members=[m for m in members if m.name], filter="data")
+    staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=local.parent))
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            members = [m for m in archive.getmembers() if m.isfile() or m.isdir()]
+            for member in members:
+                # `<target>/.` archives as "./…": strip it, and never write outside `local`.
+                member.name = member.name.removeprefix("./").lstrip("/")
+            archive.extractall(staging, members=[m for m in members if m.name], filter="data")
+        for path in sorted(staging.rglob("*")):
+            dest = local / path.relative_to(staging)
+            if path.is_dir():
+                dest.mkdir(parents=True, exist_ok=True)
+            else:
+                os.replace(path, dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return True

@@ -3,11 +3,12 @@ rules without processes.
 
 Containers are state machines (created, running, exited, restarting; exit codes, restart
 counts, the compose file's restart policies), and each running one has a real server on a
-loopback port, played in this process: the TestGen API (`/health`, `/ready` with its
-per-dependency body, `/v1/generate`, `/v1/jobs/{id}`, `/metrics`), a mock LLM with the
-`/_chaos` control API, a small Redis (RESP2/3), PostgreSQL's wire protocol for the few
-statements the harness itself sends (rows live in the named volume, so they survive
-restarts but not `down -v`), and the project's own fault proxy, in process.
+loopback port, in this process: the TestGen API is the reference service's own app
+(`api.py` serves `harness/services/testgen/app.py`: its routes, rate limit, cache, LLM
+fallback, metrics and log lines), with a mock LLM with the `/_chaos` control API, a small
+Redis (RESP2/3), PostgreSQL's wire protocol for the few statements the harness itself
+sends (the API's jobs and those rows live in the named volume, so they survive restarts
+but not `down -v`), and the project's own fault proxy (`proxy.py`).
 
 Every fault of the catalog works on it: `service-killed`, `process-crash`,
 `missing-variable`, `llm-provider`, `network` (cut links and toxics act on real

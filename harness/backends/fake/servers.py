@@ -1,11 +1,12 @@
-"""The fake stack's in-process servers: real sockets on loopback, no service behind them.
+"""The fake stack's in-process servers: real sockets on loopback. The TestGen API is the
+reference service's own app (`api.py`); the dependencies are played here.
 
 A fake container that runs has its server listening; one that does not, has none, so a
 client gets `connection refused` exactly as from a dead process. Dependencies are reached
 the way the real TestGen service reaches them: over the network, through the fault proxy's
 links, so a cut link or a stopped dependency is seen by a real round trip.
 
-    TestGen API (http.server) ──▶ fault proxy (harness.faultproxy, in a thread's loop)
+    TestGen API (api.py) ──▶ fault proxy (harness.faultproxy, in a thread's loop)
                                    ──▶ "PostgreSQL" (startup handshake; rows in the volume)
                                    ──▶ "Redis" (a small RESP server; data in memory)
                                    ──▶ mock LLM (http.server over mockllm's own State)
@@ -13,36 +14,25 @@ links, so a cut link or a stopped dependency is seen by a real round trip.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import logging
 import re
 import socket
 import socketserver
 import struct
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
-
-import httpx
 
 from harness.backends.local.ports import free_port as reserved_free_port
-from harness.services.contract import content_key
 from harness.services.mockllm import answers
 from harness.services.mockllm.state import HANG_LIMIT_S, State, parse_mode
-from harness.services.testgen.cache import client_id
-from harness.services.testgen.config import Config
 
 Log = Callable[[str, str], None]  # (level, message)
 Resolve = Callable[[str, int], tuple[str, int]]  # service DNS: (host, port) -> loopback
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
-CALL_TIMEOUT = 5.0  # as the reference service's LLM calls
-CACHE_PREFIX = "testgen:"  # the reference service's Redis keys (cache-bloat poisons them)
 DEP_TIMEOUT = 0.9  # as the reference service's /ready checks
 
 
@@ -542,393 +532,6 @@ def pg_ping(address: tuple[str, int], timeout: float = DEP_TIMEOUT) -> None:
             raise ConnectionError("server closed the connection unexpectedly")
 
 
-# -- the fault proxy, in process ------------------------------------------------------------
-
-
-class _ProxyLog(logging.Handler):
-    """The fault proxy's log records into the container log of the proxy that wrote them
-    (each in-process proxy runs on a thread of its own), not onto the harness's stderr."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.by_thread: dict[str, Log] = {}
-
-    def emit(self, record: logging.LogRecord) -> None:
-        log = self.by_thread.get(threading.current_thread().name)
-        if log is not None:
-            log(record.levelname, record.getMessage())
-
-
-_PROXY_LOG = _ProxyLog()
-logging.getLogger("harness.faultproxy").addHandler(_PROXY_LOG)
-
-
-class FaultProxy:
-    """The project's own Toxiproxy (`harness.faultproxy`) run on an event loop in a thread:
-    its REST API and its links are real, so network faults act on real connections."""
-
-    def __init__(self, port: int, links: list[tuple[str, int, tuple[str, int]]], log: Log) -> None:
-        self.port, self.links, self.log = port, links, log
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-
-    def start(self) -> None:
-        from harness.faultproxy.api import ApiServer
-        from harness.faultproxy.server import Proxy, ProxyCollection
-
-        self._ready.clear()
-        self._error = None
-
-        async def main() -> None:
-            collection = ProxyCollection()
-            api = ApiServer(collection)
-            self._stop = asyncio.Event()
-            try:
-                server = await api.start("127.0.0.1", self.port)
-                for name, listen, (host, port) in self.links:  # no state across restarts
-                    await collection.add(Proxy(name, f"127.0.0.1:{listen}", f"{host}:{port}"), True)
-            except BaseException as exc:
-                collection.shutdown()
-                self._error = exc
-                self._ready.set()
-                raise
-            self._ready.set()
-            try:
-                await self._stop.wait()
-            finally:
-                server.close()
-                api.close_connections()
-                collection.shutdown()
-                await server.wait_closed()
-                await asyncio.sleep(0)
-
-        def run() -> None:
-            _PROXY_LOG.by_thread[threading.current_thread().name] = self.log
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            with contextlib.suppress(BaseException):
-                loop.run_until_complete(main())
-            loop.close()
-            _PROXY_LOG.by_thread.pop(threading.current_thread().name, None)
-
-        self._thread = threading.Thread(target=run, daemon=True, name=f"fake-proxy-{self.port}")
-        self._thread.start()
-        self._ready.wait(10)
-        if self._error is not None:
-            raise OSError(f"fault proxy cannot listen: {self._error}")
-
-    def stop(self) -> None:
-        loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(stop.set)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._loop = self._stop = self._thread = None
-
-    def healthy(self) -> bool:
-        return self._ready.is_set() and self._error is None and self._thread is not None
-
-
-# -- the TestGen API ----------------------------------------------------------------------------
-
-
-class TestGenApi(Service):
-    """The TestGen API's contract (docs/design.md §2) played from the container's configuration:
-    it refuses to start without a required variable (the reference service's own `Config`
-    rules), reaches PostgreSQL, Redis and the providers through the addresses it was
-    created with, writes ERROR / `llm_error` / `database` lines to TESTGEN_LOG_FILE."""
-
-    __test__ = False  # not a pytest class, whatever its name says
-
-    def __init__(self, port: int, log: Log, env: dict[str, str], resolve: Resolve,
-                 jobs: Callable[[], dict[str, dict[str, Any]]],
-                 on_memory: Callable[[int], None] = lambda held: None) -> None:
-        super().__init__(port, log)
-        # The memory-assault hook (TESTGEN_CHAOS_HOOKS=1) holds a figure, not memory: the
-        # stack compares it with mem_limit and OOM-kills the container as the kernel would.
-        self.assault_bytes, self.on_memory = 0, on_memory
-        self._assault = threading.Event()
-        # The hook of the cache-bloat incident: every cache entry read is kept "in process".
-        self.hot_cache: dict[str, int] = {}
-        self.config = Config.from_env(env)  # ConfigError: the container refuses to start
-        self.resolve, self.jobs = resolve, jobs
-        self.requests: dict[tuple[str, str], int] = {}
-        self.llm_requests: dict[tuple[str, str], int] = {}
-        self.active = 0
-        self._lock = threading.Lock()
-        self._http = httpx.Client(timeout=httpx.Timeout(CALL_TIMEOUT, connect=2.0),
-                                  trust_env=False)
-
-    def _make_server(self) -> _Tracking:
-        return _HTTPServer(("127.0.0.1", self.port), _Handler, self)
-
-    def _address(self, url: str, default_port: int) -> tuple[str, int]:
-        parts = urlsplit(url)
-        return self.resolve(parts.hostname or "localhost", parts.port or default_port)
-
-    def _url(self, url: str) -> str:
-        parts = urlsplit(url)
-        host, port = self._address(url, 80)
-        return parts._replace(netloc=f"{host}:{port}").geturl()
-
-    # -- dependencies ------------------------------------------------------------------
-    def _db(self) -> None:
-        try:
-            pg_ping(self._address(self.config.database_url, 5432))
-        except OSError as exc:
-            raise DependencyDown(f"database unavailable: {exc or type(exc).__name__}") from None
-
-    def _redis(self, *argv: str) -> str:
-        try:
-            return resp_call(self._address(self.config.redis_url, 6379), *argv)
-        except OSError as exc:
-            raise DependencyDown(f"redis unavailable: {exc or type(exc).__name__}") from None
-
-    def _chain(self) -> list[str]:
-        chain = [self.config.primary_llm_provider]
-        return chain + ["ollama"] if self.config.local_llm_enabled else chain
-
-    def _provider_request(self, provider: str, prompt: str) -> tuple[str, dict[str, str], Any]:
-        cfg = self.config
-        if provider == "openai":
-            return (f"{cfg.openai_api_base}/chat/completions",
-                    {"Authorization": f"Bearer {cfg.openai_api_key}"} if cfg.openai_api_key
-                    else {},
-                    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": prompt}]})
-        if provider == "anthropic":
-            return (f"{cfg.anthropic_api_base}/v1/messages",
-                    {"x-api-key": cfg.anthropic_api_key} if cfg.anthropic_api_key else {},
-                    {"model": "claude-3-5-haiku-latest", "max_tokens": 1024,
-                     "messages": [{"role": "user", "content": prompt}]})
-        return (f"{cfg.ollama_base_url}/api/generate", {},
-                {"model": "codellama", "prompt": prompt, "stream": False})
-
-    def _llm(self, provider: str, prompt: str) -> str:
-        url, headers, payload = self._provider_request(provider, prompt)
-        try:
-            r = self._http.post(self._url(url), headers=headers, json=payload)
-            status = str(r.status_code)
-            if r.is_success:
-                body = r.json()
-                text = (body["choices"][0]["message"]["content"] if provider == "openai"
-                        else "".join(b.get("text", "") for b in body["content"])
-                        if provider == "anthropic" else body["response"])
-                self._count_llm(provider, "200")
-                return str(text)
-            reason = _error_reason(r)
-        except httpx.TimeoutException:
-            status, reason = "timeout", f"no answer within {CALL_TIMEOUT:.0f}s"
-        except httpx.HTTPError as exc:
-            status, reason = "unreachable", str(exc) or type(exc).__name__
-        except (ValueError, KeyError, IndexError, TypeError):
-            status, reason = "malformed", "malformed_response"
-        self._count_llm(provider, status)
-        self.log("ERROR", f"llm_error provider={provider} status={status} reason={reason}")
-        raise DependencyDown(f"{provider} {status} {reason}", provider=provider, status=status)
-
-    def _count_llm(self, provider: str, status: str) -> None:
-        with self._lock:
-            key = (provider, status)
-            self.llm_requests[key] = self.llm_requests.get(key, 0) + 1
-
-    # -- routes ------------------------------------------------------------------------
-    def handle(self, h: _Handler, method: str, path: str) -> None:
-        with self._lock:
-            self.active += 1
-        status = 500
-        try:
-            status = self._route(h, method, path)
-        finally:
-            with self._lock:
-                self.active -= 1
-                key = (path if not path.startswith("/v1/jobs/") else "/v1/jobs/{id}", str(status))
-                self.requests[key] = self.requests.get(key, 0) + 1
-
-    def _route(self, h: _Handler, method: str, path: str) -> int:  # noqa: PLR0911
-        if (method, path) == ("GET", "/health"):
-            return _send(h, 200, {"status": "ok"})
-        if (method, path) == ("GET", "/ready"):
-            return _send(h, *self._ready())
-        if (method, path) == ("GET", "/metrics"):
-            return _send(h, 200, self._metrics().encode(), "text/plain; version=0.0.4")
-        if (method, path) == ("POST", "/v1/generate"):
-            return _send(h, *self._generate(h))
-        if method == "GET" and path.startswith("/v1/jobs/"):
-            return _send(h, *self._job(path.rsplit("/", 1)[-1]))
-        if path == "/_chaos/memory" and self.config.chaos_hooks:
-            return _send(h, *self._memory(method, h._body() if method == "POST" else None))
-        return _send(h, 404, {"detail": "Not Found"})
-
-    def _ready(self) -> tuple[int, Any]:
-        results: dict[str, str] = {}
-        for name, check in (("postgres", self._db), ("redis", lambda: self._redis("PING")),
-                            ("llm", self._llm_check)):
-            try:
-                check()
-                results[name] = "ok"
-            except DependencyDown as exc:
-                results[name] = f"error: {exc}"
-        ok = all(v == "ok" for v in results.values())
-        if not ok:
-            self.log("WARNING", "not ready " + " ".join(f"{k}={v!r}" for k, v in results.items()))
-        return (200 if ok else 503), results
-
-    def _llm_check(self) -> None:
-        reasons = []
-        for provider in self._chain():
-            url = {"openai": f"{self.config.openai_api_base}/models",
-                   "anthropic": f"{self.config.anthropic_api_base}/v1/models"}.get(
-                provider, f"{self.config.ollama_base_url}/api/tags")
-            key = self.config.openai_api_key if provider == "openai" \
-                else self.config.anthropic_api_key
-            headers = {} if provider == "ollama" else (
-                {"Authorization": f"Bearer {key}"} if provider == "openai" else {"x-api-key": key})
-            try:
-                r = self._http.get(self._url(url), headers=headers, timeout=DEP_TIMEOUT)
-                if r.is_success:
-                    return
-                reasons.append(f"{provider} {r.status_code}")
-            except httpx.HTTPError as exc:
-                reasons.append(f"{provider} unreachable {type(exc).__name__}")
-        raise DependencyDown("; ".join(reasons))
-
-    def _generate(self, h: _Handler) -> tuple[int, Any]:
-        body = h._body()
-        if not isinstance(body, dict) or not all(
-            isinstance(body.get(k), str) and body[k].strip() for k in ("language", "source")
-        ):
-            return 400, {"error": "language and source must be non-empty strings"}
-        language, source = body["language"], body["source"]
-        key = content_key(language, source)
-        redis_ok, limit = True, self.config.llm_rate_limit
-        try:
-            if limit > 0:
-                client = client_id({k.lower(): v for k, v in h.headers.items()},
-                                   h.client_address[0])
-                minute = int(time.time() // 60)
-                count = int(self._redis("INCR", f"{CACHE_PREFIX}ratelimit:{client}:{minute}"))
-                if count > limit:
-                    return 429, {"error": "rate limit exceeded", "limit_per_minute": limit}
-            cached = self._redis("GET", f"{CACHE_PREFIX}cache:{key}")
-        except DependencyDown as exc:
-            self.log("ERROR", f"{exc} action=degraded")
-            redis_ok, cached = False, ""
-        if cached:
-            entry = json.loads(cached)
-            tests, provider = entry["tests"], entry.get("provider", "unknown")
-            if self.config.chaos_hooks:
-                self.hot_cache[key] = len(cached)
-                self.on_memory(self.held_bytes)
-        else:
-            prompt = f"Write pytest unit tests for the following {language} code.\n\n{source}"
-            failures: list[DependencyDown] = []
-            for provider in self._chain():
-                try:
-                    tests = self._llm(provider, prompt)
-                    break
-                except DependencyDown as exc:
-                    failures.append(exc)
-            else:
-                last = failures[-1]
-                return 502, {"error": "LLM provider unavailable", "provider": last.provider,
-                             "provider_status": last.status, "reason": str(last)}
-            if redis_ok:
-                with contextlib.suppress(DependencyDown):
-                    self._redis("SET", f"{CACHE_PREFIX}cache:{key}",
-                                json.dumps({"tests": tests, "provider": provider}))
-        job_id = str(uuid.uuid4())
-        try:
-            self._db()
-        except DependencyDown as exc:
-            self.log("ERROR", f"{exc} op=insert_job")
-            return 500, {"error": "database unavailable"}
-        self.jobs()[job_id] = {"id": job_id, "language": language, "content_hash": key,
-                               "tests": tests, "provider": provider}
-        return 200, {"job_id": job_id, "tests": tests, "provider": provider,
-                     "cached": bool(cached)}
-
-    @property
-    def held_bytes(self) -> int:
-        return self.assault_bytes + sum(self.hot_cache.values())
-
-    def _memory(self, method: str, body: Any) -> tuple[int, Any]:
-        if method == "DELETE":
-            self._assault.set()
-            freed, self.assault_bytes = self.assault_bytes, 0
-            self.log("WARNING", f"chaos memory released freed_mb={freed >> 20}")
-            return 200, {"freed_mb": freed >> 20}
-        if method == "GET":
-            return 200, {"held_mb": self.held_bytes >> 20}
-        body = body if isinstance(body, dict) else {}
-        mb, step, interval = (int(body.get(k, d)) for k, d in
-                              (("mb", 64), ("step_mb", 16), ("interval_ms", 20)))
-        self._assault = done = threading.Event()
-        self.log("WARNING", f"chaos memory assault mb={mb} step_mb={step} interval_ms={interval}")
-
-        def grow() -> None:
-            target = self.assault_bytes + mb * 2**20
-            while self.assault_bytes < target and not done.wait(interval / 1000):
-                if self._server is None:
-                    return
-                self.assault_bytes = min(target, self.assault_bytes + step * 2**20)
-                self.on_memory(self.held_bytes)
-
-        threading.Thread(target=grow, daemon=True, name=f"fake-memory-{self.port}").start()
-        return 202, {"status": "allocating", "mb": mb}
-
-    def stop(self) -> None:
-        self._assault.set()
-        super().stop()
-        self._http.close()
-
-    def _job(self, job_id: str) -> tuple[int, Any]:
-        try:
-            self._db()
-        except DependencyDown as exc:
-            self.log("ERROR", f"{exc} op=get_job")
-            return 500, {"error": "database unavailable"}
-        job = self.jobs().get(job_id)
-        return (200, job) if job else (404, {"error": "job not found"})
-
-    def _metrics(self) -> str:
-        with self._lock:
-            lines = ["# TYPE http_requests_total counter"]
-            lines += [f'http_requests_total{{path="{p}",status="{s}"}} {n}'
-                      for (p, s), n in sorted(self.requests.items())]
-            lines += ["# TYPE active_requests gauge", f"active_requests {self.active}",
-                      "# TYPE llm_requests_total counter"]
-            lines += [f'llm_requests_total{{provider="{p}",status="{s}"}} {n}'
-                      for (p, s), n in sorted(self.llm_requests.items())]
-        lines += ["# TYPE process_resident_memory_bytes gauge",
-                  f"process_resident_memory_bytes {48 * 2**20}"]
-        return "\n".join(lines) + "\n"
-
-
-class DependencyDown(Exception):
-    def __init__(self, message: str, provider: str = "", status: str = "") -> None:
-        super().__init__(message)
-        self.provider, self.status = provider, status
-
-
-def _send(h: _Handler, status: int, body: Any, content_type: str = "application/json") -> int:
-    h.reply(status, body, {"Retry-After": "60"} if status == 429 else None, content_type)
-    return status
-
-
-def _error_reason(response: httpx.Response) -> str:
-    try:
-        err = response.json().get("error")
-    except (ValueError, AttributeError):
-        return f"http_{response.status_code}"
-    if isinstance(err, dict):
-        return str(err.get("code") or err.get("type") or f"http_{response.status_code}")
-    return str(err or f"http_{response.status_code}")
-
-
 def free_port() -> int:
     """A free loopback port for one (service, port) of a stack: from the pool the local
     backend reserves across processes (a port the kernel picks could be taken a moment later
@@ -936,5 +539,4 @@ def free_port() -> int:
     return reserved_free_port()
 
 
-__all__ = ["FakePostgres", "FakeRedis", "FaultProxy", "MockLlm", "Service", "TestGenApi",
-           "free_port"]
+__all__ = ["FakePostgres", "FakeRedis", "MockLlm", "Service", "free_port"]

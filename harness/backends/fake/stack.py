@@ -43,7 +43,7 @@ from harness.backends.base import (
     image_id,
     should_restart,
 )
-from harness.backends.fake import servers
+from harness.backends.fake import api, proxy, servers
 from harness.compose import ComposeFile, ServiceConfig
 from harness.errors import StackError
 from harness.services.testgen.config import ConfigError
@@ -335,14 +335,14 @@ class FakeStack(Stack):
             links = [(link.name, self._ports[(service, link.listen_port)],
                       self.endpoint(link.upstream_service, link.upstream_port))
                      for link in self.compose.proxies]
-            return servers.FaultProxy(self._ports[(service, 8474)], links, log)
+            return proxy.FaultProxy(self._ports[(service, 8474)], links, log)
         own = sorted(p for (s, p) in self._ports if s == service)
         if cont.kind == "llm" and own:
             return servers.MockLlm(self._ports[(service, own[0])], log)
         if cont.kind == "api":
             env = self._env(cont)
             port = int(env.get("TESTGEN_PORT") or 8000)
-            return servers.TestGenApi(self._ports[(service, port)], log, env, self._resolve,
+            return api.TestGenApi(self._ports[(service, port)], log, env, self._resolve,
                                       self.jobs, lambda held: self._memory(cont, held))
         raise NotSupportedOnFake(f"service {service}: the fake backend has no model for it")
 

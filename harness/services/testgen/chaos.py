@@ -91,8 +91,9 @@ def _int_field(body: dict[str, Any], name: str, default: int, lo: int, hi: int) 
     return value
 
 
-def routes(log: logging.Logger) -> list[Route]:
-    hog = MemoryHog(log)
+def routes(log: logging.Logger, hog: MemoryHog | None = None) -> list[Route]:
+    """The chaos routes; `hog` holds the memory (the fake backend's holds a figure)."""
+    hog = hog or MemoryHog(log)
 
     async def memory_start(request: Request) -> JSONResponse:
         try:
