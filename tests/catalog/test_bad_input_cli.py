@@ -14,8 +14,6 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.compose_merge import dump_yaml, load_yaml
-
 REPO = Path(__file__).resolve().parents[2]
 FIXED = REPO / "runbooks" / "incident-response.fixed.md"
 SCENARIO = (
@@ -34,9 +32,8 @@ def team(tmp_path: Path, scenarios: str) -> Path:
     return runbook
 
 
-def watched(
-    argv: list[str], cwd: Path, tmpdir: Path
-) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+def watched(argv: list[str], cwd: Path, tmpdir: Path) -> tuple[subprocess.CompletedProcess[str],
+                                                               list[str]]:
     """Run `argv` with its own empty TMPDIR; every process it started while it ran (polled)."""
     env = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(argv, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE,
@@ -88,9 +85,8 @@ def test_a_misspelt_parameter_exits_2_naming_file_and_line_and_starts_nothing(
     if way == "pytest":  # pytest's plugins ask `file` and `uname` about the platform (and
         # the fork that runs each shows pytest's own command line until it execs)
         own = " ".join(WAYS[way](runbook, out)[:3])
-        started = [
-            c for c in started if c.split(":")[0] not in ("file", "uname") and not c.endswith(own)
-        ]
+        started = [c for c in started
+                   if c.split(":")[0] not in ("file", "uname") and not c.endswith(own)]
     assert started == [], started  # no stack service, proxy or worker was ever started
     assert list(tmpdir.iterdir()) == [] and not out.exists()
 
@@ -108,32 +104,30 @@ def test_lint_refuses_an_out_of_range_or_mistyped_attribute(tmp_path: Path, valu
     assert proc.stderr.strip().endswith(words) and "team.scenarios.toml:5: " in proc.stderr
 
 
-def _compose_without(tmp_path: Path, service: str) -> Path:
-    data = load_yaml((REPO / "docker-compose.chaos.yml").read_text(), "chaos layer")
-    data["x-deployment"] = str(REPO / data["x-deployment"])  # relative to the layer's file
-    del data["services"][service]
-    data.pop("x-proxies", None) if service == "toxiproxy" else None
-    for other in data["services"].values():
-        deps = other.get("depends_on")
-        if isinstance(deps, dict):
-            deps.pop(service, None)
-        elif isinstance(deps, list) and service in deps:
-            deps.remove(service)
+def _compose_without_the_proxy(tmp_path: Path) -> Path:
+    """The chaos layer with its `toxiproxy` service left out, over the same deployment."""
+    text = (REPO / "docker-compose.chaos.yml").read_text()
+    start = text.index("\n  toxiproxy:\n")
+    end = text.index("\n  testgen:\n", start)
+    text = (text[:start] + text[end:]).replace("      - toxiproxy\n", "")  # from depends_on
+    deployment = REPO / "deployments" / "testgen-runbook-era"
+    text = text.replace("x-deployment: deployments/testgen-runbook-era",
+                        f"x-deployment: {deployment}")  # fmt: skip
     path = tmp_path / "compose.yml"
-    path.write_text(dump_yaml(data))
+    path.write_text(text)
     return path
 
 
 @pytest.mark.parametrize(
     ("scenarios", "compose", "words"),
     [
-        ("", lambda tmp: _compose_without(tmp, "toxiproxy"),
+        ("", _compose_without_the_proxy,
          "compose.yml: no service 'toxiproxy': a gameday stack needs"),
         (SCENARIO.replace('kind = "network", link = "postgres", toxic = "latency", '
                           "latency = 400", 'kind = "service-killed", service = "worker"'),
          lambda tmp: REPO / "docker-compose.chaos.yml", "no service 'worker'"),
-        ("", lambda tmp: (tmp / "c.yml", (tmp / "c.yml").write_text("services: [\n  a: {\n"))[0],
-         "c.yml: line 3: not valid YAML"),
+        ("", lambda tmp: (tmp / "c.yml", (tmp / "c.yml").write_text("services: [testgen\n"))[0],
+         "c.yml: line 2: not valid YAML"),
         (SCENARIO.replace("Performance Issues", "Meteor Strike"),
          lambda tmp: REPO / "docker-compose.chaos.yml", "no single runbook section matches"),
     ],
