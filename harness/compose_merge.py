@@ -83,28 +83,6 @@ def load_yaml(text: str, where: str) -> Any:
         raise ComposeError(where, f"{line}not valid YAML") from None
 
 
-class _Dumper(yaml.SafeDumper):
-    """Safe YAML that writes Compose's merge tags back (`load_yaml`'s inverse)."""
-
-
-_Dumper.add_representer(Reset, lambda d, _: d.represent_scalar("!reset", "null"))
-_Dumper.add_representer(
-    Override,
-    lambda d, o: (
-        d.represent_mapping("!override", o.value)
-        if isinstance(o.value, dict)
-        else d.represent_sequence("!override", o.value)
-        if isinstance(o.value, list)
-        else d.represent_scalar("!override", str(o.value))
-    ),
-)
-
-
-def dump_yaml(data: Any) -> str:
-    """YAML text Compose (and `load_yaml`) reads back as `data`, merge tags included."""
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False)
-
-
 # ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?err}, ${VAR?err}, $VAR, and $$ as an escape.
 _VAR = re.compile(
     r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
