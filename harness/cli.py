@@ -321,12 +321,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     done = execute.execute(
         jobs, backend=backend, compose=compose, concurrency=args.jobs, events=board,
         results_path=out / "results.json", runbooks=[r.path for r in runbooks],
-        exitfirst=args.exitfirst, shard_label=shard,
+        exitfirst=args.exitfirst, shard_label=shard, drift=_drift(compose, runbooks),
     )  # fmt: skip
-    info = RunInfo.now(done.results, [r.path for r in runbooks], backend,
-                       interrupted=done.interrupted_by is not None)  # fmt: skip
-    info.expected = {j.key: execute.expectation_record(j.expected) for j in jobs}
-    info.shard = shard
+    info = done.info or RunInfo.now(done.results, [r.path for r in runbooks], backend)
     if done.write_failure:
         print(f"gameday: results: {done.write_failure} (the verdicts stand)", file=sys.stderr)
     _say_outputs(Run(info, done.results), chosen, out, quiet=args.quiet > 0)
@@ -337,6 +334,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif args.history:
         return _record_exercise(Run(info, done.results), Path(args.history))
     return done.exit_status
+
+
+def _drift(compose: Any, runbooks: Sequence[Any]) -> dict[str, Any] | None:
+    """The drift report of the run's runbooks against the deployment the stack follows (every
+    report of the run carries it); None when the stack has no deployment under it."""
+    if compose.deployment_dir is None:
+        return None
+    from harness.deployment.drift import drift_report
+
+    return drift_report(compose.deployment_dir, [r.path for r in runbooks]).to_dict()
 
 
 def _record_exercise(run: Any, history: Path) -> int:

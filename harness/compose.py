@@ -36,7 +36,7 @@ from harness.compose_merge import (
     strip_fence,
     volume_target,
 )
-from harness.errors import ComposeError
+from harness.errors import ComposeError, StackError
 
 __all__ = [
     "ComposeFile",
@@ -530,11 +530,10 @@ class ComposeFile:
                 raise ComposeError(str(self.path), f"no such service: {n}")
             if names is None:  # a plain `up`: a profiled service is not in the project
                 for dep in self.raw["services"][n].get("depends_on", []) or []:
-                    if self.raw["services"][dep].get("profiles"):
-                        raise ComposeError(
-                            str(self.path),
+                    if self.raw["services"][dep].get("profiles"):  # Compose refuses `up`
+                        raise StackError(
                             f'service "{n}" depends on undefined service "{dep}": '
-                            "invalid compose project",
+                            "invalid compose project"
                         )
             visit(n)
         return order

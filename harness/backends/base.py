@@ -152,6 +152,8 @@ class Stack(abc.ABC):
     def info(self) -> StackInfo:
         # What the chaos layer sets that the deployment does not (a scenario's memory limit).
         layer = self.compose.layer_notes(self.resolve_config())
+        # Every stand-in with its reason, so each result (results.json, report) lists them.
+        layer += [f"stand-in: {s.name}: {s.reason}" for s in self.stand_ins()]
         notes = list(self._notes) + [n for n in layer if n not in self._notes]
         return StackInfo(self.backend_name, self.compose.project, self.workdir, notes)
 

@@ -68,7 +68,9 @@ class LinkProbe:
                 host=host, port=port, connect_timeout=max(1, int(timeout)), **self.login
             ) as conn:
                 if payload:
-                    conn.execute("SET statement_timeout = %s", (int(timeout * 1000),))
+                    # SET takes no bound parameters; set_config does.
+                    conn.execute("SELECT set_config('statement_timeout', %s, false)",
+                                 (str(int(timeout * 1000)),))  # fmt: skip
                     row = conn.execute("SELECT %s::text", (payload.decode(),)).fetchone()
                     if row is None or len(row[0]) != len(payload):
                         raise ValueError("echo came back short")

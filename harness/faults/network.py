@@ -164,13 +164,13 @@ class LinkToxic(Fault):
         rate = self.attributes.get("rate", 0)  # KB/s
         size = max(ECHO_BYTES[0], min(ECHO_BYTES[1], rate * 500))  # ~0.5 s at the rate
         try:
-            through = probe.echo(size, timeout=5.0 + 2 * size / (rate * 1000))
-            direct = probe.echo(size, direct=True)
+            direct = self._direct_echo(probe, size)
         except NotMeasurable as exc:
             return f"bandwidth toxic listed on link {self.link} (not measured: {exc})"
-        if through is None or direct is None:
-            return self._short(f"link {self.link}: {size} bytes echoed in {_ms(through)} through "
-                               f"the proxy, {_ms(direct)} direct")  # fmt: skip
+        through = probe.echo(size, timeout=5.0 + 2 * size / (rate * 1000))
+        if through is None:
+            return self._short(f"link {self.link}: an echo of {size} bytes failed through the "
+                               f"proxy ({_ms(direct)} direct)")  # fmt: skip
         # An echo carries `size` bytes on each stream; the toxic limits one of them.
         measured, without = size / 1000 / through, size / 1000 / direct
         words = (f"link {self.link}: {measured:.0f} KB/s through the proxy vs {without:.0f} KB/s "
@@ -181,15 +181,25 @@ class LinkToxic(Fault):
             return self._short(f"{words}: the link is that slow without the toxic")
         return words
 
+    @staticmethod
+    def _direct_echo(probe: LinkProbe, size: int) -> float:
+        """The echo straight to the service: the yardstick. NotMeasurable when even that
+        fails (a service that does not echo): the toxic's effect cannot be told then."""
+        direct = probe.echo(size, direct=True)
+        if direct is None:
+            raise NotMeasurable(f"an echo of {size} bytes fails without the proxy too")
+        return direct
+
     def _limit_data(self, probe: LinkProbe) -> str | None:
         limit = self.attributes.get("bytes", 0)
         if limit + 1024 > ECHO_BYTES[1]:
             return (f"limit_data toxic listed on link {self.link} (not measured: "
                     f"{limit} bytes is more than a check sends)")  # fmt: skip
         try:
-            through = probe.echo(limit + 1024, timeout=5.0)
+            self._direct_echo(probe, limit + 1024)
         except NotMeasurable as exc:
             return f"limit_data toxic listed on link {self.link} (not measured: {exc})"
+        through = probe.echo(limit + 1024, timeout=5.0)
         if through is None:
             return f"link {self.link}: a connection passing over {limit} bytes is closed"
         return self._short(f"link {self.link}: {limit + 1024} bytes echoed through the proxy "

@@ -53,6 +53,9 @@ class RunInfo:
     harness_version: str = ""
     interrupted: bool = False  # stopped by Ctrl-C or SIGTERM: the results are the ones finished
     drift: dict[str, Any] | None = None  # the run's --deployment drift report (DriftReport.to_dict)
+    # What the chaos layer supplied because the deployment lacks it ({name, reason, service,
+    # serves, container}); a verdict that rests on one says so in its `unchecked`.
+    stand_ins: list[dict[str, Any]] = field(default_factory=list)
     # Every gameday the run planned, by `<scenario>--<runbook stem>`: the verdict (and second
     # finding) the suite expected, and where that comes from. A planned key without a result
     # never finished. Written by the executor; {} in files from before it.
@@ -101,6 +104,8 @@ class Run:
         info = asdict(self.info)
         if info.get("drift") is None:
             del info["drift"]  # optional: present only for a run with a deployment
+        if not info.get("stand_ins"):
+            del info["stand_ins"]  # optional: present only when the stack had stand-ins
         return {
             "schema_version": SCHEMA_VERSION,
             "run": info,

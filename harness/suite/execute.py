@@ -29,9 +29,9 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.compose import ComposeFile
 from harness.result import GamedayResult
@@ -40,6 +40,7 @@ from harness.runbook.model import Runbook
 from harness.suite.baseline import Expectation, expectation
 
 if TYPE_CHECKING:
+    from harness.reports.json_results import RunInfo
     from harness.suite.worker import Scheduler
 
 # A local stack at steady state (~230 MB RSS) plus the child that runs its gameday.
@@ -84,6 +85,7 @@ class Execution:
     interrupted_by: int | None = None
     expectations: dict[str, Expectation] = field(default_factory=dict)  # by Job.key
     write_failure: str | None = None  # results.json could not be written: the one line why
+    info: RunInfo | None = None  # the run record as last written (what every report renders)
 
     @property
     def unexpected(self) -> list[GamedayResult]:
@@ -228,6 +230,7 @@ def execute(
     confirm: bool = True,
     exitfirst: bool = False,
     shard_label: str = "",
+    drift: dict[str, Any] | None = None,
 ) -> Execution:
     """Run `jobs` (in the order given: `plan` puts the longest first) `concurrency` at a time
     (default: `default_concurrency`), each in a forked child on a stack of its own. Returns
@@ -243,6 +246,8 @@ def execute(
     names = list(runbooks) or list(dict.fromkeys(j.runbook.path for j in jobs))
     record = _Recorder(execution, results_path, backend, names, shard_label)
     record.expected = {j.key: expectation_record(j.expected) for j in jobs}
+    record.drift = drift
+    record.stand_ins = [asdict(s) for s in compose.stand_ins()]
     n = concurrency or default_concurrency(len(jobs))
     by_key = {j.key: j for j in jobs}
     with _Signals() as signals:
@@ -301,6 +306,8 @@ class _Recorder:
         self.expected: dict[str, dict[str, str | None]] = {}
         self.started_at = RunInfo.now().started_at
         self.failure: str | None = None  # the one line saying why results.json is not written
+        self.drift: dict[str, Any] | None = None
+        self.stand_ins: list[dict[str, Any]] = []
 
     def add(self, result: GamedayResult) -> None:
         self.execution.results.append(result)
@@ -310,8 +317,6 @@ class _Recorder:
         from harness.errors import OutputError
         from harness.reports.json_results import RunInfo, write_run
 
-        if self.path is None:
-            return
         results = self.execution.results
         info = RunInfo.now(
             results,
@@ -321,6 +326,10 @@ class _Recorder:
             interrupted=self.execution.interrupted_by is not None,
         )
         info.expected, info.shard = self.expected, self.shard
+        info.drift, info.stand_ins = self.drift, self.stand_ins
+        self.execution.info = info
+        if self.path is None:
+            return
         try:
             write_run(self.path, results, info)
             self.failure = None

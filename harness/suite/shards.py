@@ -51,6 +51,9 @@ def merge_runs(runs: list[Run]) -> Run:
         interrupted=any(r.info.interrupted for r in runs),
     )
     info.expected = expected
+    # Every shard ran on the same deployment and chaos layer: its drift and stand-ins are one.
+    info.drift = next((r.info.drift for r in runs if r.info.drift), None)
+    info.stand_ins = next((r.info.stand_ins for r in runs if r.info.stand_ins), [])
     return Run(info, results)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from harness.compose import ComposeFile, StandIn
 from harness.compose_merge import load_yaml, merge_service
-from harness.errors import ComposeError
+from harness.errors import ComposeError, StackError
 from harness.result import StepRun, StepStatus
 from harness.standins import NOAUTH, silent_no_ops, unchecked_lines
 
@@ -172,7 +172,7 @@ def test_profiles_of_the_deployment_keep_services_out_of_a_plain_up() -> None:
     assert configs["postgres"].profiles == ("database",)
     # A plain `up -d` leaves both out, and Compose refuses a default service that depends
     # on one of them (testgen-dev on redis) as an invalid project.
-    with pytest.raises(ComposeError, match='"testgen-dev" depends on undefined service "redis"'):
+    with pytest.raises(StackError, match='"testgen-dev" depends on undefined service "redis"'):
         head.startup_order()
     assert "redis" in head.startup_order(["testgen-dev"])  # named: its dependencies come too
 
@@ -266,3 +266,16 @@ def test_detection_in_the_stand_ins_container_is_named() -> None:
                     "of the stand-in TestGen HTTP API on :8000 (its output, its process); what "
                     "the deployment's testgen-copilot shows there is not checked")
     assert unchecked_lines([api], "docker logs testgen-copilot-dev", None) == []
+
+
+def test_every_result_lists_the_stand_ins_in_its_notes(tmp_path) -> None:
+    from harness.backends.fake.stack import FakeStack
+
+    stack = FakeStack(ComposeFile(LAYER))
+    try:
+        notes = [n for n in stack.info.notes if n.startswith("stand-in: ")]
+        assert len(notes) == 4
+        assert any(n.startswith("stand-in: TestGen HTTP API on :8000: the runbook calls")
+                   for n in notes)
+    finally:
+        stack.close()

@@ -56,6 +56,8 @@ def test_export_never_reaches_a_running_service_and_restart_keeps_old_env(operat
     assert operator.sh("docker-compose restart testgen").exit_code == 0
     env = operator.sh("docker inspect -f '{{.Config.Env}}' testgen-copilot").stdout
     assert "LOCAL_LLM_ENABLED=false" in env
+    # The deployment's own secrets (its Redis password, an interpolation default) are masked.
+    assert "testgen123" not in env and "redis://:[REDACTED]@" in env
 
 
 def test_up_d_recreates_only_services_whose_config_changed(operator):

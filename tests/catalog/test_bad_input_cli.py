@@ -13,7 +13,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 FIXED = REPO / "runbooks" / "incident-response.fixed.md"
@@ -105,31 +104,30 @@ def test_lint_refuses_an_out_of_range_or_mistyped_attribute(tmp_path: Path, valu
     assert proc.stderr.strip().endswith(words) and "team.scenarios.toml:5: " in proc.stderr
 
 
-def _compose_without(tmp_path: Path, service: str) -> Path:
-    data = yaml.safe_load((REPO / "docker-compose.chaos.yml").read_text())
-    del data["services"][service]
-    data.pop("x-proxies", None) if service == "toxiproxy" else None
-    for other in data["services"].values():
-        deps = other.get("depends_on")
-        if isinstance(deps, dict):
-            deps.pop(service, None)
-        elif isinstance(deps, list) and service in deps:
-            deps.remove(service)
+def _compose_without_the_proxy(tmp_path: Path) -> Path:
+    """The chaos layer with its `toxiproxy` service left out, over the same deployment."""
+    text = (REPO / "docker-compose.chaos.yml").read_text()
+    start = text.index("\n  toxiproxy:\n")
+    end = text.index("\n  testgen:\n", start)
+    text = (text[:start] + text[end:]).replace("      - toxiproxy\n", "")  # from depends_on
+    deployment = REPO / "deployments" / "testgen-runbook-era"
+    text = text.replace("x-deployment: deployments/testgen-runbook-era",
+                        f"x-deployment: {deployment}")  # fmt: skip
     path = tmp_path / "compose.yml"
-    path.write_text(yaml.safe_dump(data))
+    path.write_text(text)
     return path
 
 
 @pytest.mark.parametrize(
     ("scenarios", "compose", "words"),
     [
-        ("", lambda tmp: _compose_without(tmp, "toxiproxy"),
+        ("", _compose_without_the_proxy,
          "compose.yml: no service 'toxiproxy': a gameday stack needs"),
         (SCENARIO.replace('kind = "network", link = "postgres", toxic = "latency", '
                           "latency = 400", 'kind = "service-killed", service = "worker"'),
          lambda tmp: REPO / "docker-compose.chaos.yml", "no service 'worker'"),
-        ("", lambda tmp: (tmp / "c.yml", (tmp / "c.yml").write_text("```yaml\nservices:\n"))[0],
-         "c.yml: line 1: not valid YAML"),
+        ("", lambda tmp: (tmp / "c.yml", (tmp / "c.yml").write_text("services: [testgen\n"))[0],
+         "c.yml: line 2: not valid YAML"),
         (SCENARIO.replace("Performance Issues", "Meteor Strike"),
          lambda tmp: REPO / "docker-compose.chaos.yml", "no single runbook section matches"),
     ],

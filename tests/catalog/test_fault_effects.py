@@ -19,10 +19,10 @@ from harness.backends.base import Stack
 from harness.binaries import redis_server_binary
 from harness.compose import ComposeFile
 from harness.faults.base import Fault, FaultNotTaken
-from harness.faults.links import LinkProbe
+from harness.faults.links import LinkProbe, probe_for
 from harness.faults.llm_provider import LlmProviderFault
 from harness.faults.memory_pressure import MemoryPressure
-from harness.faults.network import LinkToxic
+from harness.faults.network import LinkToxic, toxiproxy_for
 from harness.faults.port_conflict import PortConflict
 from harness.faults.service_killed import ServiceKilled
 from harness.result import Verdict
@@ -276,3 +276,39 @@ def test_a_port_nobody_squats_is_not_a_port_conflict_even_with_the_service_down(
         assert shortfall.startswith("port 8000 answers nothing ("), shortfall
     finally:
         healthy_stack.start("testgen")
+
+
+def test_an_echo_that_fails_without_the_proxy_too_is_not_measured(link) -> None:
+    """The yardstick failing is no finding about the toxic: the evidence says it was not
+    measured rather than blaming (or crediting) the fault."""
+    api, probe = link
+    deaf = LinkProbe("redis", "redis", probe.through, ("127.0.0.1", free_port()))
+    for toxic in (fault(toxic="bandwidth", rate=40), fault(toxic="limit_data", bytes=100)):
+        toxic.add(api)
+        evidence = toxic.effect(api, deaf) or ""
+        assert evidence.endswith("fails without the proxy too)"), (evidence, toxic.shortfall)
+
+
+@pytest.mark.live  # the local backend's real PostgreSQL behind the fault proxy
+def test_a_bandwidth_limit_on_the_database_link_is_measured_with_real_postgres() -> None:
+    compose = ComposeFile(ROOT / "docker-compose.chaos.yml")
+    stack = make_stack("local", compose, {}, ROOT / ".env.example")
+    try:
+        stack.up()
+        probe = probe_for(stack, "postgres")
+        assert probe.echo(100_000, direct=True) is not None  # the yardstick works
+        with toxiproxy_for(stack) as api:
+            limited, moot = fault_on("postgres", rate=200), fault_on("postgres", rate=10**9)
+            limited.add(api)
+            evidence = limited.effect(api, probe)
+            assert evidence is not None and "asked at most 200 KB/s" in evidence, limited.shortfall
+            limited.lift(stack)
+            moot.add(api)
+            assert moot.effect(api, probe) is None
+            assert "the link is that slow without the toxic" in (moot.shortfall or "")
+    finally:
+        stack.close()
+
+
+def fault_on(link: str, **attributes: Any) -> LinkToxic:
+    return LinkToxic(link, toxic="bandwidth", **attributes)

@@ -206,7 +206,6 @@ def test_an_interrupted_run_exits_128_plus_signal_with_a_partial_results_json_di
     # A TMPDIR of its own, where the stacks' leftovers would be seen (under /tmp: PostgreSQL
     # runs unprivileged and must traverse it).
     stacks = Path(tempfile.mkdtemp(prefix="gd-interrupted-"))
-    started = time.time()
     stacks.chmod(0o711)
     # Concurrent: database-down (longer, started first) is still running at the signal.
     more = ("--scenario", "database-down") if jobs == "2" else ("--runbook", str(SHIPPED))
@@ -216,6 +215,7 @@ def test_an_interrupted_run_exits_128_plus_signal_with_a_partial_results_json_di
     )  # fmt: skip
     try:
         _wait_for(proc, after)
+        segments = _stack_segments(stacks)  # the running stacks' PostgreSQL shared memory
         proc.send_signal(signum)
         rest, err = proc.communicate(timeout=120)
     finally:
@@ -230,7 +230,7 @@ def test_an_interrupted_run_exits_128_plus_signal_with_a_partial_results_json_di
     finished = [r.scenario for r in run.results]
     assert finished == (["service-down"] if after == FIXED_RECOVERED else []), finished
     assert set(run.info.expected) >= {"service-down--incident-response.fixed"}  # the plan
-    _assert_nothing_left(stacks, started)
+    _assert_nothing_left(stacks, segments)
     shutil.rmtree(stacks, ignore_errors=True)
     results = str(out / "results.json")
     diff = gameday("diff", results, results, cwd=tmp_path, timeout=60)
@@ -238,25 +238,40 @@ def test_an_interrupted_run_exits_128_plus_signal_with_a_partial_results_json_di
 
 
 
-def _assert_nothing_left(tmp: Path, since: float) -> None:
-    """No process of the stacks alive, no stack dir left, no PostgreSQL shared memory segment
-    of the run's time left in /dev/shm (the reapers are given 10 s)."""
+def _stack_pids(tmp: Path) -> set[int]:
+    return {int(line.split()[0]) for f in tmp.glob(".gameday-*.pids")
+            for line in f.read_text().splitlines() if line.strip()}  # fmt: skip
+
+
+def _stack_segments(tmp: Path) -> set[Path]:
+    """The /dev/shm segments the stacks' processes have mapped now."""
+    found = set()
+    for pid in _stack_pids(tmp):
+        try:
+            with open(f"/proc/{pid}/maps") as f:
+                found |= {Path(ln.split(None, 5)[-1].strip()) for ln in f
+                          if "/dev/shm/PostgreSQL." in ln}  # fmt: skip
+        except OSError:
+            continue
+    return found
+
+
+def _assert_nothing_left(tmp: Path, segments: set[Path]) -> None:
+    """No process of the stacks alive, no stack dir left, none of the shared memory segments
+    their PostgreSQL had mapped left in /dev/shm (the reapers are given 10 s)."""
     import psutil
 
-    from harness.backends.local.reaper import _postgres_uid, orphaned_segments
-
-    pids = {int(line.split()[0]) for f in tmp.glob(".gameday-*.pids")
-            for line in f.read_text().splitlines() if line.strip()}  # fmt: skip
+    pids = _stack_pids(tmp)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         left = [p for p in pids if psutil.pid_exists(p)
                 and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]  # fmt: skip
         dirs = list(tmp.glob("gameday-*")) + list(tmp.glob(".gameday-*"))
-        segments = orphaned_segments(_postgres_uid(), since)
-        if not left and not dirs and not segments:
+        shm = [p for p in segments if p.exists()]
+        if not left and not dirs and not shm:
             return
         time.sleep(0.2)
-    raise AssertionError(f"left behind: processes {left}, dirs {dirs}, shm {segments}")
+    raise AssertionError(f"left behind: processes {left}, dirs {dirs}, shm {shm}")
 
 
 def test_default_concurrency_is_bounded_by_the_gamedays_and_at_least_one():

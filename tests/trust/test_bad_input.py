@@ -10,6 +10,7 @@ test runs cannot interfere: no subprocess was spawned at all (a `sitecustomize` 
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from harness.compose import ComposeFile
 
 from .support import REPO, SITE, checkout_env
 
@@ -35,7 +38,9 @@ class Case:
 
 
 def _compose(edit) -> str:  # type: ignore[no-untyped-def]
-    data = yaml.safe_load(COMPOSE.read_text())
+    # The stack's model (the deployment under the chaos layer) as one standalone file.
+    data = copy.deepcopy(ComposeFile(COMPOSE).raw)
+    data.pop("x-deployment", None)
     edit(data)
     return yaml.safe_dump(data, sort_keys=False)
 
@@ -258,7 +263,11 @@ CASES = [
         _run_gated("--", "--frobnicate"),
         "pytest argument after --: unrecognized arguments: --frobnicate",
     ),
-    Case("run-pytest-path-missing", _run_gated("--", "nowhere/test_x.py"), "no such file"),
+    Case(
+        "run-pytest-path-missing",
+        _run_gated("--", "nowhere/test_x.py"),
+        "unrecognized arguments: nowhere/test_x.py",
+    ),
     Case("run-pytest-bad-value", _run_gated("--", "--maxfail", "many"), "maxfail"),
     Case("run-jobs-zero", _run_gated("-j", "0"), "at least 1"),
     Case("run-jobs-not-a-number", _run_gated("-n", "lots"), "invalid count 'lots'"),

@@ -35,6 +35,13 @@ TEXT = FIXED.read_text()
 ALL = list(catalog.SCENARIOS.values())
 
 
+def line_of(command: str, after: str = "") -> int:
+    """The 1-based line of `command` in the fixed runbook, first after the `after` line."""
+    lines = TEXT.split("\n")
+    start = next((i for i, t in enumerate(lines) if after and after in t), 0)
+    return next(i for i, t in enumerate(lines) if i >= start and t.strip() == command) + 1
+
+
 @pytest.fixture(scope="module")
 def mutants():
     return derive_mutants(TEXT, str(FIXED), ALL)[0]
@@ -80,8 +87,10 @@ def test_only_sections_the_scenarios_exercise_are_mutated():
 def test_manual_detection_steps_and_instructions_are_listed_not_mutated():
     _, untouched = derive_mutants(TEXT, str(FIXED), ALL)
     reasons = {u.line: u.reason for u in untouched}
-    assert reasons[37].startswith("manual, never polled: `kubectl`")
-    assert reasons[215] == "instruction for a person"
+    assert reasons[line_of("kubectl get pods -n testgen")].startswith(
+        "manual, never polled: `kubectl`"
+    )
+    assert reasons[line_of("# 2. Review memory trends")] == "instruction for a person"
 
 
 def test_wrong_service_swaps_services_containers_and_ports_but_not_tools_or_users():
@@ -193,17 +202,22 @@ def test_survivors_are_classified_from_the_runbook_and_the_records(mutants):
             result or _record(scenario),
         )
 
-    assert why("L194-delete", MISSING_VARIABLE).startswith("step is manual (`vim`")
-    assert "moved past (line 194 `vim .env" in why("L193-reorder", MISSING_VARIABLE)
-    assert why("L312-delete", DATABASE_DOWN).startswith("step only reads state")
-    assert "restart policy restarts it" in why("L232-delete", OOM)
+    vim = line_of("vim .env  # Add required values")
+    assert why(f"L{vim}-delete", MISSING_VARIABLE).startswith("step is manual (`vim`")
+    cp = line_of("cp .env.example .env")
+    assert f"moved past (line {vim} `vim .env" in why(f"L{cp}-reorder", MISSING_VARIABLE)
+    psql = line_of('docker exec testgen-postgres psql -U testgen -c "\\dt"')
+    assert why(f"L{psql}-delete", DATABASE_DOWN).startswith("step only reads state")
+    oom_restart = line_of("docker-compose restart testgen", after="Scenario 2:")
+    assert "restart policy restarts it" in why(f"L{oom_restart}-delete", OOM)
     quiet = _record(MEMORY_PRESSURE, impact=Impact(incident_requests=9, incident_failed=0))
     assert "the fault check was not available" in why(
-        "L232-delete", MEMORY_PRESSURE, result=quiet
+        f"L{oom_restart}-delete", MEMORY_PRESSURE, result=quiet
     )
     lifted = _record(DATABASE_LINK_CUT, verdict="recovered-after-lift")
+    db_restart = line_of("docker-compose restart testgen", after="Scenario 4:")
     assert "recovers only once the world lifts the fault" in why(
-        "L309-delete", DATABASE_LINK_CUT, result=lifted
+        f"L{db_restart}-delete", DATABASE_LINK_CUT, result=lifted
     )
 
     def detected_by(line):
@@ -218,15 +232,15 @@ def test_survivors_are_classified_from_the_runbook_and_the_records(mutants):
     )
 
 
-def test_two_exports_of_different_variables_commute(mutants):
-    from harness.trust.mutate import classify_survivor
+def test_two_exports_of_different_variables_commute():
+    from harness.runbook.model import Role, Step
+    from harness.trust.mutate.classify import _reorder_commutes
 
-    runbook = parse_runbook_text(TEXT, str(FIXED))
-    mutant = next(m for m in mutants if m.id == "L269-reorder")
-    s = LLM_QUOTA
-    assert "export different variables" in classify_survivor(
-        mutant, s, runbook, _record(s), _record(s)
-    )
+    first = Step("export PRIMARY_LLM_PROVIDER=anthropic", "", 10, Role.RESOLUTION, "s")
+    second = Step("export LOCAL_LLM_ENABLED=true", "", 12, Role.RESOLUTION, "s")
+    same = Step("export PRIMARY_LLM_PROVIDER=ollama", "", 14, Role.RESOLUTION, "s")
+    assert "export different variables" in (_reorder_commutes(first, second, []) or "")
+    assert _reorder_commutes(first, same, []) is None  # the same variable: order matters
 
 
 def test_classifier_knows_commuting_steps_and_guard_only_mutations():

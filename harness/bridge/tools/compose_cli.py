@@ -13,7 +13,7 @@ from harness.backends.base import Stack, Status
 from harness.bridge.humanize import ago, container_id, status_text, table
 from harness.bridge.protocol import Answer, Completed, Invocation
 from harness.bridge.registry import bridged
-from harness.errors import ComposeError, HarnessError
+from harness.errors import HarnessError, StackError
 
 _VALUE_OPTS = {"-f", "--file", "-p", "--project-name", "--env-file", "--profile", "-t", "--timeout"}
 
@@ -149,8 +149,8 @@ def up(stack: Stack, rest: list[str], inv: Invocation) -> Answer:
         err.append("gameday bridge: attached `up` would stream logs forever; running as `up -d`\n")
     try:  # a plain `up` refuses a default service that depends on a profiled one
         order = stack.compose.startup_order(names or None)
-    except ComposeError as exc:
-        return Completed(1, "", "".join(err) + f"{exc.message}\n")
+    except StackError as exc:
+        return Completed(1, "", "".join(err) + f"{exc}\n")
     existing = stack.containers()
     for service in order:
         cfg = configs[service]
