@@ -162,7 +162,6 @@ LINEAR_RENDERERS = {
     "reports.html_plugin:facts_table",
     "reports.regression:to_markdown",
     "reports.regression:to_html",
-    "reports.timeline_svg:timeline_svg",
 }
 
 

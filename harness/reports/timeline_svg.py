@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.reports._format import (
@@ -208,20 +209,54 @@ def timeline_svg(result: GamedayResult, id_prefix: str | None = None) -> str:
     def x(t: float) -> float:
         return LABEL_W + (min(max(t, start), end) - start) / span * PLOT_W
 
-    parts: list[str] = []
-    add = parts.append
-    ttd, ttr = seconds(result.ttd_s), seconds(result.ttr_s)
+    parts = [_heading(result)]
+    labels, label_rows = _marker_labels(markers, x)
+    parts += labels
+    plot_top = label_rows[-1] + 8
+    lead_in_at = len(parts)  # the lead-in shading goes here once the plot's height is known
+    rows, y = _step_rows(steps, _Lanes(result, x, uid, origin), plot_top)
+    parts += rows
+    load, y = _load_band(result, x, start, end, y + 6)
+    parts += load
+    if result.t0 is not None and start < origin:
+        parts.insert(
+            lead_in_at,
+            f'<rect x="{LABEL_W}" y="{plot_top}" width="{x(origin) - LABEL_W:.1f}" '
+            f'height="{y - plot_top:.1f}" fill="#f3f3f3"><title>before the fault: load '
+            f"running, stack healthy</title></rect>",
+        )
+    # Markers span the steps and the load band.
+    for m in markers:
+        mx = x(m.t)
+        dash = f' stroke-dasharray="{m.dash}"' if m.dash else ""
+        parts.append(
+            f'<line x1="{mx:.1f}" y1="{label_rows[0] + 4}" x2="{mx:.1f}" y2="{y:.1f}" '
+            f'stroke="{m.colour}" stroke-width="1.5"{dash}/>'
+        )
+    parts += _axis(result, x, start, end, y)
+    y += 28
+    # SEV budget bar, on its own scale.
+    y = _budget_bar(parts, result, y, uid)
+    return _svg_element(result, uid, parts, y)
+
+
+def _heading(result: GamedayResult) -> str:
     finding = result.resolution_finding
     heading = (
         f"{result.scenario}: {result.verdict.value}"
         + (f" (resolution: {finding.verdict.value})" if finding is not None else "")
-        + f" · TTD {ttd} · TTR {ttr} · "
+        + f" · TTD {seconds(result.ttd_s)} · TTR {seconds(result.ttr_s)} · "
         f"SEV-{result.declared_severity} budget {seconds(result.budget_s)}"
     )
-    add(f'<text x="8" y="16" font-size="13" font-weight="600">{esc(heading)}</text>')
+    return f'<text x="8" y="16" font-size="13" font-weight="600">{esc(heading)}</text>'
 
-    # Marker labels in staggered rows, so close events (detect, recover, lift, confirm) stay
-    # legible: each label takes the first row where it overlaps no other label.
+
+def _marker_labels(
+    markers: list[_Marker], x: Callable[[float], float]
+) -> tuple[list[str], tuple[float, ...]]:
+    """Marker labels in staggered rows, so close events (detect, recover, lift, confirm) stay
+    legible: each label takes the first row where it overlaps no other label. Also the rows'
+    heights, the first of which the marker lines start from."""
     placed: list[list[tuple[float, float]]] = []
     labels: list[tuple[_Marker, float, str, int]] = []
     for m in sorted(markers, key=lambda m: m.t):
@@ -241,60 +276,57 @@ def timeline_svg(result: GamedayResult, id_prefix: str | None = None) -> str:
         labels.append((m, mx, anchor, row_i))
     rows_used = max((r for *_, r in labels), default=0) + 1
     label_rows = tuple(34.0 + 14 * i for i in range(max(rows_used, 2)))
-    plot_top = label_rows[-1] + 8
-    for m, mx, anchor, row_i in labels:
-        add(
-            f'<text x="{mx + (2 if anchor == "start" else -2):.1f}" y="{label_rows[row_i]}" '
-            f'font-size="11" '
-            f'fill="{m.colour}" text-anchor="{anchor}">{esc(m.label)}</text>'
-        )
+    return [
+        f'<text x="{mx + (2 if anchor == "start" else -2):.1f}" y="{label_rows[row_i]}" '
+        f'font-size="11" '
+        f'fill="{m.colour}" text-anchor="{anchor}">{esc(m.label)}</text>'
+        for m, mx, anchor, row_i in labels
+    ], label_rows
 
-    y = plot_top
-    lead_in_at = len(parts)  # the lead-in shading goes here once the plot's height is known
 
-    # One row per step run after t0: detection polls, then resolution steps in runbook order.
+def _step_rows(steps: list[StepRun], lanes: _Lanes, y: float) -> tuple[list[str], float]:
+    """One row per step run after t0: detection polls, then resolution steps in runbook
+    order, under a title per phase. Also the y below the last row."""
+    parts: list[str] = []
     if not steps:
-        add(
+        parts.append(
             f'<text x="{LABEL_W + 6}" y="{y + 13}" font-size="11" fill="#757575">'
             f"no runbook step ran after the fault was injected</text>"
         )
         y += ROW_H
     current_phase = ""
-    lanes = _Lanes(result, x, uid, origin)
     for s in steps:
         if s.phase != current_phase:
             current_phase = s.phase
-            add(
+            parts.append(
                 f'<text x="8" y="{y + 12}" font-size="10" font-weight="600" fill="#555" '
                 f'letter-spacing="0.05em">{esc(_phase_title(s.phase))}</text>'
             )
             y += 14
         parts += lanes.row(s, y)
         y += ROW_H
+    return parts, y
 
-    # The background load's error rate, per one-second bucket of the gameday clock.
-    y += 6
-    load_top = y
-    add(f'<text x="8" y="{load_top + 14}" font-size="11">background load: errors</text>')
-    add(
+
+def _load_band(
+    result: GamedayResult, x: Callable[[float], float], start: float, end: float, load_top: float
+) -> tuple[list[str], float]:
+    """The background load's error rate, per one-second bucket of the gameday clock. Also the
+    y below the band."""
+    parts = [
+        f'<text x="8" y="{load_top + 14}" font-size="11">background load: errors</text>',
         f'<text x="8" y="{load_top + 27}" font-size="10" fill="#757575">failed ÷ sent, per second'
-        f"</text>"
-    )
-    add(
+        f"</text>",
         f'<rect x="{LABEL_W}" y="{load_top}" width="{PLOT_W}" height="{LOAD_H}" fill="none" '
-        f'stroke="#ddd"/>'
-    )
-    add(
+        f'stroke="#ddd"/>',
         f'<text x="{LABEL_W - 4}" y="{load_top + 9}" font-size="9" fill="#757575" '
-        f'text-anchor="end">100 %</text>'
-    )
-    add(
+        f'text-anchor="end">100 %</text>',
         f'<text x="{LABEL_W - 4}" y="{load_top + LOAD_H}" font-size="9" fill="#757575" '
-        f'text-anchor="end">0 %</text>'
-    )
+        f'text-anchor="end">0 %</text>',
+    ]
     buckets = [b for b in result.impact.buckets if b[0] + 1 > start and b[0] < end]
     if not result.impact.buckets:
-        add(
+        parts.append(
             f'<text x="{LABEL_W + 6}" y="{load_top + LOAD_H / 2 + 4}" font-size="10" '
             f'fill="#757575">no load was recorded</text>'
         )
@@ -304,38 +336,31 @@ def timeline_svg(result: GamedayResult, id_prefix: str | None = None) -> str:
         bx0, bx1 = x(t), x(t_end)
         h = rate * (LOAD_H - 2)
         tip = f"{t:g}–{t_end:g} s: {ok} ok, {failed} failed ({rate:.0%})"
-        add(
+        parts.append(
             f'<rect x="{bx0:.1f}" y="{load_top + LOAD_H - 1 - h:.1f}" '
             f'width="{max(bx1 - bx0, 1):.1f}" height="{max(h, 1.5 if sent else 0):.1f}" '
             f'fill="{"#e53935" if failed else "#a5d6a7"}" '
             f'fill-opacity="0.75"><title>{esc(tip)}</title></rect>'
         )
-    y = load_top + LOAD_H
-    if result.t0 is not None and start < origin:
-        parts.insert(
-            lead_in_at,
-            f'<rect x="{LABEL_W}" y="{plot_top}" width="{x(origin) - LABEL_W:.1f}" '
-            f'height="{y - plot_top:.1f}" fill="#f3f3f3"><title>before the fault: load '
-            f"running, stack healthy</title></rect>",
-        )
+    return parts, load_top + LOAD_H
 
-    # Markers span the steps and the load band.
-    for m in markers:
-        mx = x(m.t)
-        dash = f' stroke-dasharray="{m.dash}"' if m.dash else ""
-        add(
-            f'<line x1="{mx:.1f}" y1="{label_rows[0] + 4}" x2="{mx:.1f}" y2="{y:.1f}" '
-            f'stroke="{m.colour}" stroke-width="1.5"{dash}/>'
-        )
 
-    # Axis: time since t0.
-    add(f'<line x1="{LABEL_W}" y1="{y:.1f}" x2="{LABEL_W + PLOT_W}" y2="{y:.1f}" stroke="#333"/>')
-    step = _nice_step(span)
+def _axis(
+    result: GamedayResult, x: Callable[[float], float], start: float, end: float, y: float
+) -> list[str]:
+    """The time axis at y: time since t0 (or since the start when nothing was injected)."""
+    origin = result.t0 if result.t0 is not None else 0.0
+    parts = [
+        f'<line x1="{LABEL_W}" y1="{y:.1f}" x2="{LABEL_W + PLOT_W}" y2="{y:.1f}" stroke="#333"/>'
+    ]
+    step = _nice_step(end - start)
     k = math.ceil((start - origin) / step - 1e-9)
     while origin + k * step <= end + 1e-9:
         tx = x(origin + k * step)
-        add(f'<line x1="{tx:.1f}" y1="{y:.1f}" x2="{tx:.1f}" y2="{y + 4:.1f}" stroke="#333"/>')
-        add(
+        parts.append(
+            f'<line x1="{tx:.1f}" y1="{y:.1f}" x2="{tx:.1f}" y2="{y + 4:.1f}" stroke="#333"/>'
+        )
+        parts.append(
             f'<text x="{tx:.1f}" y="{y + 15:.1f}" font-size="10" text-anchor="middle">'
             f"{esc(_tick_label(k * step, step))}</text>"
         )
@@ -345,12 +370,13 @@ def timeline_svg(result: GamedayResult, id_prefix: str | None = None) -> str:
         if result.t0 is not None
         else ("time since the gameday started (no fault was injected)")
     )
-    add(f'<text x="8" y="{y + 15:.1f}" font-size="10" fill="#757575">{esc(caption)}</text>')
-    y += 28
+    parts.append(
+        f'<text x="8" y="{y + 15:.1f}" font-size="10" fill="#757575">{esc(caption)}</text>'
+    )
+    return parts
 
-    # SEV budget bar, on its own scale.
-    y = _budget_bar(parts, result, y, uid)
 
+def _svg_element(result: GamedayResult, uid: str, parts: list[str], y: float) -> str:
     defs = (
         f'<defs><pattern id="{uid}-hatch" width="4" height="4" patternUnits="userSpaceOnUse" '
         f'patternTransform="rotate(45)"><rect width="4" height="4" fill="#eee"/>'
@@ -358,6 +384,7 @@ def timeline_svg(result: GamedayResult, id_prefix: str | None = None) -> str:
     )
     height = int(y + 8)
     body = "".join(parts)
+    ttd, ttr = seconds(result.ttd_s), seconds(result.ttr_s)
     title = f"Gameday timeline for {result.scenario}: {result.verdict.value}, TTD {ttd}, TTR {ttr}"
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="gameday-timeline" id="{uid}" '
