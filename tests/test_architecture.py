@@ -148,3 +148,76 @@ def test_the_doc_path_check_can_fail() -> None:
     assert _exists("bridge/tools/") and _exists("errors.py")
     assert not _exists("nowhere/gone.py")
     assert not _exists("tests/test_architecture.py::test_that_does_not_exist")
+
+
+# Rooms of one concern: no module over 600 lines, no function over 60, except the linear
+# renderers named here (HTML, Markdown and SVG written top to bottom, one section after the
+# other: splitting them would only scatter the page). A new long function is split, or
+# named here with the reason it is linear.
+MAX_MODULE_LINES = 600
+MAX_FUNCTION_LINES = 60
+LINEAR_RENDERERS = {
+    "reports.history:_svg_panel",
+    "reports.html_gameday:facts_html",
+    "reports.html_plugin:facts_table",
+    "reports.regression:to_markdown",
+    "reports.regression:to_html",
+    "reports.timeline_svg:timeline_svg",
+}
+
+
+def _line_count(path: Path) -> int:
+    return len(path.read_text().splitlines())
+
+
+def _function_lengths(path: Path, module: str = "") -> dict[str, int]:
+    """`module:Qualified.name` → lines (decorators excluded), for every def in the file."""
+    module = module or _module(path) or "harness"
+    out: dict[str, int] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                name = prefix + child.name
+                if not isinstance(child, ast.ClassDef):
+                    out[f"{module}:{name}"] = (child.end_lineno or child.lineno) - child.lineno + 1
+                visit(child, name + ".")
+            else:
+                visit(child, prefix)
+
+    visit(ast.parse(path.read_text(), str(path)), "")
+    return out
+
+
+def _long_functions(paths: list[Path], module: str = "") -> dict[str, int]:
+    return {
+        name: n
+        for path in paths
+        for name, n in _function_lengths(path, module).items()
+        if n > MAX_FUNCTION_LINES
+    }
+
+
+def test_no_module_over_600_lines() -> None:
+    over = {_module(p): n for p in MODULES if (n := _line_count(p)) > MAX_MODULE_LINES}
+    assert not over, f"modules over {MAX_MODULE_LINES} lines (split by concern): {over}"
+
+
+def test_no_function_over_60_lines_except_linear_renderers() -> None:
+    long = _long_functions(MODULES)
+    over = {name: n for name, n in long.items() if name not in LINEAR_RENDERERS}
+    assert not over, f"functions over {MAX_FUNCTION_LINES} lines (split them): {over}"
+    # the allow-list stays exact: a renderer that got short (or was renamed) leaves it
+    stale = sorted(LINEAR_RENDERERS - set(long))
+    assert not stale, f"LINEAR_RENDERERS names what is no longer over the limit: {stale}"
+
+
+def test_the_size_rules_can_fail(tmp_path: Path) -> None:
+    long = tmp_path / "long.py"
+    body = "".join(f"        x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
+    long.write_text(f"class C:\n    def short(self):\n        pass\n\n    def f(self):\n{body}")
+    assert _function_lengths(long, "m")["m:C.short"] == 2
+    assert _long_functions([long], "m") == {"m:C.f": MAX_FUNCTION_LINES + 1}
+    big = tmp_path / "big.py"
+    big.write_text("x = 1\n" * (MAX_MODULE_LINES + 1))
+    assert _line_count(big) > MAX_MODULE_LINES

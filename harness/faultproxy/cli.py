@@ -130,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("proxy", nargs="?")
     sub.set_defaults(action=delete_proxy)
 
+    _toxic_commands(commands)
+    return parser
+
+
+def _toxic_commands(commands: Any) -> None:
+    """`toxic add|update|remove`, toxiproxy-cli's flags and aliases."""
     toxic = _command(commands, "toxic", ["t"], "add, remove or update a toxic")
     toxic_commands = toxic.add_subparsers(
         dest="toxic_command", metavar="COMMAND", parser_class=_Parser
@@ -153,7 +159,6 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(sub, "toxicName", "n", help="name of the toxic")
     sub.add_argument("proxy", nargs="?")
     sub.set_defaults(action=remove_toxic)
-    return parser
 
 
 # -- commands ----------------------------------------------------------------------------

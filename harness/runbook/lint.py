@@ -22,45 +22,26 @@ runbook line(s) that name it.
 
 from __future__ import annotations
 
-import ast
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from markdown_it import MarkdownIt
 
 import harness
 from harness.bridge.registry import bridged_tools
-from harness.compose import ComposeFile, ServiceConfig
+from harness.compose import ComposeFile
+from harness.runbook.lint_addresses import AddressChecks
+from harness.runbook.lint_files import ABS_PATH, FileChecks
+from harness.runbook.lint_metrics import METRICS_SOURCE, MetricUse, exported_metrics
+from harness.runbook.lint_stack import URL, Finding, LintStack, Where
 from harness.runbook.model import Runbook, Step
 from harness.runbook.parse import parse_runbook
 from harness.shell.commands import pipelines
 from harness.shell.manual import manual_reason
-from harness.topology import LOOPBACK, PROVIDER_HOSTS
 
-METRICS_SOURCE = Path(harness.__file__).parent / "services" / "testgen" / "metrics.py"
-METRICS_SERVICE = "testgen"  # the compose service that runs harness.services.testgen
-# prometheus_client's ProcessCollector (Linux): what `ProcessCollector(registry=...)` adds.
-PROCESS_METRICS = (
-    "process_virtual_memory_bytes",
-    "process_resident_memory_bytes",
-    "process_start_time_seconds",
-    "process_cpu_seconds_total",
-    "process_open_fds",
-    "process_max_fds",
-)
-_SUFFIXES = {
-    "Counter": ("_total", "_created"),
-    "Gauge": ("",),
-    "Histogram": ("_bucket", "_count", "_sum", "_created"),
-    "Summary": ("_count", "_sum", "_created"),
-    "Info": ("_info",),
-    "Enum": ("",),
-}
-_URL = re.compile(r"\bhttps?://[^\s`'\"<>)]+")
-_ABS_PATH = re.compile(r"(?<![\w:/.])(/(?:var|etc|opt|srv|home|usr|data|logs?)/[\w.*/-]+)")
-_SYSTEM_PATHS = ("/dev/", "/proc/", "/sys/", "/tmp/", "/usr/bin/", "/bin/")
+__all__ = ["Finding", "LintReport", "MetricUse", "exported_metrics", "lint_runbook", "to_text"]
+
 _READS_FILES = {
     "cat",
     "tail",
@@ -176,23 +157,6 @@ _COMPOSE_SERVICE_CMDS = {
 
 
 @dataclass
-class Finding:
-    kind: str  # manual | service | container | image | host | port | file | metric
-    name: str
-    reason: str
-    lines: list[int] = field(default_factory=list)
-    command: str = ""  # the first command (or text) that names it
-    section: str = ""
-
-
-@dataclass
-class MetricUse:
-    name: str
-    line: int
-    exported: bool
-
-
-@dataclass
 class LintReport:
     runbook: str
     compose: str
@@ -205,36 +169,6 @@ class LintReport:
     @property
     def unexported(self) -> list[MetricUse]:
         return [m for m in self.metrics if not m.exported]
-
-
-def exported_metrics(source: Path = METRICS_SOURCE) -> list[str]:
-    """Metric sample names the service exports, read from its source with `ast`."""
-    tree = ast.parse(source.read_text(encoding="utf-8"), str(source))
-    names: list[str] = []
-    process = False
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        func = (
-            node.func.id
-            if isinstance(node.func, ast.Name)
-            else (node.func.attr if isinstance(node.func, ast.Attribute) else "")
-        )
-        if func == "ProcessCollector":
-            process = True
-        if (
-            func in _SUFFIXES
-            and node.args
-            and isinstance(node.args[0], ast.Constant)
-            and isinstance(node.args[0].value, str)
-        ):
-            base = node.args[0].value
-            if func == "Counter":
-                base = base.removesuffix("_total")
-            names += [base + suffix for suffix in _SUFFIXES[func]]
-    if process:
-        names += PROCESS_METRICS
-    return sorted(set(names))
 
 
 def _positionals(args: list[str], value_opts: set[str]) -> list[str]:
@@ -262,195 +196,18 @@ def _option_values(args: list[str], names: set[str]) -> list[str]:
     return out
 
 
-class _Stack:
-    """What the compose file has, in the terms the runbook uses."""
+class _Linter(AddressChecks, FileChecks):
+    """Walks the runbook's steps and prose; the address and file checks record findings."""
 
-    def __init__(self, compose: ComposeFile) -> None:
-        self.compose = compose
-        configs, _ = compose.resolve({})
-        self.configs: dict[str, ServiceConfig] = configs
-        self.services = set(configs)
-        self.containers = {c.container_name: name for name, c in configs.items()}
-        self.images = {c.image for c in configs.values()}
-        self.images |= {i.removesuffix(":latest") for i in self.images}
-        self.published_by = {host: name for name, c in configs.items() for host, _ in c.ports}
-        self.published = set(self.published_by)
-        self.listens: dict[str, set[int]] = {
-            name: {cp for _, cp in c.ports} for name, c in configs.items()
-        }
-        for link in compose.proxies:
-            self.listens.setdefault(link.upstream_service, set()).add(link.upstream_port)
-            for name in self.services:
-                if compose.spec(name).get("x-local", {}).get("kind") == "toxiproxy":
-                    self.listens[name].add(link.listen_port)
-        for name, c in configs.items():
-            text = (
-                " ".join(map(str, c.local.get("command", []) or []))
-                + " "
-                + " ".join(map(str, (c.local.get("env") or {}).values()))
-            )
-            self.listens[name] |= {int(p) for p in re.findall(r"\{port:(\d+)\}", text)}
-            if c.healthcheck:
-                for url in _URL.findall(" ".join(c.healthcheck.test)):
-                    port = urlsplit(url).port
-                    if port:
-                        self.listens[name].add(port)
-        self.host_paths = dict(compose.host_paths)
-        self.configured_files = {
-            v for c in configs.values() for _, v in c.environment if v.startswith("/")
-        }
-        self.base = compose.path.parent
-
-    def service_of_host(self, host: str) -> str | None:
-        if host in self.services:
-            return host
-        return self.containers.get(host)
-
-
-class _Linter:
-    def __init__(self, runbook: Runbook, stack: _Stack, metrics: list[str]) -> None:
-        self.runbook, self.stack, self.metrics = runbook, stack, metrics
-        self.found: dict[tuple[str, str], Finding] = {}
+    def __init__(self, runbook: Runbook, stack: LintStack, metrics: list[str]) -> None:
+        super().__init__(stack)
+        self.runbook, self.metrics = runbook, metrics
         self.metric_uses: list[MetricUse] = []
-        self.created: set[str] = set()  # files earlier steps create (cp/mv/touch destinations)
-
-    def miss(
-        self, kind: str, name: str, reason: str, line: int, command: str, section: str
-    ) -> None:
-        f = self.found.setdefault(
-            (kind, name), Finding(kind, name, reason, [], " ".join(command.split()), section)
-        )
-        if line not in f.lines:
-            f.lines.append(line)
-
-    # -- hosts and ports ---------------------------------------------------------------
-    def host_port(
-        self,
-        host: str,
-        port: int | None,
-        where: tuple[int, str, str],
-        container: str | None = None,
-        what: str = "",
-    ) -> None:
-        line, command, section = where
-        host = host.strip("[]").lower()
-        label = f"{host}:{port}" if port else host
-        if host in PROVIDER_HOSTS:
-            return  # the provider API: the stack's mock LLM answers it
-        if host in LOOPBACK:
-            if port is None:
-                return
-            if container is not None:
-                service = self.stack.service_of_host(container)
-                if service and port not in self.stack.listens.get(service, set()):
-                    self.miss(
-                        "port",
-                        f"{container}:{port}",
-                        f"{what}nothing in service {service!r} is known to listen on {port}",
-                        line,
-                        command,
-                        section,
-                    )
-                return
-            if port not in self.stack.published:
-                published = ", ".join(map(str, sorted(self.stack.published))) or "none"
-                self.miss(
-                    "port",
-                    label,
-                    f"the compose file publishes no host port {port} (published: {published})",
-                    line,
-                    command,
-                    section,
-                )
-            return
-        service = self.stack.service_of_host(host)
-        if service is None:
-            self.miss(
-                "host",
-                host,
-                f"{what}no service or container named {host!r} in the compose file",
-                line,
-                command,
-                section,
-            )
-        elif port is not None and port not in self.stack.listens.get(service, set()):
-            ports = (
-                ", ".join(map(str, sorted(self.stack.listens.get(service, set())))) or "none known"
-            )
-            self.miss(
-                "port",
-                label,
-                f"{what}service {service!r} listens on {ports}, not {port}",
-                line,
-                command,
-                section,
-            )
-
-    def url(self, url: str, where: tuple[int, str, str], container: str | None = None) -> None:
-        parts = urlsplit(url if "://" in url else "http://" + url)
-        if not parts.hostname:
-            return
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            return
-        self.host_port(parts.hostname, port, where, container, what=f"{url}: ")
-
-    # -- files ---------------------------------------------------------------------------
-    def absolute_file(self, path: str, where: tuple[int, str, str]) -> None:
-        if path.startswith(_SYSTEM_PATHS) or path in ("/", "/dev/null"):
-            return
-        line, command, section = where
-        mapped = [
-            p for p in self.stack.host_paths if path == p or path.startswith(p.rstrip("/") + "/")
-        ]
-        if not mapped:
-            have = ", ".join(sorted(self.stack.host_paths)) or "none"
-            self.miss(
-                "file",
-                path,
-                f"no x-host-paths mapping covers it (mapped: {have})",
-                line,
-                command,
-                section,
-            )
-            return
-        root = mapped[0].rstrip("/")
-        if path == root or "*" in path or path.endswith("/"):
-            return
-        if path not in self.stack.configured_files:
-            known = ", ".join(
-                sorted(f for f in self.stack.configured_files if f.startswith(root + "/"))
-            )
-            self.miss(
-                "file",
-                path,
-                f"{root} is mapped, but no service is configured to write this "
-                f"file (configured: {known or 'none'})",
-                line,
-                command,
-                section,
-            )
-
-    def relative_file(self, path: str, where: tuple[int, str, str]) -> None:
-        if path in self.created or path.startswith(("-", "$")) or "://" in path:
-            return
-        if not (self.stack.base / path).exists():
-            line, command, section = where
-            self.miss(
-                "file",
-                path,
-                f"no such file beside the compose file ({self.stack.base}) and "
-                "no earlier step creates it",
-                line,
-                command,
-                section,
-            )
 
     # -- commands ------------------------------------------------------------------------
     def step(self, step: Step) -> None:
         where = (step.line, step.command, step.section)
-        for url in _URL.findall(step.comment):
+        for url in URL.findall(step.comment):
             self.url(url, (step.line, step.comment.splitlines()[0], step.section))
         if not step.command:
             return
@@ -459,27 +216,6 @@ class _Linter:
                 self.simple(words, where, container=None)
                 if i and words[0] == "grep" and self.scrapes_service(pipeline[i - 1]):
                     self.metric(_positionals(words[1:], {"-e", "-m", "-A", "-B", "-C"}), step.line)
-
-    def scrapes_service(self, words: list[str]) -> bool:
-        """`curl` of the TestGen service's /metrics (the one metrics.py describes)."""
-        if words[0].rsplit("/", 1)[-1] != "curl":
-            return False
-        for word in words[1:]:
-            if "://" not in word or "/metrics" not in word:
-                continue
-            parts = urlsplit(word)
-            host = (parts.hostname or "").lower()
-            try:
-                port = parts.port or 80
-            except ValueError:
-                continue
-            if host in LOOPBACK:
-                service = self.stack.published_by.get(port)
-            else:
-                service = self.stack.service_of_host(host)
-            if service == METRICS_SERVICE:
-                return True
-        return False
 
     def metric(self, patterns: list[str], line: int) -> None:
         if not patterns:
@@ -492,7 +228,7 @@ class _Linter:
             exported = any(pattern in name for name in self.metrics)
         self.metric_uses.append(MetricUse(pattern, line, exported))
 
-    def simple(self, words: list[str], where: tuple[int, str, str], container: str | None) -> None:
+    def simple(self, words: list[str], where: Where, container: str | None) -> None:
         program, args = words[0].rsplit("/", 1)[-1], words[1:]
         if program == "docker" and args[:1] == ["compose"]:
             program, args = "docker-compose", args[1:]
@@ -541,13 +277,13 @@ class _Linter:
                 if a.startswith("/") and not a.startswith("//"):
                     self.absolute_file(a, where)
 
-    def file(self, path: str, where: tuple[int, str, str]) -> None:
+    def file(self, path: str, where: Where) -> None:
         if path.startswith("/"):
             self.absolute_file(path, where)
         else:
             self.relative_file(path, where)
 
-    def docker(self, args: list[str], where: tuple[int, str, str]) -> None:
+    def docker(self, args: list[str], where: Where) -> None:
         line, command, section = where
         sub_at = next((i for i, a in enumerate(args) if not a.startswith("-")), None)
         if sub_at is None:
@@ -594,7 +330,7 @@ class _Linter:
             inner = rest[rest.index(pos[0]) + 1 :]
             self.simple(inner, where, container=pos[0])
 
-    def docker_compose(self, args: list[str], where: tuple[int, str, str]) -> None:
+    def docker_compose(self, args: list[str], where: Where) -> None:
         line, command, section = where
         pos = _positionals(args, _COMPOSE_GLOBAL_VALUE_OPTS)
         if not pos:
@@ -634,11 +370,11 @@ class _Linter:
                 continue
             line = tok.map[0] + 1
             where = (line, tok.content.splitlines()[0] if tok.content else "", section)
-            for url in _URL.findall(tok.content):
+            for url in URL.findall(tok.content):
                 self.url(url, where)
             for child in tok.children or []:
                 if child.type == "code_inline":
-                    for p in _ABS_PATH.findall(child.content):
+                    for p in ABS_PATH.findall(child.content):
                         self.absolute_file(p, where)
 
 
@@ -649,7 +385,7 @@ def lint_runbook(
     runbook = parse_runbook(runbook_path)
     compose = ComposeFile(compose_path)
     metrics = exported_metrics(metrics_source)
-    linter = _Linter(runbook, _Stack(compose), metrics)
+    linter = _Linter(runbook, LintStack(compose), metrics)
     steps = [s for section in runbook.sections for s in section.steps]
     manual, bridged = [], bridged_tools()
     for step in sorted(steps, key=lambda s: s.line):

@@ -62,7 +62,15 @@ def reason_class(result: GamedayResult) -> tuple[str, ...]:
     if verdict == Verdict.DATA_LOSS:
         return (verdict.value, *destroyed)
     if verdict == Verdict.NOT_RECOVERED:
+        # A step the verdict names as a silent no-op (`redis-cli FLUSHALL` answered NOAUTH and
+        # exited 0) is the runbook's defect itself: how the left-over fault then shows (an OOM
+        # loop breaking the hold, or the poisoned entries found by the fault check) depends on
+        # which popular entry the load reads first, not on the engine.
+        no_op = re.search(r"step (line \d+) `[^`]*` answered `[^`]*` and exited 0", reason)
+        if no_op:
+            return (verdict.value, f"silent no-op at {no_op.group(1)}", *destroyed)
         kinds = {
+            "then lost after": "did not stay up",
             "the fault is still in effect": "fault still in effect",
             "fault is still in effect": "fault still in effect",
             "came back but did not stay up": "did not stay up",

@@ -239,7 +239,20 @@ def logs(stack: Stack, args: list[str], inv: Invocation) -> Answer:
     return Completed(0, "".join(line + "\n" for _, line in lines))
 
 
-def stats(stack: Stack, args: list[str], inv: Invocation) -> Answer:
+_STATS_COLUMNS = {  # `docker stats` header -> the Go template field of its column
+    "CONTAINER ID": "Container",
+    "NAME": "Name",
+    "CPU %": "CPUPerc",
+    "MEM USAGE / LIMIT": "MemUsage",
+    "MEM %": "MemPerc",
+    "NET I/O": "NetIO",
+    "BLOCK I/O": "BlockIO",
+    "PIDS": "PIDs",
+}
+
+
+def _stats_args(args: list[str]) -> tuple[str | None, list[str]]:
+    """`--format` and the container names; --no-stream, -a: one sample is all a gameday takes."""
     fmt = None
     names = []
     i = 0
@@ -251,8 +264,36 @@ def stats(stack: Stack, args: list[str], inv: Invocation) -> Answer:
         if args[i].startswith("--format="):
             fmt = args[i].split("=", 1)[1]
         elif not args[i].startswith("-"):
-            names.append(args[i])  # --no-stream, -a: one sample is all a gameday takes anyway
+            names.append(args[i])
         i += 1
+    return fmt, names
+
+
+def _stats_fields(stack: Stack, state: ContainerState, host_total: int) -> dict[str, str]:
+    """One container's sample, by Go template field; a stopped container reads all zero."""
+    if state.status != Status.RUNNING:
+        cpu, mem, mem_pct, pids = "0.00%", "0B / 0B", "0.00%", "0"
+    else:
+        u = stack.stats(state.service)
+        limit = u.memory_limit_bytes or host_total
+        cpu = f"{u.cpu_percent:.2f}%"
+        mem = f"{size(u.memory_bytes)} / {size(limit)}"
+        mem_pct = f"{100 * u.memory_bytes / limit:.2f}%"
+        pids = str(u.pids)
+    return {
+        "Container": container_id(state)[:12],
+        "Name": state.name,
+        "CPUPerc": cpu,
+        "MemUsage": mem,
+        "MemPerc": mem_pct,
+        "NetIO": "0B / 0B",
+        "BlockIO": "0B / 0B",
+        "PIDs": pids,
+    }
+
+
+def stats(stack: Stack, args: list[str], inv: Invocation) -> Answer:
+    fmt, names = _stats_args(args)
     states = (
         [find(stack, n) for n in names]
         if names
@@ -264,62 +305,14 @@ def stats(stack: Stack, args: list[str], inv: Invocation) -> Answer:
     import psutil
 
     host_total = psutil.virtual_memory().total
-    rows = [
-        [
-            "CONTAINER ID",
-            "NAME",
-            "CPU %",
-            "MEM USAGE / LIMIT",
-            "MEM %",
-            "NET I/O",
-            "BLOCK I/O",
-            "PIDS",
-        ]
-    ]
+    rows = [list(_STATS_COLUMNS)]
     lines = []
     for state in states:
         assert state is not None
-        if state.status != Status.RUNNING:
-            fields = {
-                "Container": container_id(state)[:12],
-                "Name": state.name,
-                "CPUPerc": "0.00%",
-                "MemUsage": "0B / 0B",
-                "MemPerc": "0.00%",
-                "NetIO": "0B / 0B",
-                "BlockIO": "0B / 0B",
-                "PIDs": "0",
-            }
-        else:
-            u = stack.stats(state.service)
-            limit = u.memory_limit_bytes or host_total
-            fields = {
-                "Container": container_id(state)[:12],
-                "Name": state.name,
-                "CPUPerc": f"{u.cpu_percent:.2f}%",
-                "MemUsage": f"{size(u.memory_bytes)} / {size(limit)}",
-                "MemPerc": f"{100 * u.memory_bytes / limit:.2f}%",
-                "NetIO": "0B / 0B",
-                "BlockIO": "0B / 0B",
-                "PIDs": str(u.pids),
-            }
+        fields = _stats_fields(stack, state, host_total)
         if fmt is not None:
             lines.append(go_template(fmt.replace("table ", ""), fields) + "\n")
-        rows.append(
-            [
-                fields[k]
-                for k in (
-                    "Container",
-                    "Name",
-                    "CPUPerc",
-                    "MemUsage",
-                    "MemPerc",
-                    "NetIO",
-                    "BlockIO",
-                    "PIDs",
-                )
-            ]
-        )
+        rows.append([fields[k] for k in _STATS_COLUMNS.values()])
     return Completed(0, "".join(lines) if fmt is not None else table(rows))
 
 

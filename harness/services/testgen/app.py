@@ -52,6 +52,24 @@ def _error(code: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=code)
 
 
+async def _read_request(request: Request) -> tuple[str, str] | Response:
+    """The request's (language, source), or the 400/413 answer to a body that lacks them."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return _error(400, "body must be JSON")
+    if not isinstance(body, dict):
+        return _error(400, "body must be a JSON object")
+    language, source = body.get("language"), body.get("source")
+    if not isinstance(language, str) or not language.strip():
+        return _error(400, "language must be a non-empty string")
+    if not isinstance(source, str) or not source.strip():
+        return _error(400, "source must be a non-empty string")
+    if len(source.encode()) > MAX_SOURCE_BYTES:
+        return _error(413, f"source larger than {MAX_SOURCE_BYTES} bytes")
+    return language, source
+
+
 class Service:
     def __init__(self, config: Config, log: logging.Logger) -> None:
         self.config, self.log = config, log
@@ -102,47 +120,15 @@ class Service:
         return response
 
     async def _generate(self, request: Request, declared: dict[str, str]) -> Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, "body must be JSON")
-        if not isinstance(body, dict):
-            return _error(400, "body must be a JSON object")
-        language, source = body.get("language"), body.get("source")
-        if not isinstance(language, str) or not language.strip():
-            return _error(400, "language must be a non-empty string")
-        if not isinstance(source, str) or not source.strip():
-            return _error(400, "source must be a non-empty string")
-        if len(source.encode()) > MAX_SOURCE_BYTES:
-            return _error(413, f"source larger than {MAX_SOURCE_BYTES} bytes")
-
+        read = await _read_request(request)
+        if isinstance(read, Response):
+            return read
+        language, source = read
         key = content_key(language, source)
-        redis_ok = True
-        limit = self.config.llm_rate_limit
-        if limit > 0:
-            try:
-                client = client_id(request.headers, request.client.host if request.client else None)
-                over, count, reset_s = await self.cache.hit_rate_limit(limit, client)
-            except RedisUnavailable as exc:
-                self._redis_down(exc, "rate_limit")
-                redis_ok = False
-            else:
-                declared.update(rate_limit_headers(limit, count, reset_s))
-                if over:
-                    self.log.info("rate limited %s", kv(client=client, count=count, limit=limit))
-                    return JSONResponse(
-                        {"error": "rate limit exceeded", "limit_per_minute": limit},
-                        status_code=429, headers={"Retry-After": str(reset_s)},
-                    )
-
-        cached = None
-        if redis_ok:
-            try:
-                cached = await self.cache.get(key)
-            except RedisUnavailable as exc:
-                self._redis_down(exc, "cache_get")
-                redis_ok = False
-
+        refused, redis_ok = await self._rate_limit(request, declared)
+        if refused is not None:
+            return refused
+        cached, redis_ok = await self._cached(key) if redis_ok else (None, False)
         if cached is not None:
             if self.hot_cache is not None:
                 self.hot_cache[key] = cached
@@ -167,6 +153,37 @@ class Service:
         return JSONResponse(
             {"job_id": job_id, "tests": tests, "provider": provider, "cached": cached is not None}
         )
+
+    async def _rate_limit(
+        self, request: Request, declared: dict[str, str]
+    ) -> tuple[Response | None, bool]:
+        """The 429 answer when the client is over its limit (else None), and whether Redis
+        answered. The limit is declared in `declared` for every answer past the check."""
+        limit = self.config.llm_rate_limit
+        if limit <= 0:
+            return None, True
+        try:
+            client = client_id(request.headers, request.client.host if request.client else None)
+            over, count, reset_s = await self.cache.hit_rate_limit(limit, client)
+        except RedisUnavailable as exc:
+            self._redis_down(exc, "rate_limit")
+            return None, False
+        declared.update(rate_limit_headers(limit, count, reset_s))
+        if not over:
+            return None, True
+        self.log.info("rate limited %s", kv(client=client, count=count, limit=limit))
+        return JSONResponse(
+            {"error": "rate limit exceeded", "limit_per_minute": limit},
+            status_code=429, headers={"Retry-After": str(reset_s)},
+        ), True
+
+    async def _cached(self, key: str) -> tuple[dict[str, Any] | None, bool]:
+        """The cache entry for `key` (None on a miss), and whether Redis answered."""
+        try:
+            return await self.cache.get(key), True
+        except RedisUnavailable as exc:
+            self._redis_down(exc, "cache_get")
+            return None, False
 
     async def get_job(self, request: Request) -> Response:
         job_id = request.path_params["id"]
