@@ -33,6 +33,7 @@ from harness.compose_merge import (
     merge_project,
     parse_dotenv,
     read_yaml,
+    roles_of,
     strip_fence,
     volume_target,
 )
@@ -196,9 +197,7 @@ class StandIn:
     service: str | None = None  # the compose service that plays it, if any
     serves: tuple[str, ...] = ()  # production addresses the runbook reaches it at
     container: str | None = None  # its container name (`docker logs/exec NAME` reach it)
-    # What the deployment's own service does instead (`x-stand-in.deployment`), for verdicts
-    # judged by the stand-in.
-    deployment: str = "the deployment runs no HTTP server"
+    deployment: str = "the deployment runs no HTTP server"  # `x-stand-in.deployment`
 
 
 class ComposeFile:
@@ -260,26 +259,13 @@ class ComposeFile:
         if not isinstance(hp, dict):
             raise ComposeError(where, "'x-host-paths' must map production paths to stack paths")
         self.host_paths: dict[str, str] = {str(k): str(v) for k, v in hp.items()}
-        self.roles = self._roles()
+        self.roles = roles_of(data, where)  # x-roles: a renamed deployment's services
         # Fail now, before anything starts: interpolation syntax, sizes, dependency cycles.
         self.resolve(dict(os.environ))
         self.startup_order(self.service_names)
 
-    def _roles(self) -> dict[str, str]:
-        """`x-roles`: the service that plays each role the catalog and the probe name
-        (`testgen`, `redis`, `postgres`) in a deployment that renamed them. Only the harness's
-        own parts use it; the runbook's commands meet the deployment's names as they are."""
-        roles = self.raw.get("x-roles") or {}
-        if not isinstance(roles, dict):
-            raise ComposeError(str(self.path), "'x-roles' must map a role to a service")
-        for role, service in roles.items():
-            if service not in self.raw["services"]:
-                raise ComposeError(str(self.path), f"x-roles: {role}: no service {service!r}")
-        return {str(k): str(v) for k, v in roles.items()}
-
     def role(self, name: str) -> str:
-        """The service playing `name` (itself unless `x-roles` maps it)."""
-        return self.roles.get(name, name)
+        return self.roles.get(name, name)  # the service playing `name` (itself by default)
 
     def kind(self, service: str) -> str:
         """postgres | redis | toxiproxy | process: the role a service plays (its `x-local`
