@@ -33,6 +33,7 @@ from harness.compose_merge import (
     merge_project,
     parse_dotenv,
     read_yaml,
+    roles_of,
     strip_fence,
     volume_target,
 )
@@ -196,6 +197,7 @@ class StandIn:
     service: str | None = None  # the compose service that plays it, if any
     serves: tuple[str, ...] = ()  # production addresses the runbook reaches it at
     container: str | None = None  # its container name (`docker logs/exec NAME` reach it)
+    deployment: str = "the deployment runs no HTTP server"  # `x-stand-in.deployment`
 
 
 class ComposeFile:
@@ -257,9 +259,13 @@ class ComposeFile:
         if not isinstance(hp, dict):
             raise ComposeError(where, "'x-host-paths' must map production paths to stack paths")
         self.host_paths: dict[str, str] = {str(k): str(v) for k, v in hp.items()}
+        self.roles = roles_of(data, where)  # x-roles: a renamed deployment's services
         # Fail now, before anything starts: interpolation syntax, sizes, dependency cycles.
         self.resolve(dict(os.environ))
         self.startup_order(self.service_names)
+
+    def role(self, name: str) -> str:
+        return self.roles.get(name, name)  # the service playing `name` (itself by default)
 
     def kind(self, service: str) -> str:
         """postgres | redis | toxiproxy | process: the role a service plays (its `x-local`
@@ -288,7 +294,8 @@ class ComposeFile:
             serves = tuple(str(a) for a in mark.get("serves") or ())
             reason = str(mark.get("reason", "")).strip()
             container = str(spec.get("container_name") or f"{self.project}-{name}-1")
-            out.append(StandIn(label, reason, name, serves, container))
+            instead = str(mark.get("deployment") or StandIn.deployment).strip()
+            out.append(StandIn(label, reason, name, serves, container, instead))
         mounted = [
             volume_target(v)
             for spec in (self.deployment_raw.get("services") or {}).values()

@@ -261,6 +261,19 @@ def _depends_on(old: Any, new: Any) -> Any:
     return {**base, **strip_tags(extra)}
 
 
+def roles_of(project: dict[str, Any], where: str) -> dict[str, str]:
+    """`x-roles`: which service plays each role the scenario catalog and the probe name
+    (`testgen`, `redis`, `postgres`) in a deployment that renamed them. Only the harness's own
+    parts read it; the runbook's commands meet the deployment's names as they are."""
+    roles = project.get("x-roles") or {}
+    if not isinstance(roles, dict):
+        raise ComposeError(where, "'x-roles' must map a role to a service")
+    for role, service in roles.items():
+        if service not in (project.get("services") or {}):
+            raise ComposeError(where, f"x-roles: {role}: no service {service!r}")
+    return {str(k): str(v) for k, v in roles.items()}
+
+
 def line_of(text: str, pattern: str) -> int | None:
     """The first 1-based line of `text` matching the regex `pattern` (for findings that name
     the deployment's file and line)."""

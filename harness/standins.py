@@ -89,7 +89,7 @@ def unchecked_lines(
             }.get(verdict, f"{verdict}: judged by")
             out.append(
                 f"{judged} the stand-in API's /health, /ready and /v1/generate "
-                f"({stand_in.name}); the deployment runs no HTTP server"
+                f"({stand_in.name}); {stand_in.deployment}"
             )
     return out
 

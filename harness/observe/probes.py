@@ -25,9 +25,17 @@ PROBE_CLIENT = {"X-Api-Key": "gameday-probe"}
 
 
 def api_base(stack: Stack) -> str:
-    address = stack.published(API_PORT)
+    """The API where the deployment publishes it: production's :8000, or, when the layer maps
+    the API's role onto a renamed service (`x-roles`), that service's first published port."""
+    port = API_PORT
+    service = stack.compose.role("testgen")
+    if service != "testgen":
+        for entry in stack.compose.spec(service).get("ports") or []:
+            port = int(str(entry).rsplit(":", 2)[-2] if ":" in str(entry) else str(entry))
+            break
+    address = stack.published(port)
     if address is None:
-        raise LookupError("the stack publishes nothing on production's port 8000")
+        raise LookupError(f"the stack publishes nothing on production's port {port}")
     return f"http://{address[0]}:{address[1]}"
 
 

@@ -110,6 +110,8 @@ class Gameday:
         self.redact = Redactor()
         self._load: Load | None = None
         self._probe_budget = RateBudget(PROBE_CLIENT["X-Api-Key"], gameday_clock=self.now)
+        # "line N: cmd" -> how it failed on the healthy stack (for the reason)
+        self._baseline_why: dict[str, str] = {}
 
     def now(self) -> float:
         return time.monotonic() - self._t_start
@@ -130,6 +132,9 @@ class Gameday:
         self.redact.add_env(env)
         stack = self.stack_factory(env)
         result.backend = stack.backend_name
+        if isinstance(getattr(fault, "service", None), str):  # a renamed deployment (x-roles)
+            fault.service = stack.compose.role(fault.service)  # type: ignore[attr-defined]
+            result.fault_description = fault.description
         bridge: BridgeServer | None = None
         cpu: StackCpu | None = None
         self._load = None
@@ -299,6 +304,7 @@ class Gameday:
                 step.command, [first.exit_code, second.exit_code]
             ):
                 result.baseline_failing_steps.append(key)
+                self._baseline_why[key] = _failure_line(first)
         self.event(result, "baseline", f"{len(detection)} detection steps ran on the healthy stack")
         return baseline
 
@@ -351,6 +357,10 @@ class Gameday:
             f"{found.polls} step runs; {len(eligible)} runnable steps polled concurrently, "
             f"{len(detection) - len(eligible)} manual, noisy or failing at baseline"
         )
+        failing = [f"{k} ({self._baseline_why[k]})" for k in result.baseline_failing_steps
+                   if k in self._baseline_why]
+        if failing:  # they fail on the healthy stack too, so they can never detect the fault
+            obs.detect_note += "; failing at baseline: " + "; ".join(failing)
         by = found.detected_by
         if by is not None:
             result.ttd_s = obs.ttd_s = round(by.started + by.duration - t0, 4)
@@ -470,10 +480,16 @@ class Gameday:
     def _address_map(self, stack: Stack) -> dict[str, str]:
         """The stack's real addresses, by the production names the runbook uses."""
         out: dict[str, str] = {}
-        for service, port in (("testgen", 8000), ("redis", 6379), ("postgres", 5432)):
+        pairs = [("testgen", 8000), ("redis", 6379), ("postgres", 5432)]
+        for role in stack.compose.roles:  # a renamed service: the ports it publishes
+            spec = stack.compose.spec(stack.compose.role(role))
+            pairs += [(role, int(str(p).split(":")[-2])) for p in spec.get("ports") or []
+                      if str(p).count(":") >= 1]
+        for role, port in pairs:
             try:
+                service = stack.compose.role(role)
                 host, real = stack.published(port) or stack.endpoint(service, port)
-            except (LookupError, KeyError, ValueError):
+            except (LookupError, KeyError, ValueError, StackError):
                 continue
             out[f"{host}:{real}"] = f"localhost:{port}"
         return out
@@ -519,3 +535,13 @@ class Gameday:
             manual_reason=outcome.manual_reason,
             baseline_exit=baseline,
         )
+
+
+def _failure_line(outcome: Outcome) -> str:
+    """`exit N: <the tool's last message>`, for a reason that says why a step fails. The
+    bridge routes an address nothing publishes to a closed port (127.0.0.1 port 9); the
+    message says so in the runbook's terms."""
+    lines = [ln.strip() for ln in (outcome.stderr or outcome.stdout or "").splitlines()]
+    last = next((ln for ln in reversed(lines) if ln), "")[:160]
+    last = last.replace("127.0.0.1 port 9 ", "localhost, port not published, ")
+    return f"exit {outcome.exit_code}" + (f": {last}" if last else "")

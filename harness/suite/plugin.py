@@ -1,7 +1,8 @@
 """The pytest adapter: `pytest -m gameday` runs the same gamedays as `gameday run`.
 
 Options: `--runbook PATH` (repeatable; default every `runbooks/*.md`), `--backend
-auto|local|docker|fake` (or GAMEDAY_BACKEND), `--compose PATH`, `--scenario ID`,
+auto|local|docker|fake` (or GAMEDAY_BACKEND), `--compose PATH`, `--deployment DIR` (or
+GAMEDAY_DEPLOYMENT), `--scenario ID`,
 `--gameday-out DIR` (each result as JSON, and results.json). One test item per gameday of the
 executor's plan (`harness/suite/execute.py`), longest first; the item runs its gameday in this
 process (`worker.run_job`) and asserts the verdict the runbook's baseline expects. JUnit XML
@@ -22,9 +23,9 @@ from typing import Any
 import pytest
 
 from harness.backends import select_backend
-from harness.compose import ComposeFile
+from harness.compose import DEPLOYMENT_ENV, ComposeFile
 from harness.errors import BadInput, ComposeError, OutputError
-from harness.options import add_shared
+from harness.options import add_shared, check_deployment
 from harness.redact import Redactor
 from harness.reports.junit import JUNIT_FIELDS
 from harness.reports.junit import junit_properties as _record_properties
@@ -44,7 +45,7 @@ CORE_SERVICES = ("testgen", "postgres", "redis", "llm", "toxiproxy")
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gameday", "gameday harness")
-    add_shared(group.addoption, "--runbook", "--backend", "--compose", "--scenario")
+    add_shared(group.addoption, "--runbook", "--backend", "--compose", "--deployment", "--scenario")
     group.addoption("--gameday-out", default=None, metavar="DIR",
                     help="write each GamedayResult as JSON, and results.json, into DIR")
 
@@ -93,6 +94,9 @@ class Settings:
         )
         self.runbooks: list[Runbook] = [parse_runbook(p) for p in paths]
         compose_path = Path(config.getoption("--compose") or root / "docker-compose.chaos.yml")
+        deployment = check_deployment(config.getoption("--deployment"))
+        if deployment is not None:  # as `gameday run`: inherited by every stack's processes
+            os.environ[DEPLOYMENT_ENV] = str(deployment.resolve())
         self.compose = ComposeFile(compose_path)
         require_services(self.compose, ())
         self.backend, self.backend_why = select_backend(config.getoption("--backend"), self.compose)
@@ -109,7 +113,7 @@ def require_services(compose: ComposeFile, scenarios: Iterable[Scenario]) -> Non
     for scenario in scenarios:
         for spec in scenario.faults:
             needed += [s for s in target_services(spec) if s not in needed]
-    missing = [s for s in needed if s not in compose.service_names]
+    missing = [s for s in needed if compose.role(s) not in compose.service_names]
     if missing:
         raise ComposeError(
             str(compose.path),
