@@ -418,8 +418,18 @@ def test_rate_limit_is_per_client_key_or_address(start_testgen):
         assert secret not in log and secret not in tg.output()
 
 
+class _Roles:
+    """A compose model whose API plays TestGen's role under its own name (no `x-roles`)."""
+
+    def role(self, name: str) -> str:
+        return name
+
+
 class _Published:
-    """The one thing the probe and the load ask of a stack: where port 8000 is published."""
+    """What the probe and the load ask of a stack: which service is the API, and where port
+    8000 is published."""
+
+    compose = _Roles()
 
     def __init__(self, base: str) -> None:
         host, port = base.removeprefix("http://").split(":")
