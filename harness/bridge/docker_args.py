@@ -65,11 +65,18 @@ def go_template(template: str, doc: object) -> str:
 
 def inspect_args(args: list[str]) -> tuple[str | None, list[str]]:
     """(`--format` template or None, the names) of `docker [volume] inspect`."""
+    return format_and_names(args, ("-f", "--format"))
+
+
+def format_and_names(args: list[str], flags: tuple[str, ...]) -> tuple[str | None, list[str]]:
+    """(the format template or None, the names) of a command whose format option is one of
+    `flags` (`docker stats` has no `-f`); other options are skipped, as their values are not
+    names of theirs."""
     fmt = None
     names = []
     i = 0
     while i < len(args):
-        if args[i] in ("-f", "--format") and i + 1 < len(args):
+        if args[i] in flags and i + 1 < len(args):
             fmt = args[i + 1]
             i += 2
             continue

@@ -16,6 +16,7 @@ from harness.backends.base import ContainerState, Stack, Status
 from harness.bridge import docker_volumes
 from harness.bridge.docker_args import (
     USAGE_ERROR,
+    format_and_names,
     go_template,
     inspect_args,
     inspect_out,
@@ -253,20 +254,7 @@ _STATS_COLUMNS = {  # `docker stats` header -> the Go template field of its colu
 
 def _stats_args(args: list[str]) -> tuple[str | None, list[str]]:
     """`--format` and the container names; --no-stream, -a: one sample is all a gameday takes."""
-    fmt = None
-    names = []
-    i = 0
-    while i < len(args):
-        if args[i] == "--format" and i + 1 < len(args):
-            fmt = args[i + 1]
-            i += 2
-            continue
-        if args[i].startswith("--format="):
-            fmt = args[i].split("=", 1)[1]
-        elif not args[i].startswith("-"):
-            names.append(args[i])
-        i += 1
-    return fmt, names
+    return format_and_names(args, ("--format",))
 
 
 def _stats_fields(stack: Stack, state: ContainerState, host_total: int) -> dict[str, str]:
