@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.runbook.model import Runbook
-from harness.shell.commands import pipelines
+from harness.shell.commands import COMPOSE_GLOBAL_VALUE_OPTS, pipelines
 
 
 @dataclass(frozen=True)
@@ -97,17 +97,6 @@ def runbook_steps(runbook: Runbook) -> list[StepRef]:
 
 # -- docker-compose ------------------------------------------------------------------------
 
-_COMPOSE_GLOBAL_VALUES = {
-    "-f",
-    "--file",
-    "-p",
-    "--project-name",
-    "--profile",
-    "--env-file",
-    "--project-directory",
-    "-H",
-    "--host",
-}
 _SUB_VALUES = {
     "--scale",
     "-t",
@@ -149,7 +138,7 @@ def compose_call(call: Call) -> ComposeCall | None:
     i = 0
     while i < len(rest) and rest[i].startswith("-"):
         word = rest[i]
-        if word in _COMPOSE_GLOBAL_VALUES and i + 1 < len(rest):
+        if word in COMPOSE_GLOBAL_VALUE_OPTS and i + 1 < len(rest):
             if word == "--profile":
                 profiles.append(rest[i + 1])
             elif word in ("-f", "--file"):

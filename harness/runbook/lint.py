@@ -23,6 +23,7 @@ runbook line(s) that name it.
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from harness.runbook.lint_metrics import METRICS_SOURCE, MetricUse, exported_met
 from harness.runbook.lint_stack import URL, Finding, LintStack, Where
 from harness.runbook.model import Runbook, Step
 from harness.runbook.parse import parse_runbook
-from harness.shell.commands import pipelines
+from harness.shell.commands import COMPOSE_GLOBAL_VALUE_OPTS, pipelines
 from harness.shell.manual import manual_reason
 
 __all__ = ["Finding", "LintReport", "MetricUse", "exported_metrics", "lint_runbook", "to_text"]
@@ -107,15 +108,6 @@ _DOCKER_CONTAINER_CMDS = {
     "wait",
     "attach",
 }
-_COMPOSE_GLOBAL_VALUE_OPTS = {
-    "-f",
-    "--file",
-    "-p",
-    "--project-name",
-    "--profile",
-    "--env-file",
-    "--project-directory",
-}
 _COMPOSE_VALUE_OPTS = {
     "--scale",
     "-t",
@@ -171,7 +163,7 @@ class LintReport:
         return [m for m in self.metrics if not m.exported]
 
 
-def _positionals(args: list[str], value_opts: set[str]) -> list[str]:
+def _positionals(args: list[str], value_opts: AbstractSet[str]) -> list[str]:
     out, skip = [], False
     for a in args:
         if skip:
@@ -332,7 +324,7 @@ class _Linter(AddressChecks, FileChecks):
 
     def docker_compose(self, args: list[str], where: Where) -> None:
         line, command, section = where
-        pos = _positionals(args, _COMPOSE_GLOBAL_VALUE_OPTS)
+        pos = _positionals(args, COMPOSE_GLOBAL_VALUE_OPTS)
         if not pos:
             return
         sub = pos[0]

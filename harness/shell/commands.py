@@ -256,3 +256,20 @@ def acted_services(command: str) -> set[str]:
         return set(targets[1])
     words = command.split()
     return {_TOOL_SERVICES[w] for w in words[:1] if w in _TOOL_SERVICES}
+
+
+# docker-compose's global options that take a value (`-f FILE`, `-p NAME`, ...): the word after
+# one is no subcommand and no service.
+COMPOSE_GLOBAL_VALUE_OPTS = frozenset(
+    {
+        "-f",
+        "--file",
+        "-p",
+        "--project-name",
+        "--profile",
+        "--env-file",
+        "--project-directory",
+        "-H",
+        "--host",
+    }
+)
