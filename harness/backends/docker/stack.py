@@ -40,7 +40,7 @@ from typing import Any
 
 from docker.errors import APIError, DockerException, NotFound
 from testcontainers.core.network import Network
-from testcontainers.core.wait_strategies import ExecWaitStrategy, WaitStrategy
+from testcontainers.core.wait_strategies import WaitStrategy
 
 from harness.backends.base import (
     ContainerState,
@@ -54,6 +54,7 @@ from harness.backends.docker.container import ServiceContainer, healthcheck_argv
 from harness.backends.docker.execute import run_in
 from harness.backends.docker.ports import TOXIPROXY_API_PORT, PortPlan, service_kind
 from harness.backends.docker.proxies import ProxyLinks, StartEvents
+from harness.backends.docker.readiness import ListenerGatedExecWait
 from harness.backends.docker.site import StackSite
 from harness.backends.docker.state import container_state, log_lines, resource_usage
 from harness.compose import ComposeFile, ServiceConfig
@@ -137,7 +138,8 @@ class DockerStack(Stack):
         engine's create + start is ~1 s a container here, and the services wait for their
         dependencies themselves), each then waited for by its own healthcheck through
         Testcontainers' ExecWaitStrategy: the engine runs that check only once per
-        interval, running it ourselves answers the moment the service is ready."""
+        interval, running it ourselves answers the moment the service is ready (on a local
+        engine, each exec waits for a TCP listener in the container: readiness.py)."""
         configs = self.resolve_config()
         order = self.compose.startup_order()
         self.site.check({name: configs[name] for name in order})
@@ -147,11 +149,12 @@ class DockerStack(Stack):
             self._ensure_network()
         deadline = time.monotonic() + timeout
         failures: dict[str, str] = {}
+        local = not self.site.remote  # container pids are this host's (readiness.py)
 
         def bring_up(name: str) -> None:
             try:
                 proxy = service_kind(self.compose, name) == "toxiproxy"  # ready: links made
-                strategy = None if proxy else _exec_wait(configs[name], deadline)
+                strategy = None if proxy else _exec_wait(configs[name], deadline, local)
                 self.create(name, configs[name], wait=strategy)
                 if strategy is None and not self.wait_healthy(
                     name, max(0.1, deadline - time.monotonic())
@@ -563,7 +566,7 @@ class DockerStack(Stack):
         return local
 
 
-def _exec_wait(config: ServiceConfig, deadline: float) -> WaitStrategy | None:
+def _exec_wait(config: ServiceConfig, deadline: float, local: bool) -> WaitStrategy | None:
     """The service's own healthcheck as a Testcontainers wait strategy, or None (no
     healthcheck, or one in a form `docker exec` cannot run)."""
     hc = config.healthcheck
@@ -571,7 +574,7 @@ def _exec_wait(config: ServiceConfig, deadline: float) -> WaitStrategy | None:
     if argv is None:
         return None
     return (
-        ExecWaitStrategy(argv)
+        ListenerGatedExecWait(argv, local)
         .with_poll_interval(_HEALTH_EXEC_EVERY)
         .with_startup_timeout(max(1, math.ceil(deadline - time.monotonic())))
     )
