@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from harness.result import GamedayResult, Verdict
+from harness.run.verdict import SYMPTOM_STOPPED
 
 # A TTR within this factor of the budget (either side) is close: TTRs of the same gameday
 # were seen 0.6 s alone and 2.8 s beside three others on two cores.
@@ -40,6 +41,11 @@ def needs_confirmation(result: GamedayResult) -> str | None:
     late = _detected_at_window_end(result)
     if late:
         reasons.append(late)
+    if result.verdict == Verdict.ABORTED and result.reason.startswith(SYMPTOM_STOPPED):
+        # An OOM loop that stops under load (slow reads of the poisoned entries) keeps going
+        # when the gameday has the cores to itself.
+        reasons.append("the fault's symptom stopped by itself while other gamedays loaded the "
+                       "machine: a run alone may keep it going")
     return "; ".join(reasons) or None
 
 

@@ -31,6 +31,9 @@ from dataclasses import dataclass, field
 
 from harness.result import Finding, StepRun, StepStatus, Verdict
 
+# The reason of a gameday whose fault stopped by itself before any detection (see `decide`).
+SYMPTOM_STOPPED = "fault not in effect during the detection window"
+
 
 @dataclass
 class Verification:
@@ -102,7 +105,7 @@ def decide(obs: Observations) -> Decision:
     if obs.symptom_stopped:  # nothing was left to detect: the runbook is not blamed
         return Decision(
             Verdict.ABORTED,
-            f"fault not in effect during the detection window: {obs.symptom_stopped}; the "
+            f"{SYMPTOM_STOPPED}: {obs.symptom_stopped}; the "
             "harness did not judge the runbook's detection",
             finding=Finding(outcome.verdict, outcome.reason, outcome.ttr_s),
             unchecked=outcome.unchecked,

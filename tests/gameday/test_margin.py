@@ -40,6 +40,13 @@ CASES = [
     ("detection within one re-poll of the window's end",
      result(budget_s=300.0, ttd_s=19.98), "within one re-poll (0.10s) of the detection window"),
     ("detection well inside the window", result(budget_s=300.0, ttd_s=19.8), None),
+    ("the fault's symptom stopped by itself before any detection",
+     result(verdict=Verdict.ABORTED, ttd_s=None, ttr_s=None,
+            reason="fault not in effect during the detection window: no OOM kill since"),
+     "a run alone may keep it going"),
+    ("a fault never observed is not a matter of load", result(
+        verdict=Verdict.ABORTED, ttd_s=None, ttr_s=None, reason="fault not in effect: +2 ms"),
+     None),
 ]  # fmt: skip
 
 
