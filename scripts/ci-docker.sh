@@ -110,8 +110,10 @@ if [ "$MODE" = remote ]; then
 fi
 LOCAL_RESULTS="${GAMEDAY_PARITY_LOCAL_RESULTS:-$RESULTS/local}"
 local_gamedays=
+contract_suite=
 cleanup_run() {
     [ -n "$local_gamedays" ] && kill "$local_gamedays" 2>/dev/null && wait "$local_gamedays"
+    [ -n "$contract_suite" ] && kill "$contract_suite" 2>/dev/null && wait "$contract_suite"
     rm -rf "$RESULTS"
     rmdir "$RUN_TMP" 2>/dev/null || true
     if [ -n "$remote_engine" ]; then
@@ -140,27 +142,39 @@ if [ "$MODE" = all ]; then
     local_gamedays=$!
 fi
 
-if [ "$MODE" = suites ] || [ "$MODE" = all ]; then
-    t=$(now)
-    # The remote-engine tests need DOCKER_HOST naming one: the --remote-suites lane's.
-    python -m pytest tests/backends -m docker -q -p no:randomly --basetemp "$RESULTS/pytest-backends" \
-        --ignore tests/backends/test_docker_remote_engine.py "$@" || status=$?
-    log "backend contract suite (docker) in $(since "$t")s: exit $status"
-elif [ "$MODE" = remote ]; then
-    t=$(now)
-    python -m pytest tests/backends/test_docker_remote_engine.py -m docker -q -p no:randomly \
-        --basetemp "$RESULTS/pytest-backends" "$@" || status=$?
-    log "remote-engine contract tests in $(since "$t")s: exit $status"
+# The contract suite runs beside the docker gamedays: both mostly wait (stack starts, the
+# gamedays' detection windows and holds), so one after the other left a core idle. Its
+# output is printed when it ends. Gamedays $GAMEDAY_DOCKER_WORKERS at a time (default 3):
+# each has its own containers, network and volumes.
+WORKERS=${GAMEDAY_DOCKER_WORKERS:-3}
+lane_started=$(now)
+if [ "$MODE" = suites ] || [ "$MODE" = all ] || [ "$MODE" = remote ]; then
+    if [ "$MODE" = remote ]; then
+        contract=(tests/backends/test_docker_remote_engine.py)
+    else  # the remote-engine tests need DOCKER_HOST naming one: the --remote-suites lane's
+        contract=(tests/backends --ignore tests/backends/test_docker_remote_engine.py)
+    fi
+    python -m pytest "${contract[@]}" -m docker -q -p no:randomly \
+        --basetemp "$RESULTS/pytest-backends" "$@" >"$RESULTS/contract.log" 2>&1 &
+    contract_suite=$!
 fi
 if [ "$MODE" != check ]; then
     t=$(now)
     gameday_status=0
-    # Two at a time: each gameday has its own containers, network and volumes.
-    python -m pytest scenarios -m gameday --backend docker -q -n 2 \
+    python -m pytest scenarios -m gameday --backend docker -q -n "$WORKERS" \
         --basetemp "$RESULTS/pytest-docker" --gameday-out "$DOCKER_RESULTS" "$@" \
         || gameday_status=$?
-    log "gamedays on docker ($([ "$MODE" = remote ] && echo "remote engine $DOCKER_HOST" || echo "local engine")) in $(since "$t")s: exit $gameday_status"
+    log "gamedays on docker ($([ "$MODE" = remote ] && echo "remote engine $DOCKER_HOST" || echo "local engine"), -n $WORKERS) in $(since "$t")s: exit $gameday_status"
+fi
+if [ -n "$contract_suite" ]; then
+    wait "$contract_suite" || status=$?
+    contract_suite=
+    cat "$RESULTS/contract.log"
+    log "$([ "$MODE" = remote ] && echo "remote-engine contract tests" || echo "backend contract suite (docker)"), beside the gamedays: exit $status"
+fi
+if [ "$MODE" != check ]; then
     [ "$status" = 0 ] && status=$gameday_status
+    log "docker lane (contract suite and gamedays) in $(since "$lane_started")s: exit $status"
 fi
 if [ "$MODE" = suites ]; then
     exit "$status"

@@ -188,6 +188,9 @@ def sweep(client: docker.DockerClient) -> list[str]:
             removed += clean(client, record.stack_id, record.dir)
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+                # Named even when another process's sweep took the rest first (a stack of
+                # another registry sweeps dead temp dirs and engine resources too).
+                removed.append(f"record of {record.stack_id}")
         finally:
             lock.close()
     recorded = {p.stem for p in registry().glob("*.json")}
