@@ -142,21 +142,34 @@ if [ "$MODE" = all ]; then
     local_gamedays=$!
 fi
 
-# The contract suite runs beside the docker gamedays: both mostly wait (stack starts, the
-# gamedays' detection windows and holds), so one after the other left a core idle. Its
-# output is printed when it ends. Gamedays $GAMEDAY_DOCKER_WORKERS at a time (default 3):
-# each has its own containers, network and volumes.
-WORKERS=${GAMEDAY_DOCKER_WORKERS:-3}
+# --suites (.ci/run's docker lane): the contract suite runs beside the docker gamedays, and
+# the gamedays run 3 at a time. Both mostly wait (stack starts, the gamedays' detection
+# windows and holds), so one after the other, two at a time, left the cores idle; measured in
+# docs/performance.md ("The docker lane"). The contract suite's output is printed when it
+# ends. The other modes (beside the local gamedays, or on the namespace engine) keep the
+# suites one after the other, the gamedays two at a time. GAMEDAY_DOCKER_WORKERS overrides.
+# Each gameday has its own containers, network and volumes.
 lane_started=$(now)
-if [ "$MODE" = suites ] || [ "$MODE" = all ] || [ "$MODE" = remote ]; then
-    if [ "$MODE" = remote ]; then
-        contract=(tests/backends/test_docker_remote_engine.py)
-    else  # the remote-engine tests need DOCKER_HOST naming one: the --remote-suites lane's
-        contract=(tests/backends --ignore tests/backends/test_docker_remote_engine.py)
-    fi
-    python -m pytest "${contract[@]}" -m docker -q -p no:randomly \
-        --basetemp "$RESULTS/pytest-backends" "$@" >"$RESULTS/contract.log" 2>&1 &
+if [ "$MODE" = suites ]; then
+    WORKERS=${GAMEDAY_DOCKER_WORKERS:-3}
+    python -m pytest tests/backends -m docker -q -p no:randomly \
+        --basetemp "$RESULTS/pytest-backends" \
+        --ignore tests/backends/test_docker_remote_engine.py "$@" >"$RESULTS/contract.log" 2>&1 &
     contract_suite=$!
+else
+    WORKERS=${GAMEDAY_DOCKER_WORKERS:-2}
+fi
+if [ "$MODE" = all ]; then
+    t=$(now)
+    # The remote-engine tests need DOCKER_HOST naming one: the --remote-suites lane's.
+    python -m pytest tests/backends -m docker -q -p no:randomly --basetemp "$RESULTS/pytest-backends" \
+        --ignore tests/backends/test_docker_remote_engine.py "$@" || status=$?
+    log "backend contract suite (docker) in $(since "$t")s: exit $status"
+elif [ "$MODE" = remote ]; then
+    t=$(now)
+    python -m pytest tests/backends/test_docker_remote_engine.py -m docker -q -p no:randomly \
+        --basetemp "$RESULTS/pytest-backends" "$@" || status=$?
+    log "remote-engine contract tests in $(since "$t")s: exit $status"
 fi
 if [ "$MODE" != check ]; then
     t=$(now)
@@ -170,7 +183,7 @@ if [ -n "$contract_suite" ]; then
     wait "$contract_suite" || status=$?
     contract_suite=
     cat "$RESULTS/contract.log"
-    log "$([ "$MODE" = remote ] && echo "remote-engine contract tests" || echo "backend contract suite (docker)"), beside the gamedays: exit $status"
+    log "backend contract suite (docker), beside the gamedays: exit $status"
 fi
 if [ "$MODE" != check ]; then
     [ "$status" = 0 ] && status=$gameday_status
