@@ -55,7 +55,7 @@ class ListenerGatedExecWait(ExecWaitStrategy):
             return
         pid, pid_at = _pid(container), time.monotonic()
         deadline = pid_at + self._startup_timeout
-        last_exec = 0.0
+        last_exec, last_error = 0.0, ""
         while True:
             listening = tcp_listening(pid) if pid else None
             if listening is None and time.monotonic() - pid_at >= 1.0:  # restarted: new pid
@@ -64,12 +64,15 @@ class ListenerGatedExecWait(ExecWaitStrategy):
             every = self._poll_interval if listening is not False else _NO_LISTENER_EXEC_EVERY
             if time.monotonic() - last_exec >= every:
                 last_exec = time.monotonic()
-                if container.exec(self._command).exit_code == 0:
-                    return
+                try:
+                    if container.exec(self._command).exit_code == 0:
+                        return
+                except Exception as exc:  # noqa: BLE001 - restarting, say: retried, as upstream
+                    last_error = f": {exc}"
             if time.monotonic() > deadline:
                 raise TimeoutError(
                     f"{' '.join(self._command)} did not succeed within "
-                    f"{self._startup_timeout:.0f} seconds"
+                    f"{self._startup_timeout:.0f} seconds{last_error}"
                 )
             time.sleep(_GATE_POLL if listening is False else self._poll_interval)
 
