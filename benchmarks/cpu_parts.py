@@ -28,6 +28,7 @@ PARTS = (
     ("postgres", "PostgreSQL"),
     ("redis-server", "Redis"),
     ("reaper", "stack reapers"),
+    ("local/zygote.py", "service zygotes (preloaded parents)"),
     ("harness.cli", "gameday (runner, load, probes, pollers)"),
     ("pytest", "gameday (runner, load, probes, pollers)"),
     ("execnet", "gameday (runner, load, probes, pollers)"),
