@@ -22,13 +22,14 @@ from collections import defaultdict
 import psutil
 
 PARTS = (
+    # first: its command line names the services' modules it preloads
+    ("local/zygote.py", "zygotes (the services' pre-imported parents)"),
     ("harness.services.testgen", "API service (testgen)"),
     ("harness.services.mockllm", "mock LLM"),
     ("harness.faultproxy", "fault proxy"),
     ("postgres", "PostgreSQL"),
     ("redis-server", "Redis"),
     ("reaper", "stack reapers"),
-    ("local/zygote.py", "service zygotes (preloaded parents)"),
     ("harness.cli", "gameday (runner, load, probes, pollers)"),
     ("pytest", "gameday (runner, load, probes, pollers)"),
     ("execnet", "gameday (runner, load, probes, pollers)"),

@@ -38,7 +38,7 @@ from harness.backends.base import (
     image_id,
     should_restart,
 )
-from harness.backends.local import processes, reaper, servers
+from harness.backends.local import processes, python_services, reaper, servers
 from harness.backends.local.cgroup import MemoryCgroup
 from harness.backends.local.observe import STACK_MARKER, LocalObservation
 from harness.backends.local.processes import killpg, pump, stack_root
@@ -122,7 +122,7 @@ class LocalStack(LocalObservation, Stack):
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        self._zygote = self._start_zygote()
+        self._zygote, self._own_zygote = self._start_zygote()
         self._pidfds: dict[int, int] = {}  # the supervisor's, for the processes it watches
         self._supervisor = threading.Thread(target=self._supervise, daemon=True, name="supervisor")
         self._supervisor.start()
@@ -177,7 +177,7 @@ class LocalStack(LocalObservation, Stack):
                 pass
             if cont.cgroup:
                 cont.cgroup.remove()
-        if self._zygote is not None:
+        if self._zygote is not None and self._own_zygote:
             self._zygote.close()
         self._kill_marked_leftovers()
         if not self._keep_dir:
@@ -375,34 +375,14 @@ class LocalStack(LocalObservation, Stack):
 
     def _base_env(self) -> dict[str, str]:
         """What every service's environment starts from (its compose environment follows)."""
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "LANG": "C.UTF-8",
-            "HOME": str(self.dir),
-            "PYTHONUNBUFFERED": "1",
-            STACK_MARKER: self.id,
-        }
-        if os.environ.get("PYTHONPATH"):  # the Python services run the harness's own code
-            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-        return env
+        return python_services.base_env(str(self.dir), self.id)
 
-    def _start_zygote(self) -> Zygote | None:
-        """A pre-imported parent for the services run as `{python} -m MODULE` (started now,
-        so its imports overlap the stack's other work); None when there are none, or with
-        GAMEDAY_ZYGOTE=0 (every service then starts by exec)."""
-        if os.environ.get("GAMEDAY_ZYGOTE", "1").strip() == "0":
-            return None
-        modules = []
-        for name in self.compose.service_names:
-            command = (self.compose.spec(name).get("x-local") or {}).get("command") or []
-            if len(command) >= 3 and command[:2] == ["{python}", "-m"]:
-                modules.append(str(command[2]))
-        if not modules:
-            return None
-        zygote = Zygote(sorted(set(modules)), self._base_env(), self.dir)
-        with open(self._pidfile, "a") as pids:  # the reaper ends it if this process dies
-            pids.write(f"{zygote.proc.pid} {reaper.start_time(zygote.proc.pid)}\n")
-        return zygote
+    def _start_zygote(self) -> tuple[Zygote | None, bool]:
+        zygote, ours = python_services.zygote_for_stack(self.compose, self._base_env(), self.dir)
+        if zygote is not None and ours:
+            with open(self._pidfile, "a") as pids:  # the reaper ends it if this process dies
+                pids.write(f"{zygote.proc.pid} {reaper.start_time(zygote.proc.pid)}\n")
+        return zygote, ours
 
     def _spawn(self, cont: _Container) -> None:
         argv, env, extra = self._argv_env(cont)

@@ -133,12 +133,14 @@ class ForkedProcess:
 
 
 class Zygote:
-    """The stack's handle on its zygote. `fork()` returns None when the command is not one
-    the zygote can run (the stack then starts it by exec)."""
+    """A handle on a zygote: the stack's own, or the run's (`for_run`), shared by the stacks
+    of every gameday the executor forks. `fork()` returns None when the command is not one
+    the zygote can run, or the zygote is gone (the stack then starts it by exec)."""
 
     def __init__(self, modules: Sequence[str], env: Mapping[str, str], cwd: Path) -> None:
         self.modules = tuple(modules)
-        self._interpreter = interpreter_env(env)
+        self.interpreter = interpreter_env(env)
+        self.owner = os.getpid()  # only the process that started it ends it
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.proc = subprocess.Popen(
             [sys.executable, __file__, str(theirs.fileno()), ",".join(self.modules),
@@ -149,43 +151,66 @@ class Zygote:
         theirs.close()
         self._control = ours
         self._lock = threading.Lock()
-        self._ready: bool | None = None  # None until the zygote said ready (or failed)
+        self._ready: bool | None = None  # None until it answered this process's ping
         self.failure = ""
 
+    def after_fork(self) -> None:
+        """In a forked child (a gameday of the run): a lock of its own."""
+        self._lock = threading.Lock()
+
     def ready(self, timeout: float = READY_TIMEOUT_S) -> bool:
-        """Wait (once) until the zygote has imported the services' modules."""
+        """Wait (once per process) until the zygote has imported the services' modules: it
+        answers a ping only then."""
         with self._lock:
             if self._ready is None:
-                self._ready = False
-                if select.select([self._control], [], [], timeout)[0]:
-                    message = self._control.recv(_MAX_MESSAGE)
-                    self._ready = message == b"ready"
-                    if not self._ready:
-                        self.failure = message.decode(errors="replace") or self._stderr()
-                else:
-                    self.failure = f"not ready in {timeout:.0f} s"
+                try:
+                    reply = self._request({"ping": True}, [], timeout)
+                except OSError as exc:
+                    reply, self.failure = b"", str(exc)
+                self._ready = reply == b"ready"
+                if not self._ready and os.getpid() == self.owner:
+                    self.failure = self._stderr() or self.failure
             return self._ready
 
+    def _request(self, body: dict[str, object], fds: list[int], timeout: float,
+                 ) -> bytes:  # fmt: skip
+        """Send one request with its reply socket (and `fds`); the first reply, b"" if the
+        zygote closed it. The caller holds the lock."""
+        reply, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            socket.send_fds(self._control, [json.dumps(body).encode()], [theirs.fileno(), *fds])
+            theirs.close()
+            if not select.select([reply], [], [], timeout)[0]:
+                raise OSError(f"the zygote did not answer in {timeout:.0f} s")
+            return reply.recv(64)
+        finally:
+            theirs.close()
+            reply.close()
+
     def _stderr(self) -> str:
-        self.proc.wait(timeout=5)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return ""
         tail = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
         return tail.strip().splitlines()[-1] if tail.strip() else f"exit {self.proc.returncode}"
 
     def forks(self, argv: Sequence[str], env: Mapping[str, str]) -> bool:
-        return python_module(argv) in self.modules and interpreter_env(env) == self._interpreter
+        return python_module(argv) in self.modules and interpreter_env(env) == self.interpreter
 
     def fork(self, argv: list[str], env: Mapping[str, str], cwd: Path,
              cgroup_procs: Path | None) -> ForkedProcess | None:  # fmt: skip
         if not self.forks(argv, env) or not self.ready():
             return None
-        request = json.dumps({"argv": argv, "env": dict(env), "cwd": str(cwd),
-                              "cgroup": str(cgroup_procs) if cgroup_procs else None}).encode()
+        request = {"argv": argv, "env": dict(env), "cwd": str(cwd),
+                   "cgroup": str(cgroup_procs) if cgroup_procs else None}  # fmt: skip
         status, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
             with self._lock:
-                socket.send_fds(self._control, [request], [theirs.fileno(), out_w, err_w])
+                socket.send_fds(self._control, [json.dumps(request).encode()],
+                                [theirs.fileno(), out_w, err_w])  # fmt: skip
             for fd in (theirs.detach(), out_w, err_w):
                 os.close(fd)
             if not select.select([status], [], [], 10.0)[0]:
@@ -194,8 +219,9 @@ class Zygote:
             if not reply.startswith(b"pid "):
                 raise OSError(reply.decode(errors="replace") or "the zygote closed")
         except OSError:
-            for fd in (out_r, err_r):
+            for fd in (out_r, err_r, *((out_w, err_w) if theirs.fileno() >= 0 else ())):
                 os.close(fd)
+            theirs.close()
             status.close()
             with self._lock:
                 self._ready = False  # the stack starts its services by exec from now on
@@ -204,8 +230,11 @@ class Zygote:
                              open(out_r, "rb"), open(err_r, "rb"))  # fmt: skip
 
     def close(self) -> None:
-        """End the zygote (its services are the stack's to end: they have their own groups)."""
+        """End the zygote (its services are their stacks' to end: they have their own groups);
+        in any other process than its starter, only let go of it."""
         self._control.close()
+        if os.getpid() != self.owner:
+            return
         try:
             self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
@@ -213,6 +242,30 @@ class Zygote:
             self.proc.wait()
         if self.proc.stderr:
             self.proc.stderr.close()
+
+
+_for_run: Zygote | None = None
+
+
+def for_run() -> Zygote | None:
+    """The run's zygote, started by the executor's process before it forks the gamedays."""
+    return _for_run
+
+
+def start_for_run(modules: Sequence[str], env: Mapping[str, str]) -> Zygote:
+    """One zygote for every stack of a run (each stack otherwise starts its own)."""
+    global _for_run
+    if _for_run is None:
+        _for_run = Zygote(modules, env, Path("/"))
+        os.register_at_fork(after_in_child=_for_run.after_fork)
+    return _for_run
+
+
+def end_for_run() -> None:
+    global _for_run
+    if _for_run is not None:
+        zygote, _for_run = _for_run, None
+        zygote.close()
 
 
 # -- the zygote's side (runs as a script; standard library only until it preloads) ---------
@@ -384,10 +437,14 @@ def _serve(control: socket.socket) -> None:
         if control.fileno() not in readable:
             continue
         message, fds, _, _ = socket.recv_fds(control, _MAX_MESSAGE, 3)
-        if not message:  # the stack closed (or died): its services are its own to end
+        if not message:  # every holder closed (or died): the services are theirs to end
             return
-        status_fd, out, err = fds
         request = json.loads(message)
+        if request.get("ping"):
+            with socket.socket(fileno=fds[0]) as pong:
+                _send(pong, b"ready")
+            continue
+        status_fd, out, err = fds
         pid = os.fork()
         if pid == 0:
             others = [control.detach(), wake_r, wake_w, *(c.detach() for c in children.values())]
@@ -412,15 +469,14 @@ def main(argv: list[str]) -> int:
     sys.path[0] = os.getcwd()
     try:
         _preload([m for m in argv[2].split(",") if m])
-    except BaseException as exc:  # noqa: BLE001 - told to the stack, which then uses exec
-        _send(control, f"preload failed: {type(exc).__name__}: {exc}".encode())
+    except BaseException as exc:  # noqa: BLE001 - the stack reads it, and then uses exec
+        print(f"zygote: preload failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     import gc
 
     gc.collect()
     gc.freeze()  # the children's collections then leave the shared pages unwritten
-    _send(control, b"ready")
-    _serve(control)
+    _serve(control)  # a ping is answered from here on: ready
     return 0
 
 
