@@ -73,6 +73,12 @@ class Fault(abc.ABC):
         fault check among what it did not check."""
         raise NotImplementedError
 
+    def symptom_stopped(self, stack: Stack) -> str | None:
+        """Evidence that the incident's symptom stopped by itself since the fault was confirmed
+        (nothing left for a detection step to see), or None. Asked only when no detection step
+        saw the fault: the runbook is not blamed for missing an incident that went away."""
+        return None
+
     def diagnose(self, stack: Stack) -> str | None:
         """What of the fault is still there, in words, for a not-recovered verdict."""
         return None

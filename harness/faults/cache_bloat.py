@@ -12,7 +12,7 @@ import json
 
 import redis
 
-from harness.backends.base import Stack
+from harness.backends.base import Stack, Status
 from harness.faults.base import Fault
 from harness.faults.params import Param
 from harness.observe.load import POPULAR_SOURCES
@@ -29,6 +29,7 @@ class CacheBloat(Fault):
     def __init__(self, payload_mb: int = 48) -> None:
         self.payload_mb = payload_mb
         self._ooms = 0
+        self._kills_at_confirm: int | None = None  # restarts when the first OOM kill was seen
 
     def _redis(self, stack: Stack) -> redis.Redis:
         host, port = stack.endpoint("redis", 6379)
@@ -56,6 +57,7 @@ class CacheBloat(Fault):
     def confirm(self, stack: Stack) -> str | None:
         state = stack.containers()["testgen"]
         if state.oom_killed:
+            self._kills_at_confirm = state.restart_count
             return (f"{state.name} OOM-killed by the kernel (exit {state.exit_code}, "
                     f"restarts {state.restart_count})")
         if state.config.mem_limit_bytes is None or "mem_limit not enforced" in " ".join(
@@ -67,6 +69,21 @@ class CacheBloat(Fault):
         self.shortfall = (f"{state.name} not OOM-killed ({state.status.value}, "
                           f"{state.restart_count} restarts) after {self.payload_mb} MiB entries")
         return None
+
+    def symptom_stopped(self, stack: Stack) -> str | None:
+        """The OOM kills stopped: the API runs and was not killed again since the confirmation.
+        Under heavy load a read of the poisoned entries can fail, and the API then serves
+        without holding them: the incident is over before anyone could detect it."""
+        if self._kills_at_confirm is None:
+            return None  # confirmed by memory held (no limit enforced): not a kill loop
+        state = stack.containers()["testgen"]
+        if state.oom_killed or state.restart_count != self._kills_at_confirm:
+            return None
+        if state.status is not Status.RUNNING:
+            return None
+        return (f"{state.name} was not OOM-killed again after the first kill (restarts still "
+                f"{state.restart_count}, {state.status.value}): the API served without reading "
+                "the poisoned entries back")
 
     def still_in_effect(self, stack: Stack) -> str | None:
         """Poisoned entries still in Redis: the API will be OOM-killed again once it reads them."""

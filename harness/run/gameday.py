@@ -268,6 +268,10 @@ class Gameday:
         if t0 is None:
             return
         self._detect(shell, baseline, t0, result, obs)
+        if obs.detected_by is None:
+            obs.symptom_stopped = fault.symptom_stopped(stack) or ""
+            if obs.symptom_stopped:
+                self.event(result, "symptom-stopped", obs.symptom_stopped)
         self._resolve(stack, shell, result, obs)
         self._verify(stack, shell, fault, prober, t0, result, obs)
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from harness.result import GamedayResult, Verdict
+from harness.run.verdict import SYMPTOM_STOPPED
 
 # A TTR within this factor of the budget (either side) is close: TTRs of the same gameday
 # were seen 0.6 s alone and 2.8 s beside three others on two cores.
@@ -40,6 +41,11 @@ def needs_confirmation(result: GamedayResult) -> str | None:
     late = _detected_at_window_end(result)
     if late:
         reasons.append(late)
+    if untested(result):
+        # An OOM loop that stops under load (slow reads of the poisoned entries) keeps going
+        # when the gameday has the cores to itself.
+        reasons.append("the fault's symptom stopped by itself while other gamedays loaded the "
+                       "machine: a run alone may keep it going")
     return "; ".join(reasons) or None
 
 
@@ -74,12 +80,19 @@ def measurement(result: GamedayResult, run: str) -> dict[str, Any]:
     }
 
 
+def untested(result: GamedayResult) -> bool:
+    """The gameday tested nothing because its fault stopped by itself: running it again is a
+    new attempt, not a second opinion, wherever it runs (also beside other pytest workers)."""
+    return result.verdict == Verdict.ABORTED and result.reason.startswith(SYMPTOM_STOPPED)
+
+
 def merge_confirmation(
-    concurrent: GamedayResult, alone: GamedayResult, why: str = ""
+    concurrent: GamedayResult, alone: GamedayResult, why: str = "", second: str = "alone"
 ) -> GamedayResult:
     """The result of a gameday confirmed by a re-run alone: the lone run's record (its
     timings are the ones not inflated by neighbours), carrying both measurements, the
-    concurrent one first, and why the confirmation was needed (`why`, else the rule's)."""
+    concurrent one first, and why the confirmation was needed (`why`, else the rule's).
+    `second` names how the re-run ran ("again": beside the same neighbours)."""
     if (concurrent.scenario, concurrent.runbook) != (alone.scenario, alone.runbook):
         raise ValueError(
             f"a confirmation of {concurrent.scenario} ({concurrent.runbook}) cannot be "
@@ -89,11 +102,11 @@ def merge_confirmation(
     if concurrent.verdict != alone.verdict:
         notes.append(
             f"the concurrent run gave {concurrent.verdict.value} (TTD {concurrent.ttd_s}, "
-            f"TTR {concurrent.ttr_s}); re-run alone: {alone.verdict.value}"
+            f"TTR {concurrent.ttr_s}); re-run {second}: {alone.verdict.value}"
         )
     return replace(
         alone,
         margin=why or concurrent.margin or needs_confirmation(concurrent) or "",
-        measurements=[measurement(concurrent, "concurrent"), measurement(alone, "alone")],
+        measurements=[measurement(concurrent, "concurrent"), measurement(alone, second)],
         notes=notes,
     )

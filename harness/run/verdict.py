@@ -19,7 +19,9 @@ Rules (docs/design.md §1), in the order they apply:
             otherwise, if the world lifts the fault: lift, verify again
                 held after the lift ───────────────────────────────▶ RECOVERED-AFTER-LIFT
             otherwise ─────────────────────────────────────────────▶ NOT-RECOVERED
-    no detection step left its baseline ──▶ UNDETECTED, the outcome above as second finding
+    no detection step left its baseline:
+        the injector saw its symptom stop by itself ──▶ ABORTED, the outcome as second finding
+        otherwise ─────────────────────────────────▶ UNDETECTED, the outcome as second finding
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ import shlex
 from dataclasses import dataclass, field
 
 from harness.result import Finding, StepRun, StepStatus, Verdict
+
+# The reason of a gameday whose fault stopped by itself before any detection (see `decide`).
+SYMPTOM_STOPPED = "fault not in effect during the detection window"
 
 
 @dataclass
@@ -63,6 +68,7 @@ class Observations:
     ttd_s: float | None = None  # from t0, when detection saw the fault
     detect_window_s: float = 20.0  # the scenario's, never cut by the budget (always > 0)
     detect_note: str = ""  # polling rounds, runnable/manual/noisy counts
+    symptom_stopped: str = ""  # undetected, and the injector saw its symptom stop by itself
     resolution: list[StepRun] = field(default_factory=list)
     remediations: list[str] = field(default_factory=list)  # state-changing steps that ran
     destroyed_after: str | None = None  # the step after which the jobs table was gone
@@ -96,6 +102,14 @@ def decide(obs: Observations) -> Decision:
     outcome.unchecked = _unchecked(obs)
     if obs.detected_by is not None:
         return outcome
+    if obs.symptom_stopped:  # nothing was left to detect: the runbook is not blamed
+        return Decision(
+            Verdict.ABORTED,
+            f"{SYMPTOM_STOPPED}: {obs.symptom_stopped}; the "
+            "harness did not judge the runbook's detection",
+            finding=Finding(outcome.verdict, outcome.reason, outcome.ttr_s),
+            unchecked=outcome.unchecked,
+        )
     reason = (
         f"no detection step of '{obs.section}' changed its exit status within "
         f"{obs.detect_window_s:g}s" + (f" ({obs.detect_note})" if obs.detect_note else "")

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from harness.result import Finding, GamedayResult, Verdict
-from harness.run.margin import measurement, merge_confirmation, needs_confirmation
+from harness.run.margin import measurement, merge_confirmation, needs_confirmation, untested
 
 
 def result(**kw: object) -> GamedayResult:
@@ -40,6 +40,13 @@ CASES = [
     ("detection within one re-poll of the window's end",
      result(budget_s=300.0, ttd_s=19.98), "within one re-poll (0.10s) of the detection window"),
     ("detection well inside the window", result(budget_s=300.0, ttd_s=19.8), None),
+    ("the fault's symptom stopped by itself before any detection",
+     result(verdict=Verdict.ABORTED, ttd_s=None, ttr_s=None,
+            reason="fault not in effect during the detection window: no OOM kill since"),
+     "a run alone may keep it going"),
+    ("a fault never observed is not a matter of load", result(
+        verdict=Verdict.ABORTED, ttd_s=None, ttr_s=None, reason="fault not in effect: +2 ms"),
+     None),
 ]  # fmt: skip
 
 
@@ -88,3 +95,16 @@ def test_a_previous_version_record_still_reads() -> None:
         data.pop(key)
     old = GamedayResult.from_dict(data)
     assert old.measurements == [] and old.margin == "" and needs_confirmation(old) is not None
+
+
+def test_an_untested_gameday_is_attempted_again_and_the_second_run_says_how_it_ran() -> None:
+    stopped = result(
+        verdict=Verdict.ABORTED, ttd_s=None, ttr_s=None,
+        reason="fault not in effect during the detection window: no OOM kill",
+    )  # fmt: skip
+    assert untested(stopped) and not untested(result(verdict=Verdict.ABORTED, reason="x"))
+    again = result(verdict=Verdict.NOT_RECOVERED, ttr_s=None)
+    merged = merge_confirmation(stopped, again, needs_confirmation(stopped) or "", "again")
+    assert merged.verdict == Verdict.NOT_RECOVERED
+    assert [m["run"] for m in merged.measurements] == ["concurrent", "again"]
+    assert any("re-run again: not-recovered" in n for n in merged.notes), merged.notes

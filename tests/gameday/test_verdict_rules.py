@@ -92,6 +92,13 @@ CASES = [
      obs(detected_by=None, verify=DOWN, diagnosis=["testgen-copilot still runs with "
          "PRIMARY_LLM_PROVIDER=openai; export reaches only the operator's shell"]),
      Verdict.UNDETECTED, "changed its exit status"),
+    ("undetected because the symptom stopped by itself: aborted, the runbook not blamed",
+     obs(detected_by=None, verify=DOWN,
+         symptom_stopped="testgen-copilot was not OOM-killed again after the first kill"),
+     Verdict.ABORTED, "fault not in effect during the detection window"),
+    ("a symptom that stopped does not excuse a detection that saw it: the outcome stands",
+     obs(verify=DOWN, symptom_stopped="testgen-copilot was not OOM-killed again"),
+     Verdict.NOT_RECOVERED, "did not recover"),
 ]  # fmt: skip
 
 
@@ -152,6 +159,8 @@ def test_unchecked_names_what_the_verdict_did_not_check() -> None:
         (obs(verify=replace(HELD, fault_present="squatter on 8000")), {"verify": HELD}),
         # second finding: detection missing
         (obs(detected_by=None), {"detected_by": DETECTOR}),
+        # symptom stopped by itself: not a verdict on the runbook's detection
+        (obs(detected_by=None, symptom_stopped="no OOM kill since"), {"detected_by": DETECTOR}),
     ],
 )  # fmt: skip
 def test_rule_removed_changes_verdict(record: Observations, without: dict[str, object]) -> None:

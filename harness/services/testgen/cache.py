@@ -1,7 +1,8 @@
 """Redis: the per-minute rate-limit counter and the generation cache.
 
 Redis is an optimisation, not a dependency of correctness: every call here either
-succeeds within about a second or raises `RedisUnavailable`, and the caller degrades
+succeeds within about a second (a cache entry: connects within a second, then may stream in
+for longer) or raises `RedisUnavailable`, and the caller degrades
 (no rate limit, no cache) instead of failing the request. No client-side retries: a
 retry loop would multiply the timeout on every request during an outage.
 """
@@ -25,6 +26,11 @@ from redis.exceptions import RedisError
 from harness.services.contract import CACHE_PREFIX
 
 SOCKET_TIMEOUT = 1.0
+# Reading a cache entry may take longer than any other call: a 48 MiB entry (the oversized
+# objects of the high-memory incident) takes 0.2 s to arrive on an idle machine and over
+# 1.5 s on a loaded one. That is a big value, not an outage: connecting stays bounded by
+# SOCKET_TIMEOUT, so a Redis that is down still degrades at once.
+ENTRY_READ_TIMEOUT = 15.0
 CACHE_TTL = 3600
 _PREFIX = "testgen:"
 
@@ -43,20 +49,27 @@ def client_id(headers: Mapping[str, str], address: str | None) -> str:
     return f"addr:{address or 'unknown'}"
 
 
+def _client(url: str, read_timeout: float) -> aioredis.Redis:
+    return aioredis.Redis.from_url(
+        url,
+        socket_timeout=read_timeout,
+        socket_connect_timeout=SOCKET_TIMEOUT,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
+        decode_responses=True,
+    )
+
+
 class Cache:
     def __init__(self, url: str) -> None:
-        self.client: aioredis.Redis = aioredis.Redis.from_url(
-            url,
-            socket_timeout=SOCKET_TIMEOUT,
-            socket_connect_timeout=SOCKET_TIMEOUT,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=0,
-            decode_responses=True,
-        )
+        self.client = _client(url, SOCKET_TIMEOUT)
+        # Its own connections: a slow entry never holds up the rate-limit counter.
+        self.entries = _client(url, ENTRY_READ_TIMEOUT)
 
     async def close(self) -> None:
-        with contextlib.suppress(RedisError, OSError):
-            await self.client.aclose()
+        for client in (self.client, self.entries):
+            with contextlib.suppress(RedisError, OSError):
+                await client.aclose()
 
     async def _call(self, coro: Any, timeout: float = SOCKET_TIMEOUT + 0.5) -> Any:
         try:
@@ -84,7 +97,7 @@ class Cache:
         return count > limit, count, max(1, math.ceil((minute + 1) * 60 - now))
 
     async def get(self, key: str) -> dict[str, Any] | None:
-        raw = await self._call(self.client.get(CACHE_PREFIX + key))
+        raw = await self._call(self.entries.get(CACHE_PREFIX + key), ENTRY_READ_TIMEOUT + 0.5)
         if not raw:
             return None
         try:
