@@ -1,7 +1,9 @@
-"""A pre-imported parent per stack: forks the Python services instead of starting them.
+"""A pre-imported parent (per run, or per stack): forks the Python services instead of
+starting them.
 
     LocalStack ──Popen──▶ zygote.py (imports the services' modules once, then waits)
-        │  control socket: {"argv", "env", "cwd", "cgroup"} + 3 fds (status socket, stdout, stderr)
+        │  control socket: {"argv", "env", "cwd", "cgroup"} + 3 fds (status socket, stdout,
+        │  stderr); {"ping"} + 1 fd, answered b"ready" once the imports are done
         ▼
     zygote ──fork──▶ service: setsid, joins its memory cgroup, gets the stack's environment,
         │            stdio, argv and process title, then runs `python -m <module>` (runpy)
@@ -17,6 +19,8 @@ reported to the stack (`ForkedProcess`, the part of `subprocess.Popen` the stack
 
 The zygote is single-threaded (a fork of it is safe) and starts fresh from `exec`, with the
 environment the services would start with, so their interpreter is the one they would get.
+It ends when every holder of its control socket has closed it (the run's: the executor and
+its gamedays; a stack's own: that stack), leaving the services to their stacks.
 Only a command `python -m <module>` with the interpreter and `PYTHON*`/locale variables the
 zygote started with is forked; anything else, or a zygote that has died, starts by `exec`.
 
@@ -81,7 +85,7 @@ class ForkedProcess:
     def poll(self) -> int | None:
         if self.returncode is None and self._lock.acquire(blocking=False):
             try:
-                self._read(block=False)
+                self._read()
             finally:
                 self._lock.release()
         return self.returncode
@@ -97,14 +101,14 @@ class ForkedProcess:
             select.select(fds, [], [], 0.1 if left is None else min(left, 0.1))
         return self.returncode  # type: ignore[return-value]
 
-    def _read(self, block: bool) -> None:
+    def _read(self) -> None:
         """Take the zygote's `exit` line; when the process has ended (its pidfd is readable),
         wait a moment for the line, which follows the kernel's notice by microseconds."""
         if self._status.fileno() < 0:  # the zygote went away first: ask the kernel
             if self._exited():
                 self._set(-signal.SIGKILL)
             return
-        if not block and not select.select([self._status], [], [], 0)[0]:
+        if not select.select([self._status], [], [], 0)[0]:
             if not self._exited():
                 return
             select.select([self._status], [], [], 1.0)
