@@ -22,6 +22,8 @@ from collections import defaultdict
 import psutil
 
 PARTS = (
+    # first: its command line names the services' modules it preloads
+    ("local/zygote.py", "zygotes (the services' pre-imported parents)"),
     ("harness.services.testgen", "API service (testgen)"),
     ("harness.services.mockllm", "mock LLM"),
     ("harness.faultproxy", "fault proxy"),

@@ -252,12 +252,16 @@ def execute(
     by_key = {j.key: j for j in jobs}
     with _Signals() as signals:
         sched = Scheduler(backend, compose, board, signals, memory=STACK_MEMORY)
-        for result in sched.run(list(jobs), n, stop_after=_first_unexpected(execution, exitfirst)):
-            record.add(result)
-        execution.interrupted_by = signals.received
-        if confirm and signals.received is None:
-            _confirm(execution, by_key, sched, record, needs_confirmation, merge_confirmation)
+        try:
+            stop = _first_unexpected(execution, exitfirst)
+            for result in sched.run(list(jobs), n, stop_after=stop):
+                record.add(result)
             execution.interrupted_by = signals.received
+            if confirm and signals.received is None:
+                _confirm(execution, by_key, sched, record, needs_confirmation, merge_confirmation)
+                execution.interrupted_by = signals.received
+        finally:
+            sched.close()
     order = {j.key: i for i, j in enumerate(jobs)}
     execution.results.sort(key=lambda r: order.get(result_key(r), len(order)))
     record.write()

@@ -77,19 +77,26 @@ def failed_result(job: Job, backend: str, reason: str) -> GamedayResult:
     )  # fmt: skip
 
 
-def preload(backend: str) -> None:
+def preload(backend: str, compose: ComposeFile | None = None) -> Callable[[], None]:
     """Import now what every child would otherwise import after its fork (each child paying
-    for it): the backend's stack, the faults, the bridge."""
+    for it): the backend's stack, the faults, the bridge; and start what the backend shares
+    across the run's stacks (its `preload_run`: the local backend's pre-imported parent of
+    the Python services). Returns what ends the latter."""
     import importlib
 
     from harness.backends import REGISTRY
 
     target = REGISTRY.get(backend)
+    closer: Callable[[], None] = lambda: None  # noqa: E731
     if isinstance(target, str):
-        importlib.import_module(target.split(":", 1)[0])
+        module = importlib.import_module(target.split(":", 1)[0])
+        hook = getattr(module, "preload_run", None)
+        if hook is not None and compose is not None:
+            closer = hook(compose)
     for name in ("harness.faults", "harness.bridge.server", "harness.observe.load"):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    return closer
 
 
 # -- the children --------------------------------------------------------------------------
@@ -114,7 +121,7 @@ class Scheduler:
     ) -> None:  # fmt: skip
         self.backend, self.compose, self.events = backend, compose, events
         self.signals, self.memory = signals, memory
-        preload(backend)
+        self.close = preload(backend, compose)  # the executor calls it once the run is over
 
     def run(
         self,

@@ -38,10 +38,11 @@ from harness.backends.base import (
     image_id,
     should_restart,
 )
-from harness.backends.local import processes, reaper, servers
+from harness.backends.local import processes, python_services, reaper, servers
 from harness.backends.local.cgroup import MemoryCgroup
 from harness.backends.local.observe import STACK_MARKER, LocalObservation
 from harness.backends.local.processes import killpg, pump, stack_root
+from harness.backends.local.zygote import ForkedProcess, Zygote
 from harness.compose import ComposeFile, ServiceConfig
 from harness.errors import BlastRadiusError, StackError
 from harness.tls import shared_context
@@ -62,7 +63,7 @@ SUPERVISE_MAX_WAIT_S = 0.1
 class _Container:
     state: ContainerState
     log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
+    proc: subprocess.Popen[bytes] | ForkedProcess | None = None
     stopping: bool = False  # stopped/killed through the engine: no restart
     restart_due: float | None = None
     backoff: float = _RESTART_BACKOFF_START
@@ -121,6 +122,7 @@ class LocalStack(LocalObservation, Stack):
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
+        self._zygote, self._own_zygote = self._start_zygote()
         self._pidfds: dict[int, int] = {}  # the supervisor's, for the processes it watches
         self._supervisor = threading.Thread(target=self._supervise, daemon=True, name="supervisor")
         self._supervisor.start()
@@ -175,6 +177,8 @@ class LocalStack(LocalObservation, Stack):
                 pass
             if cont.cgroup:
                 cont.cgroup.remove()
+        if self._zygote is not None and self._own_zygote:
+            self._zygote.close()
         self._kill_marked_leftovers()
         if not self._keep_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -206,6 +210,9 @@ class LocalStack(LocalObservation, Stack):
 
     def create(self, service: str, config: ServiceConfig) -> None:
         self._prepare_volume(service, config)  # outside the lock: other services start meanwhile
+        command = config.local.get("command") or []
+        if self._zygote is not None and list(command[:2]) == ["{python}", "-m"]:
+            self._zygote.ready()  # its imports, outside the lock too
         with self._lock:
             if service in self._containers:
                 self.remove(service)
@@ -322,13 +329,7 @@ class LocalStack(LocalObservation, Stack):
         cfg, service = cont.state.config, cont.state.service
         kind = self._kind(service)
         local = cfg.local
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "LANG": "C.UTF-8",
-            "HOME": str(self.dir),
-            "PYTHONUNBUFFERED": "1",
-            STACK_MARKER: self.id,
-        }
+        env = self._base_env()
         env.update({k: self._rewrite(v, service) for k, v in cfg.environment})
         env.update({k: self._rewrite(str(v), service) for k, v in (local.get("env") or {}).items()})
         for target, host in self._mounts(service).items():
@@ -372,29 +373,39 @@ class LocalStack(LocalObservation, Stack):
             argv = [self._rewrite(str(c), service) for c in command]
         return argv, env, extra
 
+    def _base_env(self) -> dict[str, str]:
+        """What every service's environment starts from (its compose environment follows)."""
+        return python_services.base_env(str(self.dir), self.id)
+
+    def _start_zygote(self) -> tuple[Zygote | None, bool]:
+        zygote, ours = python_services.zygote_for_stack(self.compose, self._base_env(), self.dir)
+        if zygote is not None and ours:
+            with open(self._pidfile, "a") as pids:  # the reaper ends it if this process dies
+                pids.write(f"{zygote.proc.pid} {reaper.start_time(zygote.proc.pid)}\n")
+        return zygote, ours
+
     def _spawn(self, cont: _Container) -> None:
         argv, env, extra = self._argv_env(cont)
+        procs_file = cont.cgroup.procs_file if cont.cgroup else None
         if cont.cgroup:
-            # Join the cgroup before exec, so every byte the service allocates is charged.
-            argv = [
-                "/bin/sh",
-                "-c",
-                'echo $$ > "$0" && exec "$@"',
-                str(cont.cgroup.procs_file),
-                *argv,
-            ]
             cont.oom_base = cont.cgroup.oom_kills()
-        cwd = self.dir
-        proc = subprocess.Popen(  # type: ignore[call-overload]
-            argv,
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            **extra,
-        )
+        proc: subprocess.Popen[bytes] | ForkedProcess | None = None
+        if self._zygote is not None and not extra:
+            proc = self._zygote.fork(argv, env, self.dir, procs_file)
+        if proc is None:
+            if procs_file:
+                # Join the cgroup before exec, so every byte the service allocates is charged.
+                argv = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(procs_file), *argv]
+            proc = subprocess.Popen(  # type: ignore[call-overload]
+                argv,
+                env=env,
+                cwd=self.dir,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                **extra,
+            )
         cont.proc = proc
         with open(self._pidfile, "a") as pids:
             pids.write(f"{proc.pid} {reaper.start_time(proc.pid)}\n")
@@ -476,7 +487,9 @@ class LocalStack(LocalObservation, Stack):
             if cont.proc is proc:
                 self._record_exit(cont, proc)
 
-    def _record_exit(self, cont: _Container, proc: subprocess.Popen[bytes]) -> None:
+    def _record_exit(
+        self, cont: _Container, proc: subprocess.Popen[bytes] | ForkedProcess
+    ) -> None:
         rc = proc.returncode if proc.returncode is not None else -signal.SIGKILL
         st = cont.state
         st.exit_code = 128 - rc if rc < 0 else rc

@@ -23,3 +23,7 @@ Control API:
 
 Exit status: 0 after SIGTERM/SIGINT, 98 port in use, 71 other bind failure, 2 bad usage.
 """
+
+# Imported only once the server starts (after the port is bound); a preloading parent
+# imports them ahead of its forks.
+PRELOAD = ("uvicorn",)

@@ -33,3 +33,7 @@ Log lines `<UTC ISO time> LEVEL message key=value` on stderr and in TESTGEN_LOG_
 failure markers: `ERROR llm_error provider=.. status=.. reason=..`, `ERROR database
 unavailable: ..`, `ERROR redis unavailable: ..`. Healthy operation logs none of them.
 """
+
+# Imported only once the service starts (after the environment is checked and the port
+# bound, so a refusal stays fast); a preloading parent imports them ahead of its forks.
+PRELOAD = ("uvicorn", "httpcore")
