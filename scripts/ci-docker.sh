@@ -113,7 +113,10 @@ local_gamedays=
 contract_suite=
 cleanup_run() {
     [ -n "$local_gamedays" ] && kill "$local_gamedays" 2>/dev/null && wait "$local_gamedays"
-    [ -n "$contract_suite" ] && kill "$contract_suite" 2>/dev/null && wait "$contract_suite"
+    if [ -n "$contract_suite" ]; then  # the subshell and its pytest
+        pkill -TERM -P "$contract_suite" 2>/dev/null
+        kill "$contract_suite" 2>/dev/null && wait "$contract_suite" 2>/dev/null
+    fi
     rm -rf "$RESULTS"
     rmdir "$RUN_TMP" 2>/dev/null || true
     if [ -n "$remote_engine" ]; then
@@ -152,9 +155,14 @@ fi
 lane_started=$(now)
 if [ "$MODE" = suites ]; then
     WORKERS=${GAMEDAY_DOCKER_WORKERS:-3}
-    python -m pytest tests/backends -m docker -q -p no:randomly \
+    # Its exit status goes to a file: over a lane the machine's pids wrap around (pid_max
+    # 32768, thousands of processes a minute), and bash forgets a background job whose pid
+    # a later child reused ("wait: pid N is not a child of this shell", exit 127).
+    rm -f "$RESULTS/contract.status"
+    ( python -m pytest tests/backends -m docker -q -p no:randomly \
         --basetemp "$RESULTS/pytest-backends" \
-        --ignore tests/backends/test_docker_remote_engine.py "$@" >"$RESULTS/contract.log" 2>&1 &
+        --ignore tests/backends/test_docker_remote_engine.py "$@" >"$RESULTS/contract.log" 2>&1
+      echo $? >"$RESULTS/contract.status" ) &
     contract_suite=$!
 else
     WORKERS=${GAMEDAY_DOCKER_WORKERS:-2}
@@ -180,7 +188,9 @@ if [ "$MODE" != check ]; then
     log "gamedays on docker ($([ "$MODE" = remote ] && echo "remote engine $DOCKER_HOST" || echo "local engine"), -n $WORKERS) in $(since "$t")s: exit $gameday_status"
 fi
 if [ -n "$contract_suite" ]; then
-    wait "$contract_suite" || status=$?
+    wait "$contract_suite" 2>/dev/null || true
+    contract_status=$(cat "$RESULTS/contract.status" 2>/dev/null || echo 1)
+    [ "$contract_status" = 0 ] || status=$contract_status
     contract_suite=
     cat "$RESULTS/contract.log"
     log "backend contract suite (docker), beside the gamedays: exit $status"
