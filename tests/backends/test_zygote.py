@@ -153,3 +153,27 @@ def test_the_local_stack_forks_its_python_services_and_a_recreate_sees_the_new_e
         assert started and "rate_limit=7" in started[-1], started
     finally:
         stack.close()
+
+
+def test_wait_in_one_thread_while_another_polls_never_fails(zygote: Zygote, tmp_path: Path) -> None:
+    """The stack's supervisor polls a service while a runbook step (`restart`) waits for it:
+    whichever sees the exit first closes the exit-notice descriptors, and the other must
+    still get the status, never `Bad file descriptor` (CI at 0acf5fc, a bridge error 125)."""
+    import threading
+
+    for _ in range(30):
+        proc = zygote.fork(_argv("0"), BASE_ENV, tmp_path, None)
+        assert proc is not None
+        stop = threading.Event()
+
+        def poller(p: object = proc, stop: threading.Event = stop) -> None:
+            while not stop.is_set() and p.poll() is None:  # type: ignore[attr-defined]
+                pass
+
+        thread = threading.Thread(target=poller)
+        thread.start()
+        try:
+            assert proc.wait(10) == 0
+        finally:
+            stop.set()
+            thread.join()

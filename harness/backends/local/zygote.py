@@ -92,14 +92,20 @@ class ForkedProcess:
 
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
-            fds: list[int] = [self._status.fileno()] if self._status.fileno() >= 0 else []
-            fds += [self._pidfd] if self._pidfd is not None and not fds else []
-            select.select(fds, [], [], 0.1 if left is None else min(left, 0.1))
-        return self.returncode  # type: ignore[return-value]
+        while True:
+            # Under the lock: a poll() in another thread (the supervisor's) that sees the exit
+            # closes the descriptors this select waits on.
+            with self._lock:
+                if self.returncode is None:
+                    self._read()
+                if self.returncode is not None:
+                    return self.returncode
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
+                fds: list[int] = [self._status.fileno()] if self._status.fileno() >= 0 else []
+                fds += [self._pidfd] if self._pidfd is not None and not fds else []
+                select.select(fds, [], [], 0.1 if left is None else min(left, 0.1))
 
     def _read(self) -> None:
         """Take the zygote's `exit` line; when the process has ended (its pidfd is readable),
