@@ -474,18 +474,6 @@ class ComposeFile:
             parts = str(entry).split("/", 1)[0].split(":")
             ports.append((int(parts[-2] if len(parts) > 1 else parts[-1]), int(parts[-1])))
         deps = spec.get("depends_on", [])
-        hc = spec.get("healthcheck")
-        health = None
-        if isinstance(hc, dict) and "test" in hc and not hc.get("disable"):
-            test = hc["test"]
-            # Interpolated as every value is: `$$POSTGRES_USER` reaches the container's shell
-            # as `$POSTGRES_USER` (left as `$$`, the shell would read its own pid).
-            health = Healthcheck(
-                tuple(sub(t) for t in test) if isinstance(test, list) else ("CMD-SHELL", sub(test)),
-                _seconds(hc.get("interval", "1s")),
-                _seconds(hc.get("timeout", "2s")),
-                int(hc.get("retries", 30)),
-            )
         mem = _declared_memory(spec)
         mem_text = sub(mem) if mem is not None else ""
         scenario_limit = spec.get("x-mem-limit-from")  # a variable a scenario may set
@@ -509,7 +497,7 @@ class ComposeFile:
             restart=str(spec.get("restart", "no")),
             profiles=tuple(spec.get("profiles", []) or []),
             mem_limit_bytes=parse_memory(mem_text, where) if mem_text else None,
-            healthcheck=health,
+            healthcheck=_healthcheck(spec.get("healthcheck"), sub),
             local=local,
         )
 
@@ -546,6 +534,20 @@ class ComposeFile:
                         )
             visit(n)
         return order
+
+
+def _healthcheck(hc: Any, sub: Any) -> Healthcheck | None:
+    if not (isinstance(hc, dict) and "test" in hc and not hc.get("disable")):
+        return None
+    test = hc["test"]
+    # Interpolated as every value is: `$$POSTGRES_USER` reaches the container's shell as
+    # `$POSTGRES_USER` (left as `$$`, the shell would read its own pid).
+    return Healthcheck(
+        tuple(sub(t) for t in test) if isinstance(test, list) else ("CMD-SHELL", sub(test)),
+        _seconds(hc.get("interval", "1s")),
+        _seconds(hc.get("timeout", "2s")),
+        int(hc.get("retries", 30)),
+    )
 
 
 def _seconds(value: object) -> float:
