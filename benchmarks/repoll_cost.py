@@ -1,10 +1,11 @@
 """CPU of one detection re-run, by part: where a 10-a-second re-poll's CPU goes.
 
-    python benchmarks/repoll_cost.py [--runs 200] [--isolated/--shared]
+    python benchmarks/repoll_cost.py [--runs 200] [--classic] [COMMAND ...]
 
 One real local stack, its bridge and an operator shell, as a gameday has them. Each
-typical detection command is run `--runs` times the way the detect phase runs it
-(`shell.run_command(..., isolated=True)`), one after the other, and its CPU is split:
+typical detection command is run `--runs` times the way the detect phase runs it (in a
+polling terminal: one bash forking a subshell per run; `--classic`: a bash per run, as
+`shell.run(step, isolated=True)`), one after the other, and its CPU is split:
 
 - steps' processes: bash and what it starts (shims, curl, grep), the kernel's count for the
   waited children (RUSAGE_CHILDREN);
@@ -36,6 +37,7 @@ from harness.bridge.shell import OperatorShell  # noqa: E402
 from harness.compose import ComposeFile  # noqa: E402
 from harness.redact import Redactor  # noqa: E402
 from harness.run.gameday import operator_environment  # noqa: E402
+from harness.runbook.model import Role, Step  # noqa: E402
 
 COMMANDS = (
     "true",
@@ -88,14 +90,19 @@ def _instrument(bridge: BridgeServer) -> list[float]:
     return spent
 
 
-def measure(shell: OperatorShell, spent: list[float], command: str, runs: int,
-            isolated: bool) -> dict[str, float]:
+def measure(
+    shell: OperatorShell, spent: list[float], command: str, runs: int, terminal: bool
+) -> dict[str, float]:
     me = psutil.Process()
-    shell.run_command(command, isolated=isolated)  # warm
-    c0, s0, v0, b0, t0 = _children_cpu(), _self_cpu(), _services_cpu(me), spent[0], time.monotonic()
-    codes = set()
-    for _ in range(runs):
-        codes.add(shell.run_command(command, isolated=isolated).exit_code)
+    step = Step(command=command, comment="", line=1, role=Role.DETECTION, section="bench")
+    with shell.terminal() as term:
+        run = term.run if terminal else (lambda s: shell.run(s, isolated=True))
+        run(step)  # warm
+        c0, s0, v0 = _children_cpu(), _self_cpu(), _services_cpu(me)
+        b0, t0 = spent[0], time.monotonic()
+        codes = set()
+        for _ in range(runs):
+            codes.add(run(step).exit_code)
     c1, s1, v1, b1, t1 = _children_cpu(), _self_cpu(), _services_cpu(me), spent[0], time.monotonic()
     ms = 1000.0 / runs
     bridge = (b1 - b0) * ms
@@ -112,7 +119,9 @@ def measure(shell: OperatorShell, spent: list[float], command: str, runs: int,
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=200)
-    ap.add_argument("--shared", action="store_true", help="non-isolated runs (steps' path)")
+    ap.add_argument(
+        "--classic", action="store_true", help="a bash per run (GAMEDAY_POLL_TERMINAL=0)"
+    )
     ap.add_argument("commands", nargs="*")
     args = ap.parse_args(argv)
     env = operator_environment()
@@ -129,12 +138,10 @@ def main(argv: list[str]) -> int:
         print(f"{'command':<58} {'steps':>6} {'bridge':>6} {'caller':>6} {'svc':>6} "
               f"{'total':>6} {'wall':>6}")  # fmt: skip
         for command in args.commands or COMMANDS:
-            r = measure(shell, spent, command, args.runs, not args.shared)
+            r = measure(shell, spent, command, args.runs, not args.classic)
             total = r["steps"] + r["bridge"] + r["caller"] + r["services"]
             print(f"{command[:58]:<58} {r['steps']:6.2f} {r['bridge']:6.2f} {r['caller']:6.2f} "
                   f"{r['services']:6.2f} {total:6.2f} {r['wall']:6.1f}")  # fmt: skip
-        if hasattr(shell, "close"):
-            shell.close()
     finally:
         if bridge:
             bridge.close()
