@@ -75,18 +75,17 @@ def _instrument(bridge: BridgeServer) -> list[float]:
     """Per-thread CPU of the bridge's handling, summed over calls (a one-item list)."""
     spent = [0.0]
     lock = threading.Lock()
-    handler = bridge._server.RequestHandlerClass
-    original = handler.handle
+    original = bridge._serve_connection
 
-    def handle(self) -> None:  # type: ignore[no-untyped-def]
+    def serve(conn: object) -> None:
         t0 = time.thread_time()
         try:
-            original(self)
+            original(conn)  # type: ignore[arg-type]
         finally:
             with lock:
                 spent[0] += time.thread_time() - t0
 
-    handler.handle = handle  # type: ignore[method-assign]
+    bridge._serve_connection = serve  # type: ignore[method-assign]
     return spent
 
 

@@ -41,7 +41,7 @@ SAME = [
     "printf 'no newline'",
     "curl -s -o /dev/null -w '%{http_code}' http://localhost:8000/health",
     "curl -sf http://localhost:8000/v1/jobs/nope",
-    "docker ps | grep testgen",
+    "docker ps | grep -c testgen",  # (its status column counts the seconds up)
     "docker logs testgen-copilot --tail 3 | wc -l",
     "redis-cli -a testgen123 --no-auth-warning ping",
     "if then",  # bash cannot parse it: the classic way, the same syntax error
