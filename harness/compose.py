@@ -478,8 +478,10 @@ class ComposeFile:
         health = None
         if isinstance(hc, dict) and "test" in hc and not hc.get("disable"):
             test = hc["test"]
+            # Interpolated as every value is: `$$POSTGRES_USER` reaches the container's shell
+            # as `$POSTGRES_USER` (left as `$$`, the shell would read its own pid).
             health = Healthcheck(
-                tuple(test) if isinstance(test, list) else ("CMD-SHELL", str(test)),
+                tuple(sub(t) for t in test) if isinstance(test, list) else ("CMD-SHELL", sub(test)),
                 _seconds(hc.get("interval", "1s")),
                 _seconds(hc.get("timeout", "2s")),
                 int(hc.get("retries", 30)),

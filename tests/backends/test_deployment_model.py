@@ -112,6 +112,14 @@ def test_the_deployments_interpolation_takes_the_operators_shell_and_dotenv(mode
     assert api["TESTGEN_DATABASE_URL"] == "postgresql://testgen:env@toxiproxy:15432/testgen"
 
 
+def test_a_healthcheck_is_interpolated_and_dollar_dollar_reaches_the_shell_as_one(model) -> None:
+    configs, _ = model.resolve({"POSTGRES_USER": "from-the-operators-shell"})
+    test = configs["postgres"].healthcheck.test
+    assert test[0] == "CMD-SHELL"
+    # The container's shell expands it against the container's environment, as with Compose.
+    assert '-U "$POSTGRES_USER"' in test[1] and "$$" not in test[1], test
+
+
 def test_the_stand_in_api_gets_only_what_the_deployment_passes(model) -> None:
     env = model.resolve({"PRIMARY_LLM_PROVIDER": "anthropic", "LLM_RATE_LIMIT": "10",
                          "LOCAL_LLM_ENABLED": "true"})[0]["testgen"].env
