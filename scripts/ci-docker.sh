@@ -182,8 +182,13 @@ fi
 if [ "$MODE" != check ]; then
     t=$(now)
     gameday_status=0
-    python -m pytest scenarios -m gameday --backend docker -q -n "$WORKERS" \
-        --basetemp "$RESULTS/pytest-docker" --gameday-out "$DOCKER_RESULTS" "$@" \
+    # Through the executor (`gameday run`), not `pytest -m gameday -n N`: the same plan,
+    # expectations and checks (exit 1 when a verdict is not the baseline's), each gameday in
+    # a child forked from one pre-imported parent instead of N pytest-xdist workers that
+    # each start an interpreter, import pytest and the harness and re-parse the runbooks
+    # (docs/performance.md, "The docker lane", session 3). results.json in $DOCKER_RESULTS
+    # is what the parity test reads.
+    python -m harness.cli run --backend docker -q -n "$WORKERS" --out "$DOCKER_RESULTS" \
         || gameday_status=$?
     log "gamedays on docker ($([ "$MODE" = remote ] && echo "remote engine $DOCKER_HOST" || echo "local engine"), -n $WORKERS) in $(since "$t")s: exit $gameday_status"
 fi

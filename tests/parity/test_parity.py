@@ -15,7 +15,9 @@ Docker needs an engine and the locally built images (`scripts/ci-docker.sh`, whi
 this module). To spend no gameday twice, the results can come from the scenario suites'
 `--gameday-out DIR` of the same CI job (ci-docker.sh runs the local suite beside the
 docker one): GAMEDAY_PARITY_DOCKER_RESULTS and GAMEDAY_PARITY_LOCAL_RESULTS name those
-DIRs; a scenario without a file there runs here, on that backend.
+DIRs, each holding `<scenario>--<runbook>.json` files (pytest's `--gameday-out`) or a
+`results.json` (`gameday run --out`, as the docker lane runs its gamedays); a scenario
+without a result there runs here, on that backend.
 """
 
 from __future__ import annotations
@@ -95,15 +97,30 @@ def run(backend: str, runbook_path: Path, scenario_id: str) -> GamedayResult:
     return game.run()
 
 
+def recorded(results_dir: Path, runbook_path: Path, scenario_id: str) -> GamedayResult | None:
+    """The scenario's result kept in a results dir: its own JSON file (pytest's
+    `--gameday-out`), else its entry in the run's results.json (`gameday run --out`)."""
+    path = results_dir / f"{scenario_id}--{runbook_path.stem}.json"
+    if path.exists():
+        return GamedayResult.from_dict(json.loads(path.read_text()))
+    run_file = results_dir / "results.json"
+    if not run_file.exists():
+        return None
+    for entry in json.loads(run_file.read_text()).get("results", []):
+        if entry.get("scenario") == scenario_id and Path(str(entry.get("runbook"))).stem == (
+            runbook_path.stem
+        ):
+            return GamedayResult.from_dict(entry)
+    return None
+
+
 def result_on(backend: str, runbook_path: Path, scenario_id: str) -> GamedayResult:
     """The scenario's result on a backend: from the CI job's results dir, else run now."""
     shared = os.environ.get(f"GAMEDAY_PARITY_{backend.upper()}_RESULTS")
     if shared:
-        path = Path(shared) / f"{scenario_id}--{runbook_path.stem}.json"
-        if path.exists():
-            result = GamedayResult.from_dict(json.loads(path.read_text()))
-            if result.backend == backend:
-                return result
+        result = recorded(Path(shared), runbook_path, scenario_id)
+        if result is not None and result.backend == backend:
+            return result
     return run(backend, runbook_path, scenario_id)
 
 
@@ -151,9 +168,10 @@ def test_a_remote_engine_gives_the_same_verdict_for_the_same_reason(
     on the local engine: same verdict, same class of reason, for every scenario."""
     remote_dir = remote_results()
     require_docker()
-    path = remote_dir / f"{scenario_id}--{runbook_path.stem}.json"
-    assert path.exists(), f"the remote engine's run left no result for {path.name}"
-    remote = GamedayResult.from_dict(json.loads(path.read_text()))
+    remote = recorded(remote_dir, runbook_path, scenario_id)
+    assert remote is not None, (
+        f"the remote engine's run left no result for {scenario_id} ({runbook_path.stem})"
+    )
     local_engine = result_on("docker", runbook_path, scenario_id)
     print(f"\n{scenario_id} on {runbook_path.stem}\n  {describe(local_engine)}\n"
           f"  remote engine {describe(remote)}")

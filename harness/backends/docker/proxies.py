@@ -70,10 +70,16 @@ class ProxyLinks:
 
 class StartEvents:
     """Calls `on_start(service, container_id)` for each container of the stack the engine
-    starts, including the restarts its restart policies make."""
+    starts, including the restarts its restart policies make, and `on_event(action)` for
+    every event of the stack's containers (inspections.py)."""
 
-    def __init__(self, stack_id: str, on_start: Callable[[str, str], None]) -> None:
-        self.stack_id, self.on_start = stack_id, on_start
+    def __init__(
+        self,
+        stack_id: str,
+        on_start: Callable[[str, str], None],
+        on_event: Callable[[str], None] = lambda action: None,
+    ) -> None:
+        self.stack_id, self.on_start, self.on_event = stack_id, on_start, on_event
         # No read timeout: the stream is idle for as long as nothing restarts.
         self._client = docker.from_env(timeout=None)
         self._stream: object | None = None
@@ -93,19 +99,17 @@ class StartEvents:
                 stream = self._client.events(
                     decode=True,
                     since=since,
-                    filters={
-                        "type": "container",
-                        "event": "start",
-                        "label": f"{lbl.STACK}={self.stack_id}",
-                    },
+                    filters={"type": "container", "label": f"{lbl.STACK}={self.stack_id}"},
                 )
                 self._stream = stream
                 self._subscribed.set()
                 for event in stream:
                     since = float(event.get("time", since))
+                    action = str(event.get("Action") or event.get("status") or "")
+                    self.on_event(action)
                     attrs = (event.get("Actor") or {}).get("Attributes") or {}
                     service = attrs.get(lbl.SERVICE)
-                    if service:
+                    if service and action == "start":
                         self.on_start(service, str(event.get("id", "")))
             except (DockerException, OSError, ValueError, AttributeError):
                 pass  # closed, or the engine dropped the stream: resubscribe unless closing

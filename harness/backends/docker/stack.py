@@ -52,6 +52,7 @@ from harness.backends.docker import cleanup, engine, images, reaper, runs
 from harness.backends.docker import labels as lbl
 from harness.backends.docker.container import ServiceContainer, healthcheck_argv
 from harness.backends.docker.execute import run_in
+from harness.backends.docker.inspections import Inspections
 from harness.backends.docker.ports import TOXIPROXY_API_PORT, PortPlan, service_kind
 from harness.backends.docker.proxies import ProxyLinks, StartEvents
 from harness.backends.docker.readiness import ListenerGatedExecWait
@@ -92,6 +93,7 @@ class DockerStack(Stack):
         super().__init__(compose)
         self.id = f"{os.getpid()}-{secrets.token_hex(3)}"
         self.client = engine.connect()
+        self._inspections = Inspections(self.client.api)  # containers(): see inspections.py
         self._owner = lbl.owner_label()
         self._notes: list[str] = []
         # Dead runs first: their host processes, temp dirs and rules too (runs.py), then
@@ -222,7 +224,8 @@ class DockerStack(Stack):
             self._network = net
             for note in self.site.open(str(net.id)):
                 self._note(note)
-            self._events = StartEvents(self.id, self._on_engine_start).start()
+            changed = self._inspections.on_event
+            self._events = StartEvents(self.id, self._on_engine_start, changed).start()
         return self._network
 
     def _ensure_volumes(self, config: ServiceConfig) -> None:
@@ -243,7 +246,7 @@ class DockerStack(Stack):
         out = {}
         for service, svc in services:
             try:
-                attrs = self.client.api.inspect_container(svc.id)
+                attrs = self._inspections.inspect(svc.id)
             except NotFound:
                 continue
             out[service] = container_state(attrs, service, svc.config.container_name, svc.config)
@@ -341,6 +344,7 @@ class DockerStack(Stack):
         svc = self._service(service)
         with contextlib.suppress(NotFound):
             self.client.api.stop(svc.id, timeout=math.ceil(timeout))
+        self._inspections.changed()
 
     def restart(self, service: str, timeout: float = 10.0) -> None:
         svc = self._service(service)
@@ -362,6 +366,7 @@ class DockerStack(Stack):
                     f"cannot kill {svc.config.container_name}: {exc.explanation or exc}"
                 ) from None
             return
+        self._inspections.changed()
         if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and self._running(svc):
@@ -380,6 +385,7 @@ class DockerStack(Stack):
                 pass
             svc.container.get_docker_client().client.close()
             del self._services[service]
+            self._inspections.changed()
 
     def remove_volumes(self) -> list[str]:
         removed = []
@@ -407,6 +413,7 @@ class DockerStack(Stack):
             raise BlastRadiusError(f"pid {pid} is not owned by this stack")
         # The main process only, from outside the engine (on its host), as the kernel would.
         self.site.host.kill(pid, sig)
+        self._inspections.changed()
         return pid
 
     def _running(self, svc: _Service) -> bool:
@@ -418,6 +425,7 @@ class DockerStack(Stack):
 
     # -- the fault proxy -----------------------------------------------------------------
     def _after_start(self, service: str) -> None:
+        self._inspections.changed()
         if service_kind(self.compose, service) == "toxiproxy":
             svc = self._services.get(service)
             if svc is not None:
