@@ -31,6 +31,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchlib import tree_cpu  # noqa: E402
+
 from harness.backends.local import LocalStack  # noqa: E402
 from harness.bridge.server import BridgeServer  # noqa: E402
 from harness.bridge.shell import OperatorShell  # noqa: E402
@@ -61,14 +63,9 @@ def _self_cpu() -> float:
 
 
 def _services_cpu(me: psutil.Process) -> float:
-    total = 0.0
-    for p in me.children(recursive=True):
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.Error:
-            continue
-    return total
+    """The stack's services: this process's tree without this process itself."""
+    own = me.cpu_times()
+    return tree_cpu(me.pid) - (own.user + own.system)
 
 
 def _instrument(bridge: BridgeServer) -> list[float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,8 +39,8 @@ class Operator:
         return self.shell.run_command(command, timeout)
 
 
-@pytest.fixture
-def operator() -> Iterator[Operator]:
+@contextlib.contextmanager
+def _operator_on_a_local_stack() -> Iterator[Operator]:
     env = operator_environment()
     stack = LocalStack(
         ComposeFile(ROOT / "docker-compose.chaos.yml"),
@@ -58,10 +59,23 @@ def operator() -> Iterator[Operator]:
         stack.close()
 
 
+@pytest.fixture
+def operator() -> Iterator[Operator]:
+    with _operator_on_a_local_stack() as op:
+        yield op
+
+
+@pytest.fixture(scope="module")
+def module_operator() -> Iterator[Operator]:
+    """One stack for a module whose tests leave it as they found it."""
+    with _operator_on_a_local_stack() as op:
+        yield op
+
+
 # A test is *live* when it starts the stack's real processes or containers: it uses one of
 # these fixtures, runs on a local or docker `backend` parameter, is a gameday or needs docker,
 # or its module says so (`pytestmark = pytest.mark.live`). `-m "not live"` runs the rest.
-LIVE_FIXTURES = frozenset({"operator", "live"})
+LIVE_FIXTURES = frozenset({"operator", "module_operator", "live"})
 LIVE_BACKENDS = frozenset({"local", "docker"})
 
 

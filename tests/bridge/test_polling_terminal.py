@@ -7,19 +7,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
-from harness.backends.local import LocalStack
-from harness.bridge.server import BridgeServer
 from harness.bridge.shell import OperatorShell, PollingTerminal
 from harness.bridge.terminal import parses
-from harness.compose import ComposeFile
-from harness.redact import Redactor
-from harness.run.gameday import operator_environment
 from harness.runbook.model import Role, Step
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,20 +47,8 @@ def _step(command: str, line: int = 1) -> Step:
 
 
 @pytest.fixture(scope="module")
-def shell() -> Iterator[OperatorShell]:
-    env = operator_environment()
-    stack = LocalStack(ComposeFile(ROOT / "docker-compose.chaos.yml"), shell_env=env)
-    bridge = None
-    try:
-        stack.up()
-        bridge = BridgeServer(stack, stack.dir / "run" / "bridge")
-        redactor = Redactor()
-        redactor.add_env(env)
-        yield OperatorShell(stack, bridge, redactor, env)
-    finally:
-        if bridge:
-            bridge.close()
-        stack.close()
+def shell(module_operator) -> OperatorShell:
+    return module_operator.shell
 
 
 @pytest.mark.parametrize("command", SAME)
