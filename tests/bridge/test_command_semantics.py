@@ -126,7 +126,14 @@ def test_down_v_deletes_the_database_data(operator):
 
 
 def test_docker_logs_tail_and_since(operator):
-    everything = operator.sh("docker logs testgen-copilot").stdout.splitlines()
+    # The service's output reaches its log through a pipe read beside it, as the engine's
+    # does: wait until its startup lines are in, so the three reads below see the same log.
+    deadline = time.monotonic() + 20
+    while "Application startup complete" not in (
+        everything := operator.sh("docker logs testgen-copilot").stdout
+    ) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    everything = everything.splitlines()
     assert len(everything) >= 2
     assert (
         operator.sh("docker logs testgen-copilot --tail 1").stdout.splitlines() == everything[-1:]
