@@ -16,6 +16,7 @@ import socket
 import stat
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -98,6 +99,7 @@ class _Workers:
         self._queue: queue.SimpleQueue[socket.socket | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._idle = 0
+        self._closed = False
 
     def submit(self, conn: socket.socket) -> None:
         with self._lock:
@@ -106,7 +108,9 @@ class _Workers:
         if reuse:
             self._queue.put(conn)
         else:
-            threading.Thread(target=self._work, args=(conn,), daemon=True).start()
+            threading.Thread(
+                target=self._work, args=(conn,), daemon=True, name="bridge-worker"
+            ).start()
 
     def _work(self, conn: socket.socket | None) -> None:
         while conn is not None:
@@ -115,11 +119,14 @@ class _Workers:
             except Exception:  # noqa: BLE001 - one call's failure never ends the worker
                 pass
             with self._lock:
+                if self._closed:  # a call that outlived close(): end, do not park forever
+                    return
                 self._idle += 1
             conn = self._queue.get()
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             idle, self._idle = self._idle, 0
         for _ in range(idle):
             self._queue.put(None)
@@ -181,6 +188,7 @@ class BridgeServer:
             except OSError:
                 if self._closing:
                     return
+                time.sleep(0.01)  # out of descriptors, say: retry without spinning a core
                 continue
             self._workers.submit(conn)
 
