@@ -270,9 +270,13 @@ def test_remove_volumes_deletes_the_database_data_and_only_then(stack: Stack) ->
 
 def test_logs_are_the_service_output_with_timestamps(stack: Stack) -> None:
     state = stack.containers()["testgen"]
-    lines = stack.logs("testgen")
-    # "testgen starting pid=…", with "testgen" scrubbed: it is also the database password
-    assert any(" starting pid=" in line for _, line in lines), lines[:5]
+    # "testgen starting pid=…", with "testgen" scrubbed: it is also the database password.
+    # The log is read from the service's output beside it, so a line may trail the start.
+    def started() -> list[tuple[float, str]]:
+        lines = stack.logs("testgen")
+        return lines if any(" starting pid=" in line for _, line in lines) else []
+
+    lines = wait_for("the API's first log line", started, 20, seen=lambda: stack.logs("testgen"))
     now = time.time()
     for stamp, _ in lines:
         assert state.created_at - 5 <= stamp <= now + 5

@@ -149,7 +149,13 @@ def test_the_local_stack_forks_its_python_services_and_a_recreate_sees_the_new_e
         after = stack.containers()["testgen"]
         assert after.pid != before.pid
         assert psutil.Process(after.pid).ppid() == zygote.proc.pid
-        started = [line for _, line in stack.logs("testgen") if "ready to serve" in line]
+        # The log is read from the service's pipe beside it: the line may trail its health.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            started = [ln for _, ln in stack.logs("testgen") if "ready to serve" in ln]
+            if started and "rate_limit=7" in started[-1]:
+                break
+            time.sleep(0.05)
         assert started and "rate_limit=7" in started[-1], started
     finally:
         stack.close()
