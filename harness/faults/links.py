@@ -20,6 +20,7 @@ import httpx
 
 from harness.backends.base import Stack
 from harness.observe.probes import postgres_login
+from harness.tls import shared_context
 
 Address = tuple[str, int]
 
@@ -77,7 +78,9 @@ class LinkProbe:
                 else:
                     conn.execute("SELECT 1")
         else:
-            httpx.get(f"http://{host}:{port}/_chaos/health", timeout=timeout).raise_for_status()
+            httpx.get(
+                f"http://{host}:{port}/_chaos/health", timeout=timeout, verify=shared_context()
+            ).raise_for_status()
 
 
 def _redis_ping(host: str, port: int, payload: bytes, password: str | None, timeout: float) -> None:

@@ -14,6 +14,7 @@ from harness.backends.base import Stack
 from harness.faults.base import Fault
 from harness.faults.params import Param
 from harness.services.contract import MODES, PROVIDERS
+from harness.tls import shared_context
 
 ERROR_STATUS = {"quota_exceeded": 429, "rate_limited": 429, "server_error": 500}
 # The local LLM is the runbook's fallback, not a provider whose quota runs out; "ok" is no fault.
@@ -53,7 +54,8 @@ class LlmProviderFault(Fault):
 
     def _served(self, stack: Stack) -> int:
         """Error answers (or hangs / slow answers) the provider has served so far."""
-        stats = httpx.get(f"{self._control(stack)}/stats", timeout=2).json()
+        url = f"{self._control(stack)}/stats"
+        stats = httpx.get(url, timeout=2, verify=shared_context()).json()
         mine = stats.get(self.provider, {})
         if self.mode in ERROR_STATUS:
             return int(mine.get("responses", {}).get(str(ERROR_STATUS[self.mode]), 0))
@@ -69,7 +71,9 @@ class LlmProviderFault(Fault):
                 body["ratio"] = self.ratio
             if self.delay_ms is not None:
                 body["delay_ms"] = self.delay_ms
-            httpx.put(f"{self._control(stack)}/mode", json=body, timeout=2).raise_for_status()
+            httpx.put(
+                f"{self._control(stack)}/mode", json=body, timeout=2, verify=shared_context()
+            ).raise_for_status()
 
     def confirm(self, stack: Stack) -> str | None:
         """The provider reports the mode asked and has served answers in it to the service
@@ -84,7 +88,7 @@ class LlmProviderFault(Fault):
 
     def _modes(self, stack: Stack) -> dict[str, str]:
         """Each provider's mode, as the provider's control API reports it."""
-        modes = httpx.get(f"{self._control(stack)}/mode", timeout=2).json()
+        modes = httpx.get(f"{self._control(stack)}/mode", timeout=2, verify=shared_context()).json()
         return {
             provider: str(mode.get("mode", mode) if isinstance(mode, dict) else mode)
             for provider, mode in modes.items()
@@ -117,6 +121,7 @@ class LlmProviderFault(Fault):
                 f"{self._control(stack)}/mode",
                 json={"provider": provider, "mode": "ok"},
                 timeout=2,
+                verify=shared_context(),
             ).raise_for_status()
 
     @property

@@ -8,6 +8,7 @@ from harness.backends.base import Stack
 from harness.faults.base import Fault
 from harness.faults.params import Param
 from harness.observe.probes import api_base
+from harness.tls import shared_context
 
 
 class MemoryPressure(Fault):
@@ -28,6 +29,7 @@ class MemoryPressure(Fault):
             f"{api_base(stack)}/_chaos/memory",
             json={"mb": target_mb, "step_mb": 16, "interval_ms": 20},
             timeout=5,
+            verify=shared_context(),
         ).raise_for_status()
 
     def confirm(self, stack: Stack) -> str | None:

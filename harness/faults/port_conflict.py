@@ -12,6 +12,7 @@ import httpx
 from harness.backends.base import Stack, Status
 from harness.faults.base import Fault
 from harness.faults.params import SERVICE_NAME, Param
+from harness.tls import shared_context
 
 # Another web app (a developer's server, a stray container) answering 404 to everything.
 _SQUATTER = """
@@ -82,7 +83,9 @@ class PortConflict(Fault):
         if address is None:
             return "nothing (not published)"
         try:
-            reply = httpx.get(f"http://{address[0]}:{address[1]}/health", timeout=2)
+            reply = httpx.get(
+                f"http://{address[0]}:{address[1]}/health", timeout=2, verify=shared_context()
+            )
         except httpx.HTTPError as exc:
             return f"nothing ({type(exc).__name__})"
         return f"{reply.status_code} {reply.reason_phrase}"

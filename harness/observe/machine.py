@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass
 
 import psutil
@@ -17,6 +18,7 @@ import psutil
 from harness.backends.base import Stack
 
 SAMPLE_S = 1.0
+REASK_S = 5.0  # how often the sampler asks the stack for its containers while none ended
 # A container's recorded pid is taken as its process only when the process started within
 # this long of the container (a backend that plays containers in-process has no real pid).
 PID_MATCH_S = 10.0
@@ -93,6 +95,8 @@ class StackCpu:
         self.record = MachineRecord(os.cpu_count() or 1, load_average())
         self._cpu: dict[tuple[int, float], float] = {}  # (pid, create time) -> CPU seconds
         self._baseline: dict[tuple[int, float], float] = {}  # CPU used before the start
+        self._known_roots: list[psutil.Process] | None = None
+        self._roots_at = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="stack-cpu")
 
@@ -105,6 +109,7 @@ class StackCpu:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+        self._known_roots = None  # the last sample asks the stack afresh
         self._sample()
         self.record.loadavg_end = load_average()
         if self._cpu:
@@ -119,6 +124,24 @@ class StackCpu:
 
     def _processes(self) -> list[psutil.Process]:
         procs: list[psutil.Process] = []
+        for root in self._roots():
+            try:
+                procs += [root, *descendants(root)]
+            except psutil.Error:
+                continue
+        return procs
+
+    def _roots(self) -> list[psutil.Process]:
+        """The containers' main processes. The stack is asked again (an inspection of every
+        container) only when one of them has ended or REASK_S has passed: a restart or a
+        recreate ends the old process first, and a service started from stopped is seen
+        within REASK_S."""
+        now = time.monotonic()
+        if self._known_roots is not None and now - self._roots_at < REASK_S and all(
+            r.is_running() for r in self._known_roots
+        ):
+            return self._known_roots
+        roots = []
         for state in self.stack.containers().values():
             if state.pid is None or state.started_at is None:
                 continue
@@ -126,10 +149,11 @@ class StackCpu:
                 root = psutil.Process(state.pid)
                 if abs(root.create_time() - state.started_at) > PID_MATCH_S:
                     continue
-                procs += [root, *descendants(root)]
+                roots.append(root)
             except psutil.Error:
                 continue
-        return procs
+        self._known_roots, self._roots_at = roots, now
+        return roots
 
     def _sample(self, first: bool = False) -> None:
         try:

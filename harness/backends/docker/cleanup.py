@@ -55,6 +55,18 @@ def remove_stack(client: docker.DockerClient, stack_id: str | None) -> list[str]
     return removed
 
 
+def left_of(client: docker.DockerClient, stack_id: str) -> list[str]:
+    """What the engine still has of the stack: containers, networks, volumes (its helpers
+    are containers too)."""
+    flt = lbl.stack_filter(stack_id)
+    return [
+        *(f"container {c['Id'][:12]}" for c in client.api.containers(all=True, filters=flt)),
+        *(f"network {n['Name']}" for n in client.api.networks(filters=flt)),
+        *(f"volume {v['Name']}" for v in (client.api.volumes(filters=flt) or {}).get(
+            "Volumes") or []),
+    ]
+
+
 def _remove_container(
     client: docker.DockerClient, entry: dict[str, Any], removed: list[str]
 ) -> None:

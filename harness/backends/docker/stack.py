@@ -190,19 +190,24 @@ class DockerStack(Stack):
             self._closed = True
             services = list(self._services.values())
             self._services.clear()
+        clean = False
         try:
             if self._events is not None:
                 self._events.close()
             self.site.close()  # the helper (remote) first: it deletes the rule on its way out
             cleanup.remove_stack(self.client, self.id)
             runs.kill_host_processes(self.id, str(self.dir))  # a fault's squatter, if it is left
+            clean = not cleanup.left_of(self.client, self.id)
         except DockerException as exc:
             self._note(f"teardown: {exc}; the reaper removes what is left")
         finally:
             for svc in services:
                 svc.container.get_docker_client().client.close()
             if self._reaper.stdin:
-                self._reaper.stdin.close()  # end-of-file: the reaper checks, then exits
+                with contextlib.suppress(OSError):  # a reaper that is gone already
+                    if clean:  # nothing of ours is left: the reaper need not check again
+                        self._reaper.stdin.write(reaper.CLOSED)
+                    self._reaper.stdin.close()  # end-of-file: the reaper checks, then exits
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._reaper.wait(timeout=30)  # past that it runs on by itself, then exits
             cleanup.unguard(self)

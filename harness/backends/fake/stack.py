@@ -47,6 +47,7 @@ from harness.backends.fake import api, proxy, servers
 from harness.compose import ComposeFile, ServiceConfig
 from harness.errors import StackError
 from harness.services.testgen.config import ConfigError
+from harness.tls import shared_context
 
 # Linux's PID_MAX_LIMIT is 2**22: no real process ever has a pid at or above this.
 FAKE_PID_BASE = 2**22 + 1000
@@ -523,7 +524,7 @@ class FakeStack(Stack):
         if kind == "api":  # its healthcheck: GET /health
             try:
                 url = f"http://127.0.0.1:{server.port}/health"
-                return httpx.get(url, timeout=2).status_code < 300
+                return httpx.get(url, timeout=2, verify=shared_context()).status_code < 300
             except httpx.HTTPError:
                 return False
         return bool(server.healthy())
