@@ -38,3 +38,64 @@ def test_deadline_covers_the_whole_exchange(llm):
     t0 = time.monotonic()
     assert probe(f"{llm.base}/api/tags").returncode == 1  # default: 2 s
     assert 1.9 < time.monotonic() - t0 < 4
+
+
+def _one_answer_server(answer: bytes, then_close: bool = True):
+    """A server that answers every connection with `answer` (then closes, or holds it)."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    held = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            conn.sendall(answer)
+            if then_close:
+                conn.close()
+            else:
+                held.append(conn)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv, f"http://127.0.0.1:{srv.getsockname()[1]}/health"
+
+
+def test_the_answer_is_read_to_its_end_whatever_its_framing():
+    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"2\r\nok\r\n0\r\n\r\n")  # fmt: skip
+    empty = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
+    closed = b"HTTP/1.0 200 OK\r\n\r\nok"  # no length: the close ends it
+    for answer, hold in ((chunked, True), (empty, True), (closed, False)):
+        srv, url = _one_answer_server(answer, then_close=not hold)
+        try:
+            proc = probe(url, "--timeout", "1")
+            assert proc.returncode == 0, (answer, proc.stderr)
+        finally:
+            srv.close()
+
+
+def test_a_body_that_never_comes_is_no_answer_and_garbage_is_unhealthy():
+    srv, url = _one_answer_server(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok", False)
+    try:
+        proc = probe(url, "--timeout", "0.5")
+        assert proc.returncode == 1 and "no answer within 0.5s" in proc.stderr
+    finally:
+        srv.close()
+    srv, url = _one_answer_server(b"SSH-2.0-OpenSSH\r\n")
+    try:
+        proc = probe(url, "--timeout", "1")
+        assert proc.returncode == 1 and "not an HTTP answer" in proc.stderr
+    finally:
+        srv.close()
+    srv, url = _one_answer_server(b"HTTP/1.1 302 Found\r\nLocation: /\r\nContent-Length: 0\r\n\r\n")
+    try:
+        assert probe(url).returncode == 1  # a redirect is not followed: not healthy
+    finally:
+        srv.close()
