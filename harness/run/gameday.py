@@ -87,7 +87,9 @@ def operator_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 class Gameday:
     """One gameday. `on_event` hears each timeline event as it is recorded (progress lines,
-    a test that interrupts the run at a phase)."""
+    a test that interrupts the run at a phase); `on_result` gets the finished result of a
+    gameday that ran to its verdict before its stack is torn down (the executor's next
+    gameday starts meanwhile); `run()` returns it after the teardown."""
 
     def __init__(
         self,
@@ -97,6 +99,7 @@ class Gameday:
         poll_interval: float = 0.1,
         step_timeout: float = 20.0,
         on_event: EventListener | None = None,
+        on_result: Callable[[GamedayResult], None] | None = None,
     ) -> None:
         self.runbook, self.scenario = runbook, scenario
         self.section: Section = runbook.section(scenario.section)
@@ -104,6 +107,7 @@ class Gameday:
         self.poll_interval = poll_interval
         self.step_timeout = step_timeout
         self.on_event = on_event
+        self.on_result = on_result
         self._t_start = time.monotonic()
         level = scenario.severity or (self.section.severities[0] if self.section.severities else 1)
         self.severity = runbook.severities[level]
@@ -138,6 +142,7 @@ class Gameday:
         bridge: BridgeServer | None = None
         cpu: StackCpu | None = None
         self._load = None
+        judged = False
         try:
             try:
                 stack.up()
@@ -151,9 +156,14 @@ class Gameday:
             bridge = BridgeServer(stack, stack.info.workdir.parent / "run" / "bridge")
             shell = OperatorShell(stack, bridge, self.redact, env, self.step_timeout)
             self._gameday(stack, shell, fault, result)
+            judged = True
         finally:
             try:
                 self._finish(result, cpu)
+                # To the verdict and its records: the teardown below judges nothing.
+                result.duration_s = round(self.now(), 3)
+                if judged and self.on_result is not None:
+                    self.on_result(result)  # final: the executor frees the gameday's slot
             finally:
                 try:
                     fault.cleanup(stack)
@@ -161,7 +171,6 @@ class Gameday:
                     if bridge is not None:
                         bridge.close()
                     stack.close()
-            result.duration_s = round(self.now(), 3)
         return result
 
     def _new_result(self, fault: Fault) -> GamedayResult:

@@ -42,9 +42,14 @@ DRAIN_S = 40.0  # after a signal, how long the children get to tear their stacks
 
 
 def run_job(
-    job: Job, backend: str, compose: ComposeFile, on_phase: Callable[[str], None] | None = None
+    job: Job,
+    backend: str,
+    compose: ComposeFile,
+    on_phase: Callable[[str], None] | None = None,
+    on_result: Callable[[GamedayResult], None] | None = None,
 ) -> GamedayResult:
-    """One gameday, in this process: its stack, its phases, its result."""
+    """One gameday, in this process: its stack, its phases, its result (`on_result` gets
+    it before the stack's teardown, when the gameday reached its verdict)."""
     from harness.backends import make_stack
 
     def factory(env: dict[str, str]) -> Any:
@@ -59,7 +64,8 @@ def run_job(
             with contextlib.suppress(OSError, ValueError):  # the board is a courtesy
                 on_phase(event.kind)
 
-    return Gameday(job.runbook, job.scenario, factory, on_event=on_event).run()
+    return Gameday(job.runbook, job.scenario, factory, on_event=on_event,
+                   on_result=on_result).run()  # fmt: skip
 
 
 def failed_result(job: Job, backend: str, reason: str) -> GamedayResult:
@@ -132,10 +138,15 @@ class _Child:
     started: float
     result: GamedayResult | None = None
     note: str = ""
+    teardown_note: str = ""  # what went wrong after its result was sent
 
 
 class Scheduler:
-    """Forks a child per gameday, at most `n` at once, and gathers what they send."""
+    """Forks a child per gameday, at most `n` at once, and gathers what they send.
+
+    A child sends its result once the gameday is judged, then tears its stack down: its slot
+    is free from the result on (the next gameday's stack comes up while the last one's is
+    removed), and the run ends only when every child has exited."""
 
     def __init__(
         self, backend: str, compose: ComposeFile, events: Events, signals: _Signals,
@@ -156,6 +167,7 @@ class Scheduler:
         or once `stop_after(result)` is true (the running ones finish)."""
         pending = list(jobs)
         running: dict[Connection, _Child] = {}
+        closing: dict[Connection, _Child] = {}  # result sent, stack being torn down
         wake_r, wake_w = socket.socketpair()
         wake_r.setblocking(False)
         wake_w.setblocking(False)
@@ -163,43 +175,56 @@ class Scheduler:
             threading.current_thread() is threading.main_thread()) else None
         stopping = False
         try:
-            while (pending and not stopping) or running:
+            while (pending and not stopping) or running or closing:
                 if self.signals.received is not None:
                     break
-                while pending and not stopping and len(running) < n and self._memory_ok(running):
-                    child = self._fork(pending.pop(0), running, wake_r, wake_w)
+                while pending and not stopping and len(running) < n and self._memory_ok(
+                    running, closing
+                ):
+                    child = self._fork(pending.pop(0), {**running, **closing}, wake_r, wake_w)
                     running[child.conn] = child
                     label = child.job.label + (f"  (confirming: {confirming})" if confirming
                                                else "")  # fmt: skip
                     self.events.started(child.job.key, label)
-                ready = wait([*running, wake_r], timeout=1.0)
+                ready = wait([*running, *closing, wake_r], timeout=1.0)
                 for conn in ready:
                     if conn is wake_r:
                         with contextlib.suppress(OSError):
                             wake_r.recv(512)
                         continue
+                    if conn in closing:
+                        self._receive(closing[conn])  # EOF once its teardown is over
+                        if self._exited(closing[conn]):
+                            self._reap(closing.pop(conn))
+                        continue
                     child = running[conn]  # type: ignore[index]
                     if self._receive(child):
                         del running[conn]  # type: ignore[arg-type]
-                        result = self._reap(child)
+                        if child.result is not None and not self._exited(child):
+                            closing[conn] = child  # type: ignore[index]
+                            result = child.result
+                        else:
+                            result = self._reap(child)
                         self.events.finished(result, _expected_text(child.job, result))
                         yield result
                         if stop_after is not None and stop_after(result):
                             stopping = True
-            if running:  # a signal: every child unwinds its gameday; what finishes is kept
-                yield from self._drain(running)
+            if running or closing:  # a signal: children unwind their gamedays; what finishes
+                yield from self._drain(running, closing)  # is kept
         finally:
             if old_fd is not None:
                 signal.set_wakeup_fd(old_fd)
-            for child in running.values():
+            for child in [*running.values(), *closing.values()]:
                 _kill(child.pid, signal.SIGKILL)
                 _waitpid(child.pid, block=True)
             wake_r.close()
             wake_w.close()
 
-    def _memory_ok(self, running: dict[Connection, _Child]) -> bool:
-        """A new stack starts only while memory is left for it (one always may)."""
-        if not running:
+    def _memory_ok(self, running: dict[Connection, _Child], closing: dict[Connection, _Child]
+                   ) -> bool:  # fmt: skip
+        """A new stack starts only while memory is left for it (one always may, while no
+        other gameday runs)."""
+        if not running and not closing:
             return True
         import psutil
 
@@ -226,16 +251,27 @@ class Scheduler:
                 elif kind == "result":
                     child.result = value
                     return True
+                elif child.result is not None:  # its teardown went wrong
+                    child.teardown_note = str(value)
                 else:  # "error", "interrupted"
                     child.note = str(value)
                     return True
         except (EOFError, OSError):
+            child.conn.close()  # its end closed: the child has exited (or is about to)
             return True
         return False
 
+    @staticmethod
+    def _exited(child: _Child) -> bool:
+        return child.conn.closed
+
     def _reap(self, child: _Child) -> GamedayResult:
-        child.conn.close()
+        if not child.conn.closed:
+            child.conn.close()
         status = _waitpid(child.pid, block=True)
+        if child.teardown_note:
+            print(f"gameday {child.job.label}: its stack's teardown failed after the verdict "
+                  f"({child.teardown_note}); its reaper removes what is left", file=sys.stderr)
         if child.result is not None:
             return child.result
         why = child.note or (
@@ -243,16 +279,27 @@ class Scheduler:
         )
         return failed_result(child.job, self.backend, f"harness error: {why}")
 
-    def _drain(self, running: dict[Connection, _Child]) -> Iterator[GamedayResult]:
+    def _drain(
+        self, running: dict[Connection, _Child], closing: dict[Connection, _Child]
+    ) -> Iterator[GamedayResult]:
+        """Running children unwind on SIGINT; children tearing down are left to finish."""
         for child in running.values():
             _kill(child.pid, signal.SIGINT)
         deadline = time.monotonic() + DRAIN_S
-        while running and time.monotonic() < deadline:
-            for conn in wait(list(running), timeout=0.5):
+        while (running or closing) and time.monotonic() < deadline:
+            for conn in wait([*running, *closing], timeout=0.5):
+                if conn in closing:
+                    self._receive(closing[conn])
+                    if self._exited(closing[conn]):
+                        self._reap(closing.pop(conn))
+                    continue
                 child = running[conn]  # type: ignore[index]
                 if self._receive(child):
                     del running[conn]  # type: ignore[arg-type]
-                    self._reap(child)
+                    if child.result is not None and not self._exited(child):
+                        closing[conn] = child  # type: ignore[index]
+                    else:
+                        self._reap(child)
                     if child.result is not None:  # it finished before the signal reached it
                         self.events.finished(child.result, _expected_text(child.job, child.result))
                         yield child.result
@@ -278,9 +325,17 @@ def _child_main(
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, _raise_interrupt)
         threading.Thread(target=_watch_parent, args=(conn,), daemon=True).start()
-        try:
-            result = run_job(job, backend, compose, lambda kind: conn.send(("phase", kind)))
+        sent: list[GamedayResult] = []
+
+        def send_result(result: GamedayResult) -> None:  # before the teardown: a slot frees
             conn.send(("result", result))
+            sent.append(result)
+
+        try:
+            result = run_job(job, backend, compose, lambda kind: conn.send(("phase", kind)),
+                             on_result=send_result)  # fmt: skip
+            if not sent:
+                conn.send(("result", result))
         except KeyboardInterrupt:
             conn.send(("interrupted", "interrupted"))
         except Exception as exc:  # noqa: BLE001 - reported as the gameday's harness error

@@ -73,3 +73,36 @@ def test_exitfirst_starts_no_gameday_after_the_first_unexpected_verdict(tmp_path
     assert done.exit_status == 1
     assert set(read_run(tmp_path).info.expected) == {j.key for j in jobs}
     assert Path(tmp_path / "results.json").is_file()
+
+
+def test_a_slot_frees_at_the_result_and_the_run_ends_after_every_teardown(tmp_path, monkeypatch):
+    """The next gameday starts while the last one's stack is still being torn down; the
+    run returns only once every teardown is over (nothing is left running)."""
+    import os
+    import time
+
+    from harness.backends.fake.stack import FakeStack
+
+    original = FakeStack.close
+
+    def slow_close(self: FakeStack) -> None:
+        time.sleep(1.5)
+        original(self)
+        (tmp_path / f"closed-{os.getpid()}").write_text(str(time.time()))
+
+    monkeypatch.setattr(FakeStack, "close", slow_close)
+    started: list[float] = []
+
+    class Board(Recorder):
+        def started(self, key: str, label: str) -> None:
+            started.append(time.time())
+
+    jobs = plan([parse_runbook(FIXED)], ["service-down", "redis-down"])
+    done = execute(jobs, backend="fake", compose=ComposeFile(REPO / "docker-compose.chaos.yml"),
+                   concurrency=1, events=Board(), results_path=tmp_path / "out",
+                   confirm=False)  # fmt: skip
+    closed = sorted(float(p.read_text()) for p in tmp_path.glob("closed-*"))
+    assert len(closed) == 2  # both teardowns ran to their end before execute returned
+    assert len(started) == 2 and started[1] < closed[0]  # the second began during the first's
+    assert [r.verdict.value for r in done.results] == ["recovered", "recovered"]
+    assert all(r.duration_s < max(e.t for e in r.events) + 1.0 for r in done.results)
