@@ -207,7 +207,6 @@ def _said_once(label: str, verdict: Verdict, clauses: list[str]) -> list[str]:
 # Event kinds as the timeline's "Event" column says them; an unknown kind is put in words.
 EVENT_NAMES = {
     "up": "Stack up",
-    "slot": "Stack waited for a free slot (brought up ahead)",
     "steady-state": "Steady state checked",
     "baseline": "Negative control",
     "inject": "Fault injected",

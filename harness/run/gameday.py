@@ -89,9 +89,7 @@ class Gameday:
     """One gameday. `on_event` hears each timeline event as it is recorded (progress lines,
     a test that interrupts the run at a phase); `on_result` gets the finished result of a
     gameday that ran to its verdict before its stack is torn down (the executor's next
-    gameday starts meanwhile); `run()` returns it after the teardown. `gate`, when given, is
-    called once the stack is up and returns when the gameday may go on (the executor brings
-    the next stack up while the running gamedays finish)."""
+    gameday starts meanwhile); `run()` returns it after the teardown."""
 
     def __init__(
         self,
@@ -102,7 +100,6 @@ class Gameday:
         step_timeout: float = 20.0,
         on_event: EventListener | None = None,
         on_result: Callable[[GamedayResult], None] | None = None,
-        gate: Callable[[], None] | None = None,
     ) -> None:
         self.runbook, self.scenario = runbook, scenario
         self.section: Section = runbook.section(scenario.section)
@@ -111,7 +108,6 @@ class Gameday:
         self.step_timeout = step_timeout
         self.on_event = on_event
         self.on_result = on_result
-        self.gate = gate
         self._t_start = time.monotonic()
         level = scenario.severity or (self.section.severities[0] if self.section.severities else 1)
         self.severity = runbook.severities[level]
@@ -154,15 +150,8 @@ class Gameday:
                 result.verdict, result.reason = Verdict.ABORTED, f"the stack did not come up: {exc}"
                 self.event(result, "verdict", result.reason)
                 return result
-            self.event(result, "up", f"{stack.backend_name} stack ready")
-            if self.gate is not None:  # a stack brought up ahead waits, idle, for its slot
-                waited = time.monotonic()
-                self.gate()
-                waited = time.monotonic() - waited
-                if waited >= 0.05:
-                    self.event(result, "slot", f"the stack waited {waited:.1f}s, up and idle, "
-                               "for a free slot")  # fmt: skip
             cpu = StackCpu(stack).start()
+            self.event(result, "up", f"{stack.backend_name} stack ready")
             result.notes.extend(stack.info.notes)
             bridge = BridgeServer(stack, stack.info.workdir.parent / "run" / "bridge")
             shell = OperatorShell(stack, bridge, self.redact, env, self.step_timeout)

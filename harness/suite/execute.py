@@ -200,17 +200,6 @@ def default_concurrency(jobs: int) -> int:
     return max(1, min(PER_CORE * cores, by_memory, jobs))
 
 
-def stacks_ahead(backend: str, n: int) -> int:
-    """Stacks brought up ahead while every slot is taken: one on docker, whose `up` (six
-    container starts, the services' own starts: 3-6 s) is then over when a slot frees; none
-    on the other backends (a local stack is up in about a second) or with one slot (a
-    gameday run alone competes with nothing). GAMEDAY_AHEAD overrides."""
-    value = os.environ.get("GAMEDAY_AHEAD", "")
-    if value.isdigit():
-        return int(value) if n > 1 else 0
-    return 1 if backend == "docker" and n > 1 else 0
-
-
 def previous_durations(results_json: Path) -> dict[str, float]:
     """Each gameday's duration in an earlier results.json, by Job.key ({} if unusable)."""
     import json
@@ -265,7 +254,7 @@ def execute(
         sched = Scheduler(backend, compose, board, signals, memory=STACK_MEMORY)
         try:
             stop = _first_unexpected(execution, exitfirst)
-            for result in sched.run(list(jobs), n, stop_after=stop, ahead=stacks_ahead(backend, n)):
+            for result in sched.run(list(jobs), n, stop_after=stop):
                 record.add(result)
             execution.interrupted_by = signals.received
             if confirm and signals.received is None:

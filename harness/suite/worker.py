@@ -47,11 +47,9 @@ def run_job(
     compose: ComposeFile,
     on_phase: Callable[[str], None] | None = None,
     on_result: Callable[[GamedayResult], None] | None = None,
-    gate: Callable[[], None] | None = None,
 ) -> GamedayResult:
     """One gameday, in this process: its stack, its phases, its result (`on_result` gets
-    it before the stack's teardown, when the gameday reached its verdict; `gate` holds a
-    stack brought up ahead until its slot is free)."""
+    it before the stack's teardown, when the gameday reached its verdict)."""
     from harness.backends import make_stack
 
     def factory(env: dict[str, str]) -> Any:
@@ -67,7 +65,7 @@ def run_job(
                 on_phase(event.kind)
 
     return Gameday(job.runbook, job.scenario, factory, on_event=on_event,
-                   on_result=on_result, gate=gate).run()  # fmt: skip
+                   on_result=on_result).run()  # fmt: skip
 
 
 def failed_result(job: Job, backend: str, reason: str) -> GamedayResult:
@@ -141,7 +139,6 @@ class _Child:
     result: GamedayResult | None = None
     note: str = ""
     teardown_note: str = ""  # what went wrong after its result was sent
-    ahead: bool = False  # brought up ahead: its stack waits, up and idle, for a slot
 
 
 class Scheduler:
@@ -149,11 +146,7 @@ class Scheduler:
 
     A child sends its result once the gameday is judged, then tears its stack down: its slot
     is free from the result on (the next gameday's stack comes up while the last one's is
-    removed), and the run ends only when every child has exited.
-
-    Up to `ahead` more children are forked while all slots are taken: each brings its stack
-    up, then waits, idle, until the parent writes "go" (a slot freed): the next gameday
-    starts from a stack already up. Its timeline says how long it waited ("slot")."""
+    removed), and the run ends only when every child has exited."""
 
     def __init__(
         self, backend: str, compose: ComposeFile, events: Events, signals: _Signals,
@@ -169,7 +162,6 @@ class Scheduler:
         n: int,
         stop_after: Callable[[GamedayResult], bool] | None = None,
         confirming: str | None = None,
-        ahead: int = 0,
     ) -> Iterator[GamedayResult]:
         """Yield each result as its gameday ends; stop early on a signal (children unwound)
         or once `stop_after(result)` is true (the running ones finish)."""
@@ -186,18 +178,11 @@ class Scheduler:
             while (pending and not stopping) or running or closing:
                 if self.signals.received is not None:
                     break
-                for child in running.values():  # slots freed: the stacks up ahead go first
-                    if child.ahead and _in_slot(running, child, n):
-                        child.ahead = False
-                        _go(child)
-                while pending and not stopping and len(running) < n + ahead and (
-                    self._memory_ok(running, closing)
+                while pending and not stopping and len(running) < n and self._memory_ok(
+                    running, closing
                 ):
                     child = self._fork(pending.pop(0), {**running, **closing}, wake_r, wake_w)
                     running[child.conn] = child
-                    child.ahead = not _in_slot(running, child, n)
-                    if not child.ahead:
-                        _go(child)
                     label = child.job.label + (f"  (confirming: {confirming})" if confirming
                                                else "")  # fmt: skip
                     self.events.started(child.job.key, label)
@@ -339,8 +324,7 @@ def _child_main(
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, _raise_interrupt)
-        go = threading.Event()
-        threading.Thread(target=_watch_parent, args=(conn, go), daemon=True).start()
+        threading.Thread(target=_watch_parent, args=(conn,), daemon=True).start()
         sent: list[GamedayResult] = []
 
         def send_result(result: GamedayResult) -> None:  # before the teardown: a slot frees
@@ -349,7 +333,7 @@ def _child_main(
 
         try:
             result = run_job(job, backend, compose, lambda kind: conn.send(("phase", kind)),
-                             on_result=send_result, gate=lambda: _wait(go))  # fmt: skip
+                             on_result=send_result)  # fmt: skip
             if not sent:
                 conn.send(("result", result))
         except KeyboardInterrupt:
@@ -365,33 +349,16 @@ def _child_main(
         os._exit(code)
 
 
-def _wait(go: threading.Event) -> None:
-    go.wait()
-
-
-def _in_slot(running: dict[Connection, _Child], child: _Child, n: int) -> bool:
-    """Whether `child` is among the first `n` running (in fork order): it holds a slot."""
-    return list(running.values()).index(child) < n
-
-
-def _go(child: _Child) -> None:
-    with contextlib.suppress(OSError, ValueError):  # a child that died meanwhile
-        child.conn.send(("go", None))
-
-
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def _watch_parent(conn: Connection, go: threading.Event) -> None:  # pragma: no cover
-    """The parent writes only "go" (the gameday's slot is free): a read that ends means the
-    parent is gone (even SIGKILLed), and the gameday unwinds as on Ctrl-C."""
+def _watch_parent(conn: Connection) -> None:  # pragma: no cover - in the child
+    """The parent never writes to this pipe: a read that ends means the parent is gone
+    (even SIGKILLed), and the gameday unwinds as on Ctrl-C."""
     try:
-        while True:
-            kind, _ = conn.recv()
-            if kind == "go":
-                go.set()
-    except (EOFError, OSError, ValueError, TypeError):
+        conn.recv()
+    except (EOFError, OSError):
         os.kill(os.getpid(), signal.SIGINT)
 
 

@@ -106,29 +106,3 @@ def test_a_slot_frees_at_the_result_and_the_run_ends_after_every_teardown(tmp_pa
     assert len(started) == 2 and started[1] < closed[0]  # the second began during the first's
     assert [r.verdict.value for r in done.results] == ["recovered", "recovered"]
     assert all(r.duration_s < max(e.t for e in r.events) + 1.0 for r in done.results)
-
-
-def test_a_stack_brought_up_ahead_waits_for_a_slot_and_says_so(tmp_path, monkeypatch):
-    """With every slot taken, one more gameday brings its stack up, then waits for a slot
-    (its timeline says how long); never more than `n` gamedays are past their stack's up."""
-    from datetime import datetime
-
-    monkeypatch.setenv("GAMEDAY_AHEAD", "1")
-    jobs = plan([parse_runbook(FIXED)], ["service-down", "redis-down", "llm-quota"])
-    done = execute(jobs, backend="fake", compose=ComposeFile(REPO / "docker-compose.chaos.yml"),
-                   concurrency=2, results_path=tmp_path / "out", confirm=False)  # fmt: skip
-    assert [r.verdict.value for r in done.results] == ["recovered"] * 3
-    waited = [r for r in done.results if any(e.kind == "slot" for e in r.events)]
-    assert len(waited) == 1
-    [slot] = [e for e in waited[0].events if e.kind == "slot"]
-    kinds = [e.kind for e in waited[0].events]
-    assert kinds.index("up") < kinds.index("slot") < kinds.index("steady-state")
-
-    def past_up(r: object) -> tuple[float, float]:
-        start = datetime.fromisoformat(r.started_at).timestamp()  # type: ignore[attr-defined]
-        gate = next(e.t for e in r.events if e.kind == "steady-state")  # type: ignore[attr-defined]
-        return start + gate, start + r.duration_s  # type: ignore[attr-defined]
-
-    spans = [past_up(r) for r in done.results]
-    for t, _ in spans:  # at each gameday's going on, at most 2 are going on
-        assert sum(a <= t < b for a, b in spans) <= 2
