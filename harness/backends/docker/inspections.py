@@ -19,7 +19,12 @@ import threading
 import time
 from typing import Any
 
-MAX_AGE = 0.25  # seconds: the oldest reading handed out, whatever the events say
+# Seconds: the oldest reading handed out, whatever the events say. Every change of a
+# container's inspect document comes with an event (which outdates the readings at once),
+# so this bounds only a lagging or dropped event stream (the stream resubscribes from its
+# last event). At 0.25 s the readers of a polled `docker ps` still cost ~10 CPU-s a lane
+# (harness and engine); at 1 s a quarter of that (docs/performance.md, session 4).
+MAX_AGE = 1.0
 
 
 class Inspections:
