@@ -328,3 +328,48 @@ def test_closed_and_dropped_connections_are_forgotten(echo_port: int) -> None:
             collection.shutdown()
 
     assert asyncio.run(scenario()) == (0, 5, 0)
+
+
+@pytest.mark.skipif(not __import__("shutil").which("unshare") or __import__("os").geteuid() != 0,
+                    reason="needs unshare(1) and root (a pid namespace)")
+def test_as_pid_1_a_stop_before_the_api_listens_is_not_dropped(tmp_path):
+    """A container's PID 1 gets only the signals it handles: a `docker stop` during the
+    proxy's start (held here before its API listens: a -config FIFO nobody writes) must
+    end it at once, not wait out the engine's 10 s for SIGKILL."""
+    import os
+    import time
+
+    import psutil
+
+    fifo = tmp_path / "config.fifo"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--kill-child", sys.executable, "-m", "harness.faultproxy",
+         "-port", "0", "-config", str(fifo)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        child = None
+        while time.monotonic() < deadline:  # the proxy blocks opening the FIFO
+            kids = psutil.Process(proc.pid).children()
+            if kids and _blocked_on_fifo(kids[0].pid):
+                child = kids[0]
+                break
+            time.sleep(0.02)
+        assert child is not None, "the proxy never reached its -config FIFO"
+        os.kill(child.pid, signal.SIGTERM)  # from the parent namespace, as the engine does
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _blocked_on_fifo(pid: int) -> bool:
+    """open(2) of a FIFO with no writer waits in the kernel's fifo_open."""
+    try:
+        with open(f"/proc/{pid}/wchan") as f:
+            return f.read() == "wait_for_partner"
+    except OSError:
+        return False
