@@ -9,6 +9,10 @@ with a fixed `container_name`; `down -v` deletes the named volumes (the database
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections.abc import Callable
+
 from harness.backends.base import Stack, Status
 from harness.bridge.humanize import ago, container_id, status_text, table
 from harness.bridge.protocol import Answer, Completed, Invocation
@@ -182,18 +186,65 @@ def down(stack: Stack, rest: list[str], inv: Invocation) -> Answer:
     flags, names, _ = _split(rest)
     err = []
     existing = stack.containers()
-    for service in reversed(stack.compose.startup_order(list(stack.compose.service_names))):
-        if service in existing:
-            name = existing[service].name
-            stack.stop(service)
-            err.append(f" Container {name}  Stopped\n")
-            stack.remove(service)
-            err.append(f" Container {name}  Removed\n")
+    order = [s for s in reversed(stack.compose.startup_order(list(stack.compose.service_names)))
+             if s in existing]  # fmt: skip
+    def take_down(service: str) -> None:
+        stack.stop(service)
+        stack.remove(service)
+
+    for group in stop_groups(stack, order):
+        _at_once([functools.partial(take_down, service) for service in group])
+    for service in order:
+        name = existing[service].name
+        err.append(f" Container {name}  Stopped\n")
+        err.append(f" Container {name}  Removed\n")
     err.append(f" Network {stack.compose.project}_default  Removed\n")
     if flags & {"-v", "--volumes"}:
         for volume in stack.remove_volumes():
             err.append(f" Volume {volume}  Removed\n")
     return Completed(0, "", "".join(err))
+
+
+def stop_groups(stack: Stack, services: list[str]) -> list[list[str]]:
+    """`services` in the groups Compose stops them in: a service only once every service
+    that depends on it is stopped, the services of a group at once (Compose stops in
+    parallel, in reverse dependency order)."""
+    wanted = set(services)
+    dependents: dict[str, set[str]] = {s: set() for s in services}
+    for service in services:
+        for dep in stack.compose.spec(service).get("depends_on", []) or []:
+            if dep in wanted:
+                dependents[dep].add(service)
+    level: dict[str, int] = {}
+
+    def depth(service: str) -> int:
+        if service not in level:
+            level[service] = 1 + max((depth(d) for d in dependents[service]), default=-1)
+        return level[service]
+
+    groups: dict[int, list[str]] = {}
+    for service in services:
+        groups.setdefault(depth(service), []).append(service)
+    return [groups[k] for k in sorted(groups)]
+
+
+def _at_once(calls: list[Callable[[], object]]) -> None:
+    """Run the calls in threads of their own; the first exception is raised once all end."""
+    errors: list[BaseException] = []
+
+    def call(fn: Callable[[], object]) -> None:
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, in the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call, args=(fn,)) for fn in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 def stop(stack: Stack, rest: list[str], inv: Invocation) -> Answer:
