@@ -28,6 +28,24 @@ EXCERPT_CHARS = 4000
 _SHELL_INTERNAL = {"PWD", "OLDPWD", "SHLVL", "_"}
 
 
+
+# A bash builtin or form that can change what the operator's shell keeps for the next
+# step: its environment and its working directory (shell.py absorbs nothing else).
+_COMMAND_POSITION = r"(?:^|[;&|({`]|\$\(|\b(?:then|do|else|if|while|until|!)\s)\s*"
+_SHELL_STATE = re.compile(
+    _COMMAND_POSITION + r"(?:(?:export|unset|cd|pushd|popd|source|declare|typeset|readonly|"
+    r"eval|set|exec|read|mapfile|readarray|\.)(?=$|[\s;&|)`}])|[A-Za-z_][A-Za-z0-9_]*\+?=)",
+    re.MULTILINE,
+)
+
+
+def may_change_shell(command: str) -> bool:
+    """Whether running `command` may change the operator's environment or directory (an
+    `export`, a `cd`, a `source`, an assignment, ...). Conservative: a false "yes" only
+    costs running it alone."""
+    return bool(_SHELL_STATE.search(command))
+
+
 @dataclass
 class Outcome:
     exit_code: int | None

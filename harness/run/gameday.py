@@ -26,11 +26,12 @@ import os
 import secrets
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from harness.backends.base import Stack
 from harness.bridge.server import BridgeServer
-from harness.bridge.shell import OperatorShell, Outcome
+from harness.bridge.shell import OperatorShell, Outcome, may_change_shell
 from harness.errors import StackError
 from harness.faults.base import Fault, FaultNotTaken
 from harness.observe.load import LOAD_CLIENT, Load, measure_impact, unreadable_jobs
@@ -301,13 +302,11 @@ class Gameday:
             return None
         detection = self._detection_steps()
         baseline: dict[int, int | None] = {}
-        for step in detection:
-            first = shell.run(step)
-            second = shell.run(step) if first.manual_reason is None else first
+        for step, (first, second, start) in zip(
+            detection, self._twice_each(shell, detection), strict=True
+        ):
             baseline[step.line] = first.exit_code
-            result.steps.append(
-                self._step_run("steady-state", step, first, start=self.now() - first.duration)
-            )
+            result.steps.append(self._step_run("steady-state", step, first, start=start))
             key = f"line {step.line}: {step.command}"
             if first.manual_reason is None and (
                 first.exit_code != second.exit_code or first.timed_out
@@ -320,6 +319,27 @@ class Gameday:
                 self._baseline_why[key] = _failure_line(first)
         self.event(result, "baseline", f"{len(detection)} detection steps ran on the healthy stack")
         return baseline
+
+    def _twice_each(
+        self, shell: OperatorShell, steps: list[Step]
+    ) -> list[tuple[Outcome, Outcome, float]]:
+        """Each step run twice on the healthy stack: (first, second, when it started). Steps
+        that cannot change the operator's shell (no export, cd, source, assignment) run side
+        by side, each in a terminal of its own, as the detection phase polls them (a
+        `docker stats` waits a second or two for the engine's samples); any other set runs
+        one step after another in the operator's shell, what each exports kept."""
+
+        def twice(step: Step, isolated: bool) -> tuple[Outcome, Outcome, float]:
+            start = self.now()
+            first = shell.run(step, isolated=isolated)
+            if first.manual_reason is not None:
+                return first, first, start
+            return first, shell.run(step, isolated=isolated), start
+
+        if len(steps) < 2 or any(may_change_shell(s.command) for s in steps):
+            return [twice(step, False) for step in steps]
+        with ThreadPoolExecutor(max_workers=len(steps)) as pool:
+            return list(pool.map(lambda step: twice(step, True), steps))
 
     def _inject(
         self, stack: Stack, fault: Fault, result: GamedayResult, obs: Observations
