@@ -7,6 +7,7 @@ import sys
 import time
 
 import httpx
+import pytest
 from servicekit import REPO, free_port, service_env
 
 
@@ -81,21 +82,15 @@ def test_the_answer_is_read_to_its_end_whatever_its_framing():
             srv.close()
 
 
-def test_a_body_that_never_comes_is_no_answer_and_garbage_is_unhealthy():
-    srv, url = _one_answer_server(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok", False)
-    try:
-        proc = probe(url, "--timeout", "0.5")
-        assert proc.returncode == 1 and "no answer within 0.5s" in proc.stderr
-    finally:
-        srv.close()
-    srv, url = _one_answer_server(b"SSH-2.0-OpenSSH\r\n")
+@pytest.mark.parametrize(("answer", "hold", "said"), [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok", True, "no answer within 1s"),
+    (b"SSH-2.0-OpenSSH\r\n", False, "not an HTTP answer"),
+    (b"HTTP/1.1 302 Found\r\nLocation: /\r\nContent-Length: 0\r\n\r\n", False, "HTTP 302"),
+], ids=["body-never-comes", "not-http", "redirect-not-followed"])  # fmt: skip
+def test_unhealthy_answers(answer, hold, said):
+    srv, url = _one_answer_server(answer, then_close=not hold)
     try:
         proc = probe(url, "--timeout", "1")
-        assert proc.returncode == 1 and "not an HTTP answer" in proc.stderr
-    finally:
-        srv.close()
-    srv, url = _one_answer_server(b"HTTP/1.1 302 Found\r\nLocation: /\r\nContent-Length: 0\r\n\r\n")
-    try:
-        assert probe(url).returncode == 1  # a redirect is not followed: not healthy
+        assert proc.returncode == 1 and said in proc.stderr, proc.stderr
     finally:
         srv.close()
