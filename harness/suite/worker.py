@@ -192,19 +192,9 @@ class Scheduler:
                         with contextlib.suppress(OSError):
                             wake_r.recv(512)
                         continue
-                    if conn in closing:
-                        self._receive(closing[conn])  # EOF once its teardown is over
-                        if self._exited(closing[conn]):
-                            self._reap(closing.pop(conn))
-                        continue
-                    child = running[conn]  # type: ignore[index]
-                    if self._receive(child):
-                        del running[conn]  # type: ignore[arg-type]
-                        if child.result is not None and not self._exited(child):
-                            closing[conn] = child  # type: ignore[index]
-                            result = child.result
-                        else:
-                            result = self._reap(child)
+                    done = self._settle(conn, running, closing)  # type: ignore[arg-type]
+                    if done is not None:
+                        child, result = done
                         self.events.finished(result, _expected_text(child.job, result))
                         yield result
                         if stop_after is not None and stop_after(result):
@@ -219,6 +209,26 @@ class Scheduler:
                 _waitpid(child.pid, block=True)
             wake_r.close()
             wake_w.close()
+
+    def _settle(
+        self, conn: Connection, running: dict[Connection, _Child], closing: dict[Connection, _Child]
+    ) -> tuple[_Child, GamedayResult] | None:
+        """Take what `conn`'s child sent: (child, its result or the harness's failed record)
+        once a running one is done; it then tears its stack down in `closing` until it
+        exits (reaped then)."""
+        if conn in closing:
+            self._receive(closing[conn])  # EOF once its teardown is over
+            if self._exited(closing[conn]):
+                self._reap(closing.pop(conn))
+            return None
+        child = running[conn]
+        if not self._receive(child):
+            return None
+        del running[conn]
+        if child.result is not None and not self._exited(child):
+            closing[conn] = child
+            return child, child.result
+        return child, self._reap(child)
 
     def _memory_ok(self, running: dict[Connection, _Child], closing: dict[Connection, _Child]
                    ) -> bool:  # fmt: skip
@@ -288,21 +298,11 @@ class Scheduler:
         deadline = time.monotonic() + DRAIN_S
         while (running or closing) and time.monotonic() < deadline:
             for conn in wait([*running, *closing], timeout=0.5):
-                if conn in closing:
-                    self._receive(closing[conn])
-                    if self._exited(closing[conn]):
-                        self._reap(closing.pop(conn))
-                    continue
-                child = running[conn]  # type: ignore[index]
-                if self._receive(child):
-                    del running[conn]  # type: ignore[arg-type]
-                    if child.result is not None and not self._exited(child):
-                        closing[conn] = child  # type: ignore[index]
-                    else:
-                        self._reap(child)
-                    if child.result is not None:  # it finished before the signal reached it
-                        self.events.finished(child.result, _expected_text(child.job, child.result))
-                        yield child.result
+                done = self._settle(conn, running, closing)  # type: ignore[arg-type]
+                finished = done[0].result if done is not None else None
+                if done is not None and finished is not None:  # before the signal reached it
+                    self.events.finished(finished, _expected_text(done[0].job, finished))
+                    yield finished
 
 
 def _child_main(

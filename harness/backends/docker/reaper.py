@@ -14,6 +14,7 @@ so a Ctrl-C or a signal to the harness's process group does not take it down fir
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,18 @@ def spawn(stack_id: str, stack_dir: Path | None) -> subprocess.Popen[bytes]:
         start_new_session=True,
         close_fds=True,
     )
+
+
+def release(proc: subprocess.Popen[bytes], clean: bool) -> None:
+    """End-of-file to the stack's reaper (CLOSED first when the close left nothing: it then
+    skips its check), and wait for it up to 30 s (past that it runs on by itself)."""
+    if proc.stdin:
+        with contextlib.suppress(OSError):  # a reaper that is gone already
+            if clean:
+                proc.stdin.write(CLOSED)
+            proc.stdin.close()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=30)
 
 
 def main(argv: list[str]) -> int:

@@ -203,13 +203,7 @@ class DockerStack(Stack):
         finally:
             for svc in services:
                 svc.container.get_docker_client().client.close()
-            if self._reaper.stdin:
-                with contextlib.suppress(OSError):  # a reaper that is gone already
-                    if clean:  # nothing of ours is left: the reaper need not check again
-                        self._reaper.stdin.write(reaper.CLOSED)
-                    self._reaper.stdin.close()  # end-of-file: the reaper checks, then exits
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._reaper.wait(timeout=30)  # past that it runs on by itself, then exits
+            reaper.release(self._reaper, clean)  # it checks (unless clean), then exits
             cleanup.unguard(self)
             self.client.close()
             if not self._keep_dir:
