@@ -16,9 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import docker
 import psutil
 import pytest
 
@@ -66,28 +64,13 @@ def leftovers(stack_id: str, stack_dir: str) -> list[str]:
     return found
 
 
-def _reached(phase: str, phase_file: Path, registry: Path, engine: Any) -> bool:
-    if phase == "starting":  # asked every 20 ms: one list call, not the whole leftover scan
-        from harness.backends.docker.labels import stack_filter
-
+def _reached(phase: str, phase_file: Path, registry: Path) -> bool:
+    if phase == "starting":
         records = list(registry.glob("*.json"))
-        return bool(records) and bool(
-            engine.api.containers(all=True, filters=stack_filter(records[0].stem))
+        return bool(records) and any(
+            item.startswith("container") for item in leftovers(records[0].stem, "")
         )
     return phase_file.exists() and phase in phase_file.read_text().split()
-
-
-# The gameday as the executor's child and the pytest adapter run it (run_job), in a process
-# of its own without pytest's start (~1 CPU-s a test): SIGKILLed with its process group.
-GAMEDAY = """
-import sys
-from harness.compose import ComposeFile
-from harness.runbook.parse import parse_runbook
-from harness.suite.execute import plan
-from harness.suite.worker import run_job
-[job] = plan([parse_runbook(sys.argv[1])], ["wont-start-port-conflict"])
-run_job(job, "docker", ComposeFile(sys.argv[2]))
-"""
 
 
 @pytest.mark.parametrize("phase", PHASES)
@@ -102,15 +85,15 @@ def test_a_sigkilled_gameday_and_reaper_leave_nothing_after_the_next_start(
     env = {**os.environ, "GAMEDAY_PHASE_FILE": str(phase_file),
            "TESTCONTAINERS_RYUK_DISABLED": "true"}
     proc = subprocess.Popen(
-        [sys.executable, "-c", GAMEDAY, str(ROOT / "runbooks" / "incident-response.md"),
-         str(COMPOSE)],
+        [sys.executable, "-m", "pytest", str(ROOT / "scenarios"), "-m", "gameday", "-q",
+         "-p", "no:cacheprovider", "-p", "no:randomly", "--backend", "docker",
+         "--runbook", str(ROOT / "runbooks" / "incident-response.md"), "-k", "port_conflict"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
-    )  # fmt: skip
-    engine = docker.from_env()
+    )
     try:
         deadline = time.monotonic() + 120
-        while not _reached(phase, phase_file, registry, engine):
+        while not _reached(phase, phase_file, registry):
             assert proc.poll() is None, "the gameday ended before reaching the phase"
             assert time.monotonic() < deadline, f"phase {phase} never reached"
             time.sleep(0.02)
@@ -127,7 +110,6 @@ def test_a_sigkilled_gameday_and_reaper_leave_nothing_after_the_next_start(
         proc.wait(30)
         psutil.wait_procs(reapers, timeout=10)
     finally:
-        engine.close()
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
