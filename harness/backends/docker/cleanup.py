@@ -56,15 +56,19 @@ def remove_stack(client: docker.DockerClient, stack_id: str | None) -> list[str]
 
 
 def left_of(client: docker.DockerClient, stack_id: str) -> list[str]:
-    """What the engine still has of the stack: containers, networks, volumes (its helpers
-    are containers too)."""
-    flt = lbl.stack_filter(stack_id)
+    """What the engine still has of the stack (its helpers are containers too)."""
+    return engine_resources(client, lbl.stack_filter(stack_id))
+
+
+def engine_resources(client: docker.DockerClient, flt: dict[str, list[str]]) -> list[str]:
+    """Containers, networks and volumes the label filter matches, named for a person."""
     return [
-        *(f"container {c['Id'][:12]}" for c in client.api.containers(all=True, filters=flt)),
+        *(f"container {(c.get('Names') or ['?'])[0].lstrip('/')}"
+          for c in client.api.containers(all=True, filters=flt)),
         *(f"network {n['Name']}" for n in client.api.networks(filters=flt)),
-        *(f"volume {v['Name']}" for v in (client.api.volumes(filters=flt) or {}).get(
-            "Volumes") or []),
-    ]
+        *(f"volume {v['Name']}"
+          for v in (client.api.volumes(filters=flt) or {}).get("Volumes") or []),
+    ]  # fmt: skip
 
 
 def _remove_container(

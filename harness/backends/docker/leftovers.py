@@ -27,20 +27,13 @@ import psutil
 
 from harness.backends.docker import egress, enginehost, runs
 from harness.backends.docker import labels as lbl
-from harness.backends.docker.cleanup import live_stack_ids
+from harness.backends.docker.cleanup import engine_resources, live_stack_ids
 from harness.backends.docker.location import locate
 
 
 def find(client: docker.DockerClient, run: str | None) -> list[str]:
     flt = {"label": [f"{lbl.RUN}={run}"]} if run else lbl.stack_filter()
-    found = [
-        f"container {(c.get('Names') or ['?'])[0].lstrip('/')}"
-        for c in client.api.containers(all=True, filters=flt)
-    ]
-    found += [f"network {n['Name']}" for n in client.api.networks(filters=flt)]
-    found += [
-        f"volume {v['Name']}" for v in (client.api.volumes(filters=flt).get("Volumes") or [])
-    ]
+    found = engine_resources(client, flt)
     live = live_stack_ids(client)
     rules = engine_rules(client)
     found += [f"iptables rule of {sid} on {br}" for br, sid in rules if sid not in live]
